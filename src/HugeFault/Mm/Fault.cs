@@ -1,0 +1,314 @@
+using HugeFault.Fs;
+using HugeFault.Mm;
+
+namespace HugeFault;
+
+/// <summary>What a page fault came to (the vm_fault_t bits the model distinguishes).</summary>
+public enum FaultKind
+{
+    Mapped,
+    /// <summary>VM_FAULT_SIGBUS: no page could be had (BUS_ADRERR).</summary>
+    Sigbus,
+    /// <summary>VM_FAULT_HWPOISON / VM_FAULT_HWPOISON_LARGE: BUS_MCEERR_AR with si_addr_lsb = Shift.</summary>
+    Hwpoison,
+    /// <summary>No VMA, or a write to a read-only VMA.</summary>
+    Segv,
+    /// <summary>handle_userfault(): the fault waits for the userfaultfd handler.</summary>
+    Userfault,
+    Oom,
+}
+
+public readonly record struct FaultResult(FaultKind Kind, int Shift = 0)
+{
+    public static readonly FaultResult Ok = new(FaultKind.Mapped);
+}
+
+/// <summary>How far a load/store got.</summary>
+public sealed record AccessResult(ulong Done, string Outcome, bool Blocked = false);
+
+// Page faults and user memory accesses (mm/memory.c handle_mm_fault, mm/hugetlb.c hugetlb_fault/hugetlb_no_page/hugetlb_wp, arch/x86/mm/fault.c).
+public sealed partial class Kernel
+{
+    /// <summary>handle_mm_fault() for the page holding va.</summary>
+    internal FaultResult HandleMmFault(TaskStruct t, Vma vma, ulong va, bool write, bool fromGup = false)
+    {
+        if (write && (vma.Flags & VmFlags.VM_WRITE) == 0) return new(FaultKind.Segv);
+        if (vma.IsHugetlb) return HugetlbFault(t, vma, va, write);
+        return PageFault4K(t, vma, va, write);
+    }
+
+    /// <summary>
+    /// hugetlb_fault(): a hwpoison entry or poison marker gives VM_FAULT_HWPOISON_LARGE (the policy may narrow
+    /// it); an empty entry goes to hugetlb_no_page(); a write to a read-only private entry to hugetlb_wp().
+    /// </summary>
+    private FaultResult HugetlbFault(TaskStruct t, Vma vma, ulong va, bool write)
+    {
+        var h = vma.Hstate!;
+        var r = Walk(t.Mm, va);
+        var e = r.Entry;
+        bool leafLevel = r.Shift <= h.Shift;
+        if (leafLevel && (e.IsHwpoison || e.IsPoisonMarker))
+            return new(FaultKind.Hwpoison, Policy.FaultShift(this, vma, r));
+        if (leafLevel && e.Present)
+        {
+            if (write && !e.Writable) return HugetlbWp(t, vma, va, r);
+            return FaultResult.Ok;
+        }
+        return HugetlbNoPage(t, vma, va, write, leafLevel ? r : null);
+    }
+
+    /// <summary>hugetlb_no_page(): find the folio in the page cache (refusing a PG_hwpoison one) or allocate, zero and map it.</summary>
+    private FaultResult HugetlbNoPage(TaskStruct t, Vma vma, ulong va, bool write, PteRef? existing)
+    {
+        var h = vma.Hstate!;
+        var inode = vma.File!;
+        ulong foff = vma.FileOffset(va);
+        ulong idx = foff >> h.Shift;
+        ulong hva = Units.AlignDown(va, h.Size);
+        bool privateMap = !vma.IsShared;
+        if (foff >= Units.AlignUp(inode.Size, h.Size) && !inode.Internal) return new(FaultKind.Sigbus);
+
+        Folio? folio = null;
+        bool anonNew = false;
+        if (!privateMap || !write)
+        {
+            inode.PageCache.TryGetValue(idx, out folio);
+            if (folio is not null && folio.IsHwpoison && !Policy.AllowFaultOnPoisonedFolio(this, vma, folio, va))
+                return new(FaultKind.Hwpoison, Policy.NoPageHwpoisonShift(this, vma, folio, va));
+        }
+        if (privateMap && inode.Internal && folio is null) anonNew = true; // anonymous private hugetlb: never in a page cache
+        if (folio is null || (privateMap && write))
+        {
+            if ((vma.Flags & VmFlags.VM_UFFD_MISSING) != 0 && vma.Uffd is { } uffd && folio is null)
+            {
+                ulong reported = vma.IsHgm ? Units.AlignDown(va, Units.PAGE_SIZE) : hva;
+                uffd.Messages.Add(reported);
+                return new(FaultKind.Userfault);
+            }
+            var src = folio;
+            bool resv;
+            if (privateMap) resv = vma.PrivateResv?.Remove(idx) ?? false;
+            else resv = inode.SharedResv.Remove(idx);
+            var nf = AllocHugetlbFolio(h, resv);
+            if (nf is null) { if (resv) { if (privateMap) vma.PrivateResv!.Add(idx); else inode.SharedResv.Add(idx); } return new(FaultKind.Sigbus); }
+            nf.EnsureContent().Clear(); // folio_zero_user()
+            if (src is not null) { CopyFolioContent(src, nf); }
+            if (privateMap)
+            {
+                nf.Flags = nf.Flags.With(PageFlags.PG_anon);
+                nf.AnonVma = vma.AnonVma; nf.Index = idx;
+                anonNew = true;
+                nf.RefCount--; // the mapping's reference replaces the allocation's
+            }
+            else { HugetlbAddToPageCache(inode, idx, nf); nf.RefCount--; }
+            folio = nf;
+        }
+        var r = existing ?? WalkAlloc(vma.Mm, hva, h.Order == H1G.Order ? PtLevel.Pud : PtLevel.Pmd);
+        if (r is null) { return new(FaultKind.Oom); }
+        var rr = r.Value;
+        ulong pfn = folio.Pfn + ((rr.Va - hva) >> Units.PAGE_SHIFT);
+        bool writable = vma.IsShared ? (vma.Flags & VmFlags.VM_WRITE) != 0 : anonNew && (vma.Flags & VmFlags.VM_WRITE) != 0;
+        bool dirty = writable && (vma.IsShared || write);
+        if (!anonNew && !vma.IsShared) writable = false;
+        InstallLeaf(rr, folio, pfn, writable, dirty);
+        return FaultResult.Ok;
+    }
+
+    /// <summary>hugetlb_wp(): reuse a sole-owner anonymous folio, else copy into a new one (copy_user_large_folio, machine-check safe).</summary>
+    private FaultResult HugetlbWp(TaskStruct t, Vma vma, ulong va, PteRef r)
+    {
+        var e = r.Entry;
+        var old = Phys.FolioOf(e.Pfn)!;
+        if (old.IsAnon && old.Mapcount == 1)
+        {
+            r.Table.Set(r.Index, new Pte(e.WithWritable(true).Raw | Pte._PAGE_DIRTY));
+            Stats.EntriesWritten++;
+            return FaultResult.Ok;
+        }
+        var h = vma.Hstate!;
+        if (old.IsHwpoison || Phys.FirstPoisonedLine(old.PhysAddr, old.Size) is not null)
+            return new(FaultKind.Hwpoison, h.Shift);
+        ulong idx = vma.FileOffset(va) >> h.Shift;
+        bool resv = vma.PrivateResv?.Remove(idx) ?? false;
+        var nf = AllocHugetlbFolio(h, resv);
+        if (nf is null) return new(FaultKind.Sigbus);
+        CopyFolioContent(old, nf);
+        nf.Flags = nf.Flags.With(PageFlags.PG_anon);
+        nf.AnonVma = vma.AnonVma; nf.Index = idx;
+        ZapEntry(r);
+        nf.RefCount--;
+        InstallLeaf(r, nf, nf.Pfn, true, true);
+        return FaultResult.Ok;
+    }
+
+    internal void CopyFolioContent(Folio src, Folio dst)
+    {
+        var dc = dst.EnsureContent();
+        dc.Clear();
+        if (src.Content is not null) dc.CopyFrom(src.Content, 0, 0, (uint)(src.Size >> Units.CACHELINE_SHIFT));
+        Stats.PagesCopied += (long)src.NrPages;
+        Stats.BytesCopied += (long)src.Size;
+    }
+
+    /// <summary>do_anonymous_page() / shmem_fault() / do_wp_page() for 4 KiB pages.</summary>
+    private FaultResult PageFault4K(TaskStruct t, Vma vma, ulong va, bool write)
+    {
+        ulong pva = Units.AlignDown(va, Units.PAGE_SIZE);
+        var r = WalkAlloc(t.Mm, pva, PtLevel.Pte);
+        if (r is null) return new(FaultKind.Oom);
+        var rr = r.Value;
+        var e = rr.Entry;
+        if (e.IsHwpoison || e.IsPoisonMarker) return new(FaultKind.Hwpoison, Units.PAGE_SHIFT);
+        if (e.Present)
+        {
+            if (!write || e.Writable) return FaultResult.Ok;
+            var old = Phys.FolioOf(e.Pfn)!;
+            if (old.IsAnon && old.Mapcount == 1) { rr.Table.Set(rr.Index, new Pte(e.WithWritable(true).Raw | Pte._PAGE_DIRTY)); return FaultResult.Ok; }
+            if (old.IsHwpoison || Phys.FirstPoisonedLine(old.PhysAddr, old.Size) is not null) return new(FaultKind.Hwpoison, Units.PAGE_SHIFT);
+            var nf = Phys.AllocFolio(0);
+            if (nf is null) return new(FaultKind.Oom);
+            CopyFolioContent(old, nf);
+            nf.Flags = nf.Flags.With(PageFlags.PG_anon); nf.AnonVma = vma.AnonVma ??= NewAnonVma(vma);
+            ZapEntry(rr);
+            InstallLeaf(rr, nf, nf.Pfn, true, true);
+            return FaultResult.Ok;
+        }
+        if (vma.File is { } inode && (vma.IsShared || !write))
+        {
+            ulong idx = vma.FileOffset(pva) >> Units.PAGE_SHIFT;
+            if (idx << Units.PAGE_SHIFT >= Units.AlignUp(inode.Size, Units.PAGE_SIZE) && !inode.Internal) return new(FaultKind.Sigbus);
+            if (!inode.PageCache.TryGetValue(idx, out var f))
+            {
+                if ((vma.Flags & VmFlags.VM_UFFD_MISSING) != 0 && vma.Uffd is { } uffd) { uffd.Messages.Add(pva); return new(FaultKind.Userfault); }
+                f = Phys.AllocFolio(0);
+                if (f is null) return new(FaultKind.Oom);
+                f.Mapping = inode; f.Index = idx; f.RefCount = 1;
+                inode.PageCache[idx] = f;
+            }
+            if (f.IsHwpoison) return new(FaultKind.Hwpoison, Units.PAGE_SHIFT);
+            bool w = vma.IsShared && (vma.Flags & VmFlags.VM_WRITE) != 0;
+            InstallLeaf(rr, f, f.Pfn, w, w && write);
+            if (w && write) f.Flags = f.Flags.With(PageFlags.PG_dirty);
+            return FaultResult.Ok;
+        }
+        if ((vma.Flags & VmFlags.VM_UFFD_MISSING) != 0 && vma.Uffd is { } u2) { u2.Messages.Add(pva); return new(FaultKind.Userfault); }
+        var af = Phys.AllocFolio(0);
+        if (af is null) return new(FaultKind.Oom);
+        af.Flags = af.Flags.With(PageFlags.PG_anon);
+        af.AnonVma = vma.AnonVma ??= NewAnonVma(vma);
+        bool wr = (vma.Flags & VmFlags.VM_WRITE) != 0;
+        InstallLeaf(rr, af, af.Pfn, wr, write);
+        return FaultResult.Ok;
+    }
+
+    private static AnonVma NewAnonVma(Vma v) { var a = new AnonVma(); a.Vmas.Add(v); return a; }
+
+    /// <summary>
+    /// A user load or store of length bytes at va by task t, as the CPU and the fault handler would run it,
+    /// page by page: faults are resolved, poisoned cachelines raise a machine check (memory_failure with
+    /// MF_ACTION_REQUIRED in t's context), and the access stops at the first signal. Stores write the pattern
+    /// (seed, patternOffset at va); loads are compared against <paramref name="check"/> if given.
+    /// </summary>
+    public AccessResult Access(TaskStruct t, ulong va, ulong length, bool write, ulong seed = 0, long patternOffset = 0, ContentCheck? check = null)
+    {
+        ulong cur = va, end = va + length;
+        int guard = 0;
+        while (cur < end)
+        {
+            if (!t.Alive) return new(cur - va, "task dead");
+            if (Panicked) return new(cur - va, "panic");
+            var vma = t.Mm.FindVma(cur);
+            if (vma is null) { DoSigsegv(t, cur, Sig.SEGV_MAPERR); return new(cur - va, "SIGSEGV"); }
+            if (write && (vma.Flags & VmFlags.VM_WRITE) == 0 || !write && (vma.Flags & VmFlags.VM_READ) == 0)
+            { DoSigsegv(t, cur, Sig.SEGV_ACCERR); return new(cur - va, "SIGSEGV"); }
+            var r = Walk(t.Mm, cur);
+            var e = r.Entry;
+            bool leaf = e.Present && (r.Level == PtLevel.Pte || e.Huge);
+            if (!leaf || (write && !e.Writable))
+            {
+                if (++guard > 64) throw new InvalidOperationException($"fault loop at {Units.Hex(cur)}");
+                var fr = HandleMmFault(t, vma, cur, write);
+                switch (fr.Kind)
+                {
+                    case FaultKind.Mapped: continue;
+                    case FaultKind.Userfault: return new(cur - va, "blocked in userfaultfd", Blocked: true);
+                    case FaultKind.Segv: DoSigsegv(t, cur, Sig.SEGV_ACCERR); return new(cur - va, "SIGSEGV");
+                    case FaultKind.Sigbus:
+                        ForceSig(t, Sig.SIGBUS, Sig.BUS_ADRERR, cur, 0, true);
+                        return new(cur - va, "SIGBUS BUS_ADRERR");
+                    case FaultKind.Hwpoison:
+                        // do_sigbus(): VM_FAULT_HWPOISON[_LARGE] -> BUS_MCEERR_AR at the exact address
+                        Log($"MCE: Killing {t.Comm}:{t.Pid} due to hardware memory corruption fault at {cur:x}");
+                        ReportMceErr(t, Sig.BUS_MCEERR_AR, cur, fr.Shift, forced: true);
+                        return new(cur - va, "SIGBUS BUS_MCEERR_AR");
+                    default:
+                        ForceSig(t, Sig.SIGKILL, 0, 0, 0, true);
+                        return new(cur - va, "OOM");
+                }
+            }
+            guard = 0;
+            ulong leafEnd = r.Va + r.Size;
+            ulong n = Math.Min(end, leafEnd) - cur;
+            ulong pa = (e.Pfn << Units.PAGE_SHIFT) + (cur - r.Va);
+            var bad = Phys.FirstPoisonedLine(pa, n);
+            ulong okLen = bad is { } b ? b - pa : n;
+            // a store that only partly covers a line reads it first (RFO); a store never repairs poison
+            if (okLen > 0) DoAccessBytes(e, pa, okLen, write, seed, patternOffset + (long)(cur - va), check, cur - va);
+            if (bad is { } badPa)
+            {
+                cur += okLen;
+                // machine check: do_machine_check() -> kill_me_maybe() -> memory_failure(pfn, MF_ACTION_REQUIRED)
+                KAct($"machine check: {(write ? "store" : "load")} by {t} consumed poisoned line {Units.Hex(badPa)} at {Sym(t, cur)}");
+                int before = t.SignalsReceived;
+                var prev = Current; Current = t;
+                int ret = MemoryFailure(badPa >> Units.PAGE_SHIFT, MfFlags.MF_ACTION_REQUIRED, badPa);
+                Current = prev;
+                if (Panicked) return new(cur - va, "panic");
+                if (t.SignalsReceived != before || !t.Alive) return new(cur - va, "SIGBUS BUS_MCEERR_AR (machine check)");
+                if (ret != 0 && ret != -Errno.EHWPOISON)
+                {
+                    // kill_me_now(): "Memory error not recovered"
+                    Log("Memory error not recovered");
+                    ForceSig(t, Sig.SIGBUS, Sig.BUS_MCEERR_AR, cur, Units.PAGE_SHIFT, true);
+                    return new(cur - va, "SIGBUS (not recovered)");
+                }
+                if (++guard > 64) throw new InvalidOperationException($"machine-check loop at {Units.Hex(cur)}");
+                continue; // the access restarts and now faults on the hwpoison entry
+            }
+            cur += n;
+        }
+        return new(length, "ok");
+    }
+
+    private void DoAccessBytes(Pte e, ulong pa, ulong n, bool write, ulong seed, long patternOffset, ContentCheck? check, ulong bufOff)
+    {
+        var f = Phys.FolioOf(pa >> Units.PAGE_SHIFT)!;
+        ulong fo = pa - f.PhysAddr;
+        if (write)
+        {
+            f.EnsureContent().Write(fo, n, seed, patternOffset);
+            if (!f.IsHugetlb || f.Mapping is null) f.Flags = f.Flags.With(PageFlags.PG_dirty);
+        }
+        else check?.Check(f, fo, n, bufOff);
+    }
+
+    internal void DoSigsegv(TaskStruct t, ulong addr, int code) => ForceSig(t, Sig.SIGSEGV, code, addr, 0, true);
+
+    /// <summary>force_sig_mceerr()/send_sig_mceerr() after the policy's report granularity is applied.</summary>
+    internal void ReportMceErr(TaskStruct t, int code, ulong addr, int lsb, bool forced)
+    {
+        var (a, l) = Policy.AdjustReport(this, t, addr, lsb);
+        ForceSig(t, Sig.SIGBUS, code, a, l, forced);
+    }
+
+    /// <summary>Delivers a signal: recorded in the trace; SIGKILL, or SIGBUS/SIGSEGV with the default disposition, kills the task.</summary>
+    internal void ForceSig(TaskStruct t, int signo, int code, ulong addr, int lsb, bool forced)
+    {
+        if (!t.Alive) return;
+        Emit(new SignalEvent(NowNs, $"{t.Comm}", signo, code, addr, Sym(t, addr), lsb, forced));
+        Stats.Signals++;
+        t.SignalsReceived++;
+        bool dies = signo == Sig.SIGKILL || (t.Sigbus == SigbusDisposition.Default && (forced || code == Sig.BUS_MCEERR_AO));
+        if (dies) { Stats.TasksKilled++; DoExit(t, $"killed by {Sig.Name(signo)}"); }
+    }
+}

@@ -1,0 +1,60 @@
+using HugeFault.Fs;
+
+namespace HugeFault.Mm;
+
+/// <summary>
+/// A folio: one allocated, naturally aligned block of 2^order base pages (struct folio). hugetlb folios
+/// are 2 MiB (order 9) or 1 GiB (order 18); ordinary anonymous and tmpfs pages are order 0.
+/// </summary>
+public sealed class Folio
+{
+    public Folio(ulong pfn, int order) { Pfn = pfn; Flags = new PageFlags(PageFlags.PG_head).WithOrder(order); }
+
+    /// <summary>pfn of the head page.</summary>
+    public ulong Pfn { get; }
+    public PageFlags Flags { get; set; }
+    public int Order => Flags.Order;
+    public ulong NrPages => 1UL << Order;
+    public ulong Size => NrPages << Units.PAGE_SHIFT;
+    public int Shift => Order + Units.PAGE_SHIFT;
+    public bool IsHugetlb => Flags.Has(PageFlags.PG_hugetlb);
+    public bool IsHwpoison => Flags.Has(PageFlags.PG_hwpoison);
+    public bool IsAnon => Flags.Has(PageFlags.PG_anon);
+
+    /// <summary>folio_ref_count(): page cache + mappers' references, as far as the model needs them.</summary>
+    public int RefCount { get; set; }
+    /// <summary>folio_entire_mapcount(): mappings of the whole folio by one PUD/PMD leaf (hugetlb) or by its only PTE (order 0).</summary>
+    public int EntireMapcount { get; set; }
+    /// <summary>Per-subpage mapcounts for high-granularity mappings (HGM v2 semantics, THP-like); null until needed.</summary>
+    public int[]? SubpageMapcount { get; set; }
+    /// <summary>Number of leaf entries mapping part of this folio at less than folio size (for the rmap check).</summary>
+    public int PartialMappings { get; set; }
+
+    /// <summary>folio->mapping when file-backed (page cache) and folio->index in units of this folio.</summary>
+    public Inode? Mapping { get; set; }
+    public ulong Index { get; set; }
+    /// <summary>folio->mapping when anonymous: the anon_vma whose VMAs may map it.</summary>
+    public AnonVma? AnonVma { get; set; }
+
+    /// <summary>The raw_hwp_page list (_hugetlb_hwpoison): pfns of distinct poisoned raw pages, in arrival order.</summary>
+    public List<ulong> RawHwp { get; } = new();
+
+    /// <summary>Cacheline content, lazily created (null = all zero).</summary>
+    public ContentMap? Content { get; set; }
+    public ContentMap EnsureContent() => Content ??= new ContentMap();
+
+    /// <summary>Total mapcount as folio_mapcount() reports it (entire + subpage maps).</summary>
+    public int Mapcount => EntireMapcount + PartialMappings;
+    public bool Mapped => Mapcount > 0;
+
+    public bool ContainsPfn(ulong pfn) => pfn >= Pfn && pfn < Pfn + NrPages;
+    public ulong PhysAddr => Pfn << Units.PAGE_SHIFT;
+
+    public override string ToString() => $"folio pfn={Units.Hex(Pfn)} {Units.Size(Size)} {Flags}";
+}
+
+/// <summary>anon_vma: the set of VMAs that may map an anonymous folio (parent and forked children).</summary>
+public sealed class AnonVma
+{
+    public List<Vma> Vmas { get; } = new();
+}

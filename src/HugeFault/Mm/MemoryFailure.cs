@@ -1,0 +1,419 @@
+using HugeFault.Fs;
+using HugeFault.Mm;
+
+namespace HugeFault;
+
+/// <summary>memory_failure() flags (include/linux/mm.h).</summary>
+[Flags]
+public enum MfFlags
+{
+    None = 0,
+    MF_COUNT_INCREASED = 1 << 0,
+    MF_ACTION_REQUIRED = 1 << 1,
+    MF_MUST_KILL = 1 << 2,
+    MF_SOFT_OFFLINE = 1 << 3,
+    MF_UNPOISON = 1 << 4,
+    MF_SW_SIMULATED = 1 << 5,
+    MF_NO_RETRY = 1 << 6,
+}
+
+/// <summary>Outcome of a memory-failure action (enum mf_result).</summary>
+public enum MfResult { MF_IGNORED, MF_FAILED, MF_DELAYED, MF_RECOVERED }
+
+/// <summary>A process collected by collect_procs() (struct to_kill).</summary>
+public sealed record ToKill(TaskStruct TaskStruct, ulong Addr, int SizeShift, Vma Vma);
+
+/// <summary>What a policy is handed when memory_failure() meets an in-use hugetlb folio.</summary>
+public sealed record MfContext(Folio Folio, ulong RawPfn, MfFlags Flags, ulong PhysAddr, bool FirstPoison)
+{
+    public bool ActionRequired => (Flags & MfFlags.MF_ACTION_REQUIRED) != 0;
+}
+
+// mm/memory-failure.c
+public sealed partial class Kernel
+{
+    private static string ActionName(MfResult r) => r switch
+    {
+        MfResult.MF_IGNORED => "Ignored", MfResult.MF_FAILED => "Failed", MfResult.MF_DELAYED => "Delayed", _ => "Recovered",
+    };
+
+    /// <summary>action_result(): logs "recovery action for TYPE: RESULT" and counts the page unless it was already poisoned.</summary>
+    internal int ActionResult(ulong pfn, string type, MfResult result, bool alreadyPoisoned = false)
+    {
+        if (!alreadyPoisoned && result != MfResult.MF_IGNORED) NumPoisonedPages++;
+        Log($"Memory failure: {Units.Hex(pfn)}: recovery action for {type}: {ActionName(result)}");
+        return result is MfResult.MF_RECOVERED or MfResult.MF_DELAYED ? 0 : -Errno.EBUSY;
+    }
+
+    /// <summary>
+    /// memory_failure(pfn, flags): handle a poisoned 4 KiB page. pa is the poisoned physical address when
+    /// known (a consumed or scrubbed cacheline), else the page's start.
+    /// Returns 0, -EHWPOISON (already poisoned) or -EBUSY, as the kernel does.
+    /// </summary>
+    public int MemoryFailure(ulong pfn, MfFlags flags, ulong? pa = null)
+    {
+        if (Panicked) return 0;
+        if (!Recovery)
+        {
+            Panic($"Memory failure on page {pfn:x}");
+            return 0;
+        }
+        if ((flags & MfFlags.MF_SW_SIMULATED) == 0) HwMemoryFailure = true;
+        if (pfn >= Phys.TotalPages) { Log($"Memory failure: {Units.Hex(pfn)}: memory outside kernel control"); return -Errno.EIO; }
+        ulong phys = pa ?? pfn << Units.PAGE_SHIFT;
+        var folio = Phys.FolioOf(pfn);
+        if (folio is not null && folio.IsHugetlb) return TryMemoryFailureHugetlb(folio, pfn, flags, phys);
+        if (folio is null)
+        {
+            if (Phys.IsRawHwpoison(pfn))
+            {
+                Log($"Memory failure: {Units.Hex(pfn)}: already hardware poisoned");
+                return (flags & MfFlags.MF_ACTION_REQUIRED) != 0 && Current is { } cur ? KillAccessingProcess(cur, pfn, 1, flags) : -Errno.EHWPOISON;
+            }
+            if (Phys.IsFreePfn(pfn) && Phys.TakePageOffBuddy(pfn))
+            {
+                Phys.SetRawHwpoison(pfn);
+                return ActionResult(pfn, "free buddy page", MfResult.MF_RECOVERED);
+            }
+            return ActionResult(pfn, "reserved kernel page", MfResult.MF_IGNORED);
+        }
+        return MemoryFailureSmallFolio(folio, pfn, flags);
+    }
+
+    /// <summary>try_memory_failure_hugetlb(): mark (folio_set_hugetlb_hwpoison), then free / in-use / already-poisoned handling.</summary>
+    private int TryMemoryFailureHugetlb(Folio folio, ulong pfn, MfFlags flags, ulong pa)
+    {
+        if (folio.IsHwpoison)
+        {
+            // get_huge_page_for_hwpoison() -> -EHWPOISON: a new raw page is still recorded and counted
+            if (!folio.RawHwp.Contains(pfn))
+            {
+                folio.RawHwp.Add(pfn);
+                NumPoisonedPages++;
+            }
+            var ctx0 = new MfContext(folio, pfn, flags, pa, FirstPoison: false);
+            int res = Policy.HandleRepoisonHugetlb(this, ctx0);
+            ActionResult(pfn, "already poisoned page", MfResult.MF_FAILED, alreadyPoisoned: true);
+            return res;
+        }
+        folio.Flags = folio.Flags.With(PageFlags.PG_hwpoison);
+        folio.RawHwp.Add(pfn);
+        if (folio.Flags.Has(PageFlags.HugetlbFreed))
+        {
+            // free hugetlb folio: __page_handle_poison() = dissolve + take_page_off_buddy()
+            int r = DissolveFreeHugetlbFolio(folio);
+            return ActionResult(pfn, "free huge page", r == 0 ? MfResult.MF_RECOVERED : MfResult.MF_FAILED);
+        }
+        var ctx = new MfContext(folio, pfn, flags, pa, FirstPoison: true);
+        var (result, type) = Policy.HandleInUseHugetlb(this, ctx);
+        return ActionResult(pfn, type, result);
+    }
+
+    /// <summary>memory_failure() for an order-0 folio (anon, tmpfs page cache): unmap with 4 KiB hwpoison entries, kill, quarantine.</summary>
+    private int MemoryFailureSmallFolio(Folio folio, ulong pfn, MfFlags flags)
+    {
+        if (folio.IsHwpoison)
+        {
+            Log($"Memory failure: {Units.Hex(pfn)}: already hardware poisoned");
+            if ((flags & MfFlags.MF_ACTION_REQUIRED) != 0 && Current is { } cur) return KillAccessingProcess(cur, pfn, 1, flags);
+            return -Errno.EHWPOISON;
+        }
+        folio.Flags = folio.Flags.With(PageFlags.PG_hwpoison);
+        if (folio.Mapped)
+        {
+            var tokill = CollectProcs(folio, pfn, flags);
+            UnmapPoisonedFolioWhole(folio);
+            bool forcekill = folio.Flags.Has(PageFlags.PG_dirty) || (flags & MfFlags.MF_MUST_KILL) != 0 || folio.Mapped;
+            KillProcs(tokill, forcekill, folio.Mapped, pfn, flags);
+        }
+        string type;
+        if (folio.Mapping is { } m)
+        {
+            // shmem_error_remove_folio(): the page stays in the page cache, poisoned
+            type = folio.Flags.Has(PageFlags.PG_dirty) ? "dirty LRU page" : "clean LRU page";
+            return ActionResult(pfn, type, MfResult.MF_RECOVERED);
+        }
+        type = folio.Flags.Has(PageFlags.PG_dirty) ? "dirty LRU page" : "clean LRU page";
+        if (folio.RefCount <= 0 && !Phys.Folios.ContainsKey(folio.Pfn)) { /* freed during unmap: quarantined */ }
+        return ActionResult(pfn, type, MfResult.MF_RECOVERED);
+    }
+
+    /// <summary>
+    /// collect_procs(): every process mapping the page (file: every VMA of the file covering it, faulted
+    /// or not; anon: every VMA that maps it) that should be told now: current when MF_ACTION_REQUIRED
+    /// (force_early), others only if early-kill (task_early_kill()).
+    /// </summary>
+    internal List<ToKill> CollectProcs(Folio folio, ulong rawPfn, MfFlags flags)
+    {
+        var list = new List<ToKill>();
+        bool forceEarly = (flags & MfFlags.MF_ACTION_REQUIRED) != 0;
+        int shift = folio.IsHugetlb ? folio.Shift : Units.PAGE_SHIFT;
+        // since v6.8 the address is that of the raw page; older kernels report the head page's address
+        ulong reportPfn = Config.KernelVersion >= new Version(6, 8) ? rawPfn : folio.Pfn;
+        foreach (var t in Tasks.Where(t => t.Alive && t.Pid == t.Tgid).OrderBy(t => t.Pid))
+        {
+            var tsk = TaskEarlyKill(t, forceEarly);
+            if (tsk is null) continue;
+            if (folio.Mapping is { } inode && !folio.IsAnon)
+            {
+                ulong off = folio.Index * inode.FolioSize + ((reportPfn - folio.Pfn) << Units.PAGE_SHIFT);
+                foreach (var v in inode.IMmap.Where(v => v.Mm == t.Mm).OrderBy(v => v.Start))
+                {
+                    if (v.AddressOf(off) is { } addr && (v.IsShared || IsMappedIn(folio, v))) list.Add(new ToKill(tsk, addr, shift, v));
+                }
+            }
+            else if (folio.AnonVma is { } av)
+            {
+                foreach (var v in av.Vmas.Where(v => v.Mm == t.Mm).OrderBy(v => v.Start))
+                {
+                    if (!IsMappedIn(folio, v)) continue;
+                    ulong fileOff = folio.IsHugetlb ? folio.Index * folio.Size : (v.PgOff << Units.PAGE_SHIFT);
+                    var start = FindMappingAddress(folio, v);
+                    if (start is null) continue;
+                    list.Add(new ToKill(tsk, start.Value + ((reportPfn - folio.Pfn) << Units.PAGE_SHIFT), shift, v));
+                }
+            }
+        }
+        return list;
+    }
+
+    /// <summary>task_early_kill(): current for a forced early kill, else a thread with PR_MCE_KILL_EARLY, or any if vm.memory_failure_early_kill and no per-thread policy.</summary>
+    private TaskStruct? TaskEarlyKill(TaskStruct t, bool forceEarly)
+    {
+        if (forceEarly && Current is { } cur && cur.Mm == t.Mm) return cur;
+        foreach (var th in Tasks.Where(x => x.Alive && x.Tgid == t.Tgid).OrderBy(x => x.Pid))
+        {
+            if (th.MceKill == MceKillPolicy.Early) return th;
+            if (th.MceKill == MceKillPolicy.Default && EarlyKill) return th;
+        }
+        return null;
+    }
+
+    /// <summary>page_mapped_in_vma(): does vma's mm map any part of folio?</summary>
+    internal bool IsMappedIn(Folio folio, Vma v) => FindMappingAddress(folio, v) is not null;
+
+    /// <summary>The VA where vma maps the head of folio, if it maps any of it (walks the range the folio would occupy).</summary>
+    internal ulong? FindMappingAddress(Folio folio, Vma v)
+    {
+        bool found = false; ulong at = 0;
+        foreach (var (s, e) in CandidateRanges(folio, v))
+        {
+            ForEachLeaf(v.Mm, s, e, r =>
+            {
+                var en = r.Entry;
+                if (found) return;
+                if ((en.Present || en.IsHwpoison) && folio.ContainsPfn(en.Pfn)) { found = true; at = r.Va - ((en.Pfn - folio.Pfn) << Units.PAGE_SHIFT); }
+            });
+            if (found) return at;
+        }
+        return null;
+    }
+
+    /// <summary>Where in vma the folio can be mapped: one range for a file folio; for anon, the whole VMA (an anon folio has one index).</summary>
+    private IEnumerable<(ulong, ulong)> CandidateRanges(Folio folio, Vma v)
+    {
+        if (folio.IsHugetlb && v.File is { } inode && (folio.Mapping == inode || folio.IsAnon))
+        {
+            ulong off = folio.Index * folio.Size;
+            if (v.AddressOf(off) is { } a) { yield return (a, Math.Min(v.End, a + folio.Size)); yield break; }
+            if (!folio.IsAnon) yield break;
+        }
+        if (folio.Mapping is { } m && !folio.IsAnon)
+        {
+            ulong off = folio.Index * m.FolioSize;
+            if (v.AddressOf(off) is { } a) yield return (a, Math.Min(v.End, a + folio.Size));
+            yield break;
+        }
+        yield return (v.Start, v.End);
+    }
+
+    /// <summary>try_to_unmap(TTU_HWPOISON) at folio granularity: every leaf mapping the folio in every mapper becomes a hwpoison entry.</summary>
+    internal void UnmapPoisonedFolioWhole(Folio folio)
+    {
+        foreach (var v in RmapVmas(folio))
+        {
+            foreach (var (s, e) in CandidateRanges(folio, v))
+            {
+                ForEachLeaf(v.Mm, s, e, r =>
+                {
+                    var en = r.Entry;
+                    if (!en.Present || !folio.ContainsPfn(en.Pfn)) return;
+                    bool dirty = (en.Raw & Pte._PAGE_DIRTY) != 0;
+                    ZapEntry(r);
+                    r.Table.Set(r.Index, Pte.Hwpoison(en.Pfn));
+                    if (dirty) folio.Flags = folio.Flags.With(PageFlags.PG_dirty); // the dirty bit propagates to the folio
+                    MmuNotifierInvalidate(v.Mm, r.Va, r.Size);
+                });
+            }
+        }
+    }
+
+    /// <summary>The VMAs that may map the folio (rmap_walk: i_mmap for file folios, anon_vma for anon ones).</summary>
+    internal IEnumerable<Vma> RmapVmas(Folio folio)
+    {
+        if (folio.IsAnon) return folio.AnonVma?.Vmas.ToList() ?? new List<Vma>();
+        if (folio.Mapping is { } m) return m.IMmap.ToList();
+        return Array.Empty<Vma>();
+    }
+
+    /// <summary>kill_procs(): signal collected tasks if forcekill; SIGKILL them if the unmap failed.</summary>
+    internal void KillProcs(List<ToKill> tokill, bool forcekill, bool fail, ulong pfn, MfFlags flags, int? lsbOverride = null)
+    {
+        if (!forcekill) return;
+        foreach (var tk in tokill)
+        {
+            if (fail)
+            {
+                Log($"Memory failure: {Units.Hex(pfn)}: forcibly killing {tk.TaskStruct.Comm}:{tk.TaskStruct.Pid} because of failure to unmap corrupted page");
+                ForceSig(tk.TaskStruct, Sig.SIGKILL, 0, 0, 0, true);
+                continue;
+            }
+            KillProc(tk, pfn, flags, lsbOverride);
+        }
+    }
+
+    /// <summary>kill_proc(): BUS_MCEERR_AR (forced) to current under MF_ACTION_REQUIRED, else BUS_MCEERR_AO.</summary>
+    internal void KillProc(ToKill tk, ulong pfn, MfFlags flags, int? lsbOverride = null)
+    {
+        var t = tk.TaskStruct;
+        if (!t.Alive) return;
+        Log($"Memory failure: {Units.Hex(pfn)}: Sending SIGBUS to {t.Comm}:{t.Pid} due to hardware memory corruption");
+        bool ar = (flags & MfFlags.MF_ACTION_REQUIRED) != 0 && t == Current;
+        ReportMceErr(t, ar ? Sig.BUS_MCEERR_AR : Sig.BUS_MCEERR_AO, tk.Addr, lsbOverride ?? tk.SizeShift, forced: ar);
+    }
+
+    /// <summary>
+    /// kill_accessing_process(): walk current's page tables for an entry (present or hwpoison) whose pfn is
+    /// the folio's; send BUS_MCEERR_AR with the start of that mapping and lsb = the mapping's shift.
+    /// Returns -EHWPOISON when a signal was sent, else 0.
+    /// </summary>
+    internal int KillAccessingProcess(TaskStruct t, ulong headPfn, int nrPages, MfFlags flags)
+    {
+        ulong? addr = null; int shift = Units.PAGE_SHIFT;
+        foreach (var v in t.Mm.Vmas.OrderBy(v => v.Start))
+        {
+            ForEachLeaf(t.Mm, v.Start, v.End, r =>
+            {
+                if (addr is not null) return;
+                var e = r.Entry;
+                if ((e.Present || e.IsHwpoison) && e.Pfn == headPfn) { addr = r.Va; shift = r.Shift; }
+            });
+            if (addr is not null) break;
+        }
+        if (addr is null) return 0;
+        Log($"Memory failure: {Units.Hex(headPfn)}: Sending SIGBUS to {t.Comm}:{t.Pid} due to hardware memory corruption");
+        ReportMceErr(t, Sig.BUS_MCEERR_AR, addr.Value, shift, forced: true);
+        return -Errno.EHWPOISON;
+    }
+
+    /// <summary>me_huge_page(): file folios stay in the page cache (hugetlbfs_error_remove_folio() is a no-op); anonymous ones are dissolved once free.</summary>
+    internal MfResult MeHugePage(Folio folio)
+    {
+        if (folio.Mapping is not null && !folio.IsAnon) return MfResult.MF_RECOVERED;
+        // anonymous: the last reference went when it was unmapped; __page_handle_poison() dissolves it
+        if (Phys.Folios.ContainsKey(folio.Pfn) && folio.Flags.Has(PageFlags.HugetlbFreed))
+            return DissolveFreeHugetlbFolio(folio) == 0 ? MfResult.MF_RECOVERED : MfResult.MF_FAILED;
+        return Phys.Folios.ContainsKey(folio.Pfn) ? MfResult.MF_FAILED : MfResult.MF_RECOVERED;
+    }
+
+    /// <summary>Hook for KVM's MMU notifier (mmu_notifier_invalidate_range_start): zaps secondary (EPT) mappings of the range.</summary>
+    internal void MmuNotifierInvalidate(MmStruct mm, ulong start, ulong size)
+    {
+        MmuNotifier?.Invoke(mm, start, size);
+    }
+
+    /// <summary>Subscribers to host unmaps (KVM's EPT).</summary>
+    public Action<MmStruct, ulong, ulong>? MmuNotifier { get; set; }
+
+    /// <summary>
+    /// soft_offline_page() for an in-use hugetlb page: migrate to a new huge page (needs a free one), then
+    /// dissolve the old folio and quarantine the raw page; no signal. For 4 KiB pages: migrate the page.
+    /// </summary>
+    public int SoftOfflinePage(ulong pfn)
+    {
+        var folio = Phys.FolioOf(pfn);
+        if (folio is null) { if (Phys.IsRawHwpoison(pfn)) return 0; if (Phys.TakePageOffBuddy(pfn)) { Phys.SetRawHwpoison(pfn); NumPoisonedPages++; } return 0; }
+        if (folio.IsHwpoison) { Log($"soft offline: {Units.Hex(pfn)}: page already poisoned"); return 0; }
+        if (folio.IsHugetlb)
+        {
+            var h = HstateOf(folio);
+            var nf = AllocHugetlbFolio(h, false);
+            if (nf is null) { Log($"soft offline: {Units.Hex(pfn)}: hugepage migration failed -12, type {folio.Flags}"); return -Errno.EBUSY; }
+            MigrateFolio(folio, nf);
+            // the old folio is now free: dissolve it, poisoning the raw page (page_handle_poison())
+            folio.Flags = folio.Flags.With(PageFlags.PG_hwpoison);
+            folio.RawHwp.Add(pfn);
+            if (folio.Flags.Has(PageFlags.HugetlbFreed) && DissolveFreeHugetlbFolio(folio) == 0) { }
+            NumPoisonedPages++;
+            Log($"soft offline: {Units.Hex(pfn)}: hugepage soft offlined");
+            return 0;
+        }
+        var n4 = Phys.AllocFolio(0);
+        if (n4 is null) return -Errno.ENOMEM;
+        MigrateFolio(folio, n4);
+        Phys.SetRawHwpoison(pfn);
+        NumPoisonedPages++;
+        Log($"soft offline: {Units.Hex(pfn)}: page migration succeeded");
+        return 0;
+    }
+
+    /// <summary>migrate_pages() for one folio: copy content, move page-cache slot or anon identity, remap every mapper.</summary>
+    internal void MigrateFolio(Folio old, Folio nf)
+    {
+        CopyFolioContent(old, nf);
+        nf.Flags = nf.Flags.With(old.Flags.Raw & (PageFlags.PG_anon | PageFlags.PG_dirty));
+        nf.AnonVma = old.AnonVma; nf.Index = old.Index;
+        var vmas = RmapVmas(old).ToList();
+        var remaps = new List<(MmStruct, PteRef, ulong, bool, bool)>();
+        foreach (var v in vmas)
+            foreach (var (s, e) in CandidateRanges(old, v))
+                ForEachLeaf(v.Mm, s, e, r =>
+                {
+                    var en = r.Entry;
+                    if (en.Present && old.ContainsPfn(en.Pfn)) remaps.Add((v.Mm, r, en.Pfn - old.Pfn, en.Writable, (en.Raw & Pte._PAGE_DIRTY) != 0));
+                });
+        if (old.Mapping is { } inode && !old.IsAnon)
+        {
+            inode.PageCache[old.Index] = nf;
+            nf.Mapping = inode;
+            nf.RefCount++; // page cache reference moves to the new folio
+            old.Mapping = null;
+        }
+        if (nf.IsHugetlb) nf.RefCount--; // allocation reference: mappings and page cache hold their own
+        foreach (var (mm, r, idx, w, d) in remaps)
+        {
+            ZapEntry(r);
+            InstallLeaf(r, nf, nf.Pfn + idx, w, d);
+            MmuNotifierInvalidate(mm, r.Va, r.Size);
+        }
+        if (old.IsHugetlb && old.Mapping is null && Phys.Folios.ContainsKey(old.Pfn) && old.RefCount > 0) FolioPut(old);
+        else if (!old.IsHugetlb && Phys.Folios.ContainsKey(old.Pfn) && old.RefCount > 0) FolioPut(old);
+    }
+
+    /// <summary>
+    /// unpoison_memory() (debugfs hwpoison/unpoison-pfn): refused after a real memory failure; refused while
+    /// the folio is mapped or in a page cache; clears raw records otherwise.
+    /// </summary>
+    public int UnpoisonMemory(ulong pfn)
+    {
+        if (HwMemoryFailure) { Log("Unpoison: Disabled after HW memory failure"); return -Errno.EOPNOTSUPP; }
+        var folio = Phys.FolioOf(pfn);
+        if (folio is null)
+        {
+            if (!Phys.IsRawHwpoison(pfn)) { Log($"Unpoison: Page was already unpoisoned {Units.Hex(pfn)}"); return 0; }
+            Phys.ClearRawHwpoison(pfn);
+            NumPoisonedPages--;
+            Log($"Unpoison: Software-unpoisoned page {Units.Hex(pfn)}");
+            return 0;
+        }
+        if (!folio.IsHwpoison) { Log($"Unpoison: Page was already unpoisoned {Units.Hex(pfn)}"); return 0; }
+        if (folio.Mapped) { Log($"Unpoison: Someone maps the hwpoison page {Units.Hex(pfn)}"); return -Errno.EBUSY; }
+        if (folio.Mapping is not null) { Log($"Unpoison: the hwpoison page has non-NULL mapping {Units.Hex(pfn)}"); return -Errno.EBUSY; }
+        int n = folio.IsHugetlb ? folio.RawHwp.Count : 1;
+        folio.RawHwp.Clear();
+        folio.Flags = folio.Flags.Without(PageFlags.PG_hwpoison);
+        NumPoisonedPages -= n;
+        Log($"Unpoison: Software-unpoisoned page {Units.Hex(pfn)}");
+        return 0;
+    }
+}
