@@ -218,6 +218,8 @@ public sealed partial class Kernel
             else
             {
                 ulong want = nr;
+                if (folio.IsHwpoison && Config.KernelVersion < new Version(6, 6))
+                    return copiedTotal > 0 ? SysResult.Ok((long)copiedTotal) : SysResult.Err(Errno.EIO); // before "hugetlbfs: improve read HWPOISON hugepage"
                 if (folio.IsHwpoison)
                 {
                     want = AdjustRangeHwpoison(folio, offset, nr);
@@ -243,6 +245,19 @@ public sealed partial class Kernel
             copiedTotal += copied; remaining -= copied; pos += copied;
         }
         return SysResult.Ok((long)copiedTotal);
+    }
+
+    /// <summary>Compares file bytes [pos, pos+len) with a check without side effects (test oracle for read loops).</summary>
+    public void PeekFile(Inode inode, ulong pos, ulong len, ContentCheck check)
+    {
+        ulong fs = inode.FolioSize, done = 0;
+        while (done < len)
+        {
+            ulong p = pos + done, idx = p / fs, off = p % fs, n = Math.Min(fs - off, len - done);
+            inode.PageCache.TryGetValue(idx, out var f);
+            check.Check(f, off, n, done);
+            done += n;
+        }
     }
 
     /// <summary>adjust_range_hwpoison(): bytes readable from offset before the first raw poisoned page.</summary>

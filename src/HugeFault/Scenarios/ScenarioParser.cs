@@ -1,0 +1,437 @@
+using System.Globalization;
+using HugeFault.Mm;
+using HugeFault.Policies;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace HugeFault.Scenarios;
+
+/// <summary>A problem in a scenario file: where, what, and how to fix it.</summary>
+public sealed record ScenarioError(SourcePos Pos, string Message, string? Hint = null)
+{
+    public override string ToString() => $"{Pos}: {Message}" + (Hint is null ? "" : $" (hint: {Hint})");
+}
+
+/// <summary>
+/// Parses scenario YAML into a validated <see cref="Scenario"/>, collecting every error with its
+/// file:line:column instead of throwing.
+/// </summary>
+public static class ScenarioParser
+{
+    /// <summary>Operations, their required and optional arguments.</summary>
+    public static readonly IReadOnlyDictionary<string, (string[] Req, string[] Opt, string Doc)> Ops = new Dictionary<string, (string[], string[], string)>
+    {
+        ["memfd_create"] = (["as", "name", "fd"], ["flags"], "memfd_create(name, flags); the fd gets a scenario name"),
+        ["open"] = (["as", "path", "fd"], ["create"], "open a file on /dev/hugepages (2M), /dev/hugepages1G or /dev/shm"),
+        ["close"] = (["as", "fd"], [], "close(fd)"),
+        ["unlink"] = (["path"], [], "unlink(path)"),
+        ["ftruncate"] = (["as", "fd", "length"], [], "ftruncate(fd, length)"),
+        ["fallocate"] = (["as", "fd", "offset", "length"], ["mode"], "fallocate(fd, mode, offset, length)"),
+        ["lseek"] = (["as", "fd", "offset"], ["whence"], "lseek(fd, offset, whence)"),
+        ["read"] = (["as", "fd", "length"], [], "read(fd, buf, length) at the file position"),
+        ["pread"] = (["as", "fd", "length", "offset"], [], "pread(fd, buf, length, offset)"),
+        ["mmap"] = (["as", "length", "name"], ["prot", "flags", "fd", "offset"], "mmap(); the mapping gets a scenario name used in addresses (name+offset)"),
+        ["munmap"] = (["as", "map"], ["offset", "length"], "munmap(name+offset, length)"),
+        ["madvise"] = (["as", "map", "advice"], ["offset", "length"], "madvise(name+offset, length, advice)"),
+        ["fork"] = (["as", "child"], [], "fork(); the child gets a scenario name"),
+        ["exit"] = (["as"], [], "exit()"),
+        ["prctl"] = (["as", "option"], ["arg2", "arg3"], "prctl(PR_MCE_KILL, PR_MCE_KILL_SET, PR_MCE_KILL_EARLY|LATE)"),
+        ["sysctl"] = (["name", "value"], [], "write /proc/sys/vm/<name>"),
+        ["nr_hugepages"] = (["size", "value"], [], "write /sys/kernel/mm/hugepages/hugepages-<size>/nr_hugepages"),
+        ["store"] = (["as", "map"], ["offset", "length", "pattern"], "CPU stores of a data pattern to name+offset"),
+        ["load"] = (["as", "map"], ["offset", "length"], "CPU loads from name+offset"),
+        ["hw_error"] = ([], ["as", "map", "offset", "fd", "phys", "kind", "detect"], "a hardware error in one cacheline (model only)"),
+        ["corrupt_pfn"] = ([], ["pfn", "as", "map", "offset"], "debugfs hwpoison/corrupt-pfn"),
+        ["unpoison_pfn"] = ([], ["pfn", "as", "map", "offset"], "debugfs hwpoison/unpoison-pfn"),
+        ["pfn_of"] = (["as", "map", "save"], ["offset"], "read the pfn of name+offset from /proc/self/pagemap into a variable"),
+        ["userfaultfd"] = (["as", "fd"], ["features"], "userfaultfd() + UFFDIO_API"),
+        ["uffdio_register"] = (["as", "uffd", "map"], ["offset", "length", "mode"], "UFFDIO_REGISTER"),
+        ["uffdio_copy"] = (["as", "uffd", "map"], ["offset", "length", "pattern"], "UFFDIO_COPY"),
+        ["uffdio_poison"] = (["as", "uffd", "map"], ["offset", "length"], "UFFDIO_POISON"),
+        ["read_loop"] = (["as", "fd", "chunk"], [], "read(fd, buf, chunk) repeatedly until it returns 0 or fails; ret = total bytes, errno = the last read's"),
+        ["kvm_guest_access"] = (["as", "map"], ["offset", "length"], "a KVM guest access to the guest page backed by name+offset: KVM's GUP of the hva (hva_to_pfn)"),
+        ["check"] = ([], [], "only check expectations"),
+    };
+
+    private static readonly string[] ExpectKeys = ["ret", "errno", "signals", "signals_include", "meminfo", "hugepages", "log", "no_log", "data", "outcome", "alive", "panic", "done"];
+
+    public static (Scenario? Scenario, IReadOnlyList<ScenarioError> Errors) ParseFile(string path)
+    {
+        string text;
+        try { text = File.ReadAllText(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        { return (null, [new ScenarioError(new SourcePos(path, 0, 0), $"cannot read file: {e.Message}", "check the path")]); }
+        return Parse(path, text);
+    }
+
+    public static (Scenario? Scenario, IReadOnlyList<ScenarioError> Errors) Parse(string file, string text)
+    {
+        var errors = new List<ScenarioError>();
+        var stream = new YamlStream();
+        try { stream.Load(new StringReader(text)); }
+        catch (YamlException e)
+        {
+            return (null, [new ScenarioError(new SourcePos(file, (int)e.Start.Line, (int)e.Start.Column), "YAML syntax error: " + (e.InnerException?.Message ?? e.Message), "check indentation and quoting")]);
+        }
+        if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is not YamlMappingNode root)
+            return (null, [new ScenarioError(new SourcePos(file, 1, 1), "a scenario must be a YAML mapping", "start with 'name:', 'host:' and 'steps:'")]);
+        var p = new P(file, errors);
+        var sc = p.Scenario(root);
+        return (errors.Count == 0 ? sc : null, errors);
+    }
+
+    /// <summary>Parses sizes like 4096, 0x1000, 4K, 2M, 1G, 1.5T and sums/differences such as 1G-4K.</summary>
+    public static bool TryParseSize(string s, out ulong value)
+    {
+        value = 0;
+        s = s.Trim();
+        if (s.Length == 0) return false;
+        ulong acc = 0; int sign = 1; int i = 0;
+        while (i < s.Length)
+        {
+            int j = i;
+            while (j < s.Length && s[j] != '+' && (s[j] != '-' || j == i)) j++;
+            if (!TryParseTerm(s[i..j].Trim(), out var term)) return false;
+            acc = sign > 0 ? acc + term : acc - term;
+            if (j < s.Length) { sign = s[j] == '+' ? 1 : -1; }
+            i = j + 1;
+            if (j == s.Length) break;
+        }
+        value = acc;
+        return true;
+    }
+
+    private static bool TryParseTerm(string t, out ulong v)
+    {
+        v = 0;
+        if (t.Length == 0) return false;
+        if (t.StartsWith("0x", StringComparison.OrdinalIgnoreCase))
+            return ulong.TryParse(t[2..], NumberStyles.HexNumber, CultureInfo.InvariantCulture, out v);
+        ulong mult = 1;
+        char last = char.ToUpperInvariant(t[^1]);
+        if (last is 'K' or 'M' or 'G' or 'T')
+        {
+            mult = last switch { 'K' => Units.KiB, 'M' => Units.MiB, 'G' => Units.GiB, _ => Units.TiB };
+            t = t[..^1];
+        }
+        if (t.EndsWith('i')) return false;
+        if (!double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) || d < 0) return false;
+        double r = d * mult;
+        if (r != Math.Floor(r) || r > 1.8e19) return false;
+        v = (ulong)r;
+        return true;
+    }
+
+    private sealed class P(string file, List<ScenarioError> errors)
+    {
+        private SourcePos Pos(YamlNode n) => new(file, (int)n.Start.Line, (int)n.Start.Column);
+        private void Err(YamlNode n, string msg, string? hint = null) => errors.Add(new ScenarioError(Pos(n), msg, hint));
+
+        private static string? Scalar(YamlNode? n) => (n as YamlScalarNode)?.Value;
+
+        private static YamlNode? Get(YamlMappingNode m, string key)
+        {
+            foreach (var kv in m.Children) if (Scalar(kv.Key) == key) return kv.Value;
+            return null;
+        }
+
+        private void Known(YamlMappingNode m, string where, params string[] keys)
+        {
+            foreach (var kv in m.Children)
+            {
+                var k = Scalar(kv.Key);
+                if (k is null || !keys.Contains(k))
+                    Err(kv.Key, $"unknown key '{k}' in {where}", "known keys: " + string.Join(", ", keys));
+            }
+        }
+
+        public Scenario? Scenario(YamlMappingNode root)
+        {
+            Known(root, "the scenario", "name", "description", "mainline", "spec", "kernel", "notes", "host", "processes", "steps");
+            string name = Scalar(Get(root, "name")) ?? "";
+            if (name.Length == 0) Err(root, "missing 'name'", "add name: <what this scenario shows>");
+            string desc = Scalar(Get(root, "description")) ?? "";
+            bool mainline = Bool(Get(root, "mainline"), false, "mainline");
+            var host = Host(Get(root, "host") as YamlMappingNode, root);
+            var procs = new List<ProcessSpec>();
+            if (Get(root, "processes") is YamlSequenceNode ps)
+            {
+                foreach (var pn in ps)
+                {
+                    if (pn is YamlScalarNode s && s.Value is { Length: > 0 } v) procs.Add(new ProcessSpec(v, true));
+                    else if (pn is YamlMappingNode pm)
+                    {
+                        Known(pm, "a process", "name", "sigbus");
+                        var pnm = Scalar(Get(pm, "name"));
+                        if (pnm is null) { Err(pm, "process without a name", "name: A"); continue; }
+                        var sb = Scalar(Get(pm, "sigbus")) ?? "handle";
+                        if (sb != "handle" && sb != "default") Err(Get(pm, "sigbus")!, $"sigbus must be 'handle' or 'default', not '{sb}'");
+                        procs.Add(new ProcessSpec(pnm, sb == "handle"));
+                    }
+                    else Err(pn, "a process is a name or {name, sigbus}");
+                }
+            }
+            else if (Get(root, "processes") is { } bad) Err(bad, "'processes' must be a list", "processes: [A, B]");
+            var steps = new List<Step>();
+            if (Get(root, "steps") is YamlSequenceNode ss)
+            {
+                int i = 0;
+                foreach (var sn in ss) { var st = StepNode(sn, ++i); if (st is not null) steps.Add(st); }
+            }
+            else Err(root, "missing 'steps' list", "steps: [ ... ]");
+            CheckReferences(procs, steps);
+            if (host is null) return null;
+            return new Scenario(file, name, desc, mainline, Scalar(Get(root, "spec")), Scalar(Get(root, "kernel")), Scalar(Get(root, "notes")), host, procs, steps);
+        }
+
+        private bool Bool(YamlNode? n, bool dflt, string what)
+        {
+            if (n is null) return dflt;
+            var s = Scalar(n);
+            if (s is "true" or "1" or "yes") return true;
+            if (s is "false" or "0" or "no") return false;
+            Err(n, $"'{what}' must be true or false, not '{s}'");
+            return dflt;
+        }
+
+        private long Long(YamlNode? n, long dflt, string what)
+        {
+            if (n is null) return dflt;
+            var s = Scalar(n);
+            if (s is not null && long.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) && v >= 0) return v;
+            Err(n, $"'{what}' must be a non-negative integer, not '{s}'");
+            return dflt;
+        }
+
+        private HostSpec? Host(YamlMappingNode? h, YamlMappingNode root)
+        {
+            if (h is null) { Err(root, "missing 'host'", "host: {memory: 8G, hugepages: {1G: 2}}"); return null; }
+            Known(h, "host", "memory", "hugepages", "overcommit", "sysctl", "policy", "policy_params", "kernel_version");
+            ulong mem = 8 * Units.GiB;
+            if (Get(h, "memory") is { } mn)
+            {
+                if (!TryParseSize(Scalar(mn) ?? "", out mem) || mem < Units.GiB || mem % Units.GiB != 0 || mem > 64 * Units.TiB)
+                { Err(mn, $"host memory '{Scalar(mn)}' is not a whole number of GiB between 1G and 64T", "memory: 8G"); mem = 8 * Units.GiB; }
+            }
+            long h1 = 0, h2 = 0, o1 = 0, o2 = 0;
+            if (Get(h, "hugepages") is YamlMappingNode hp) { Known(hp, "host.hugepages", "1G", "2M"); h1 = Long(Get(hp, "1G"), 0, "hugepages.1G"); h2 = Long(Get(hp, "2M"), 0, "hugepages.2M"); }
+            if (Get(h, "overcommit") is YamlMappingNode oc) { Known(oc, "host.overcommit", "1G", "2M"); o1 = Long(Get(oc, "1G"), 0, "overcommit.1G"); o2 = Long(Get(oc, "2M"), 0, "overcommit.2M"); }
+            if ((ulong)h1 * Units.GiB + (ulong)h2 * 2 * Units.MiB > mem - Units.GiB / 2)
+                Err(Get(h, "hugepages") ?? h, $"hugepages ({h1} x 1G + {h2} x 2M) leave less than 512M of the {Units.Size(mem)} host for the kernel", "raise host.memory or lower hugepages");
+            bool early = false, recovery = true;
+            if (Get(h, "sysctl") is YamlMappingNode sc)
+            {
+                Known(sc, "host.sysctl", "vm.memory_failure_early_kill", "vm.memory_failure_recovery");
+                early = Bool(Get(sc, "vm.memory_failure_early_kill"), false, "vm.memory_failure_early_kill");
+                recovery = Bool(Get(sc, "vm.memory_failure_recovery"), true, "vm.memory_failure_recovery");
+            }
+            string policy = Scalar(Get(h, "policy")) ?? "mainline";
+            if (!RecoveryPolicies.Exists(policy)) Err(Get(h, "policy")!, $"unknown policy '{policy}'", "known: " + string.Join(", ", RecoveryPolicies.Names));
+            var pp = new Dictionary<string, string>();
+            if (Get(h, "policy_params") is YamlMappingNode ppn)
+                foreach (var kv in ppn.Children) pp[Scalar(kv.Key) ?? ""] = Scalar(kv.Value) ?? "";
+            var kv2 = new System.Version(6, 12);
+            var kvn = Get(h, "kernel_version");
+            if (kvn is not null)
+            {
+                if (System.Version.TryParse(Scalar(kvn), out var parsed)) kv2 = parsed;
+                else Err(kvn, $"kernel_version '{Scalar(kvn)}' is not a version", "kernel_version: 6.12");
+            }
+            return new HostSpec(mem, h1, h2, o1, o2, early, recovery, policy, pp, kv2);
+        }
+
+        private Step? StepNode(YamlNode sn, int index)
+        {
+            if (sn is not YamlMappingNode m) { Err(sn, "a step is a mapping like '- mmap: {...}'"); return null; }
+            string? op = null; YamlNode? argsNode = null; Expect? expect = null; string? note = null;
+            foreach (var kv in m.Children)
+            {
+                var k = Scalar(kv.Key) ?? "";
+                if (k == "expect") { expect = ExpectNode(kv.Value); continue; }
+                if (k == "note") { note = Scalar(kv.Value); continue; }
+                if (op is not null) { Err(kv.Key, $"step {index} has two operations ('{op}' and '{k}')", "one operation per step; put expectations under 'expect:'"); continue; }
+                if (!Ops.ContainsKey(k)) { Err(kv.Key, $"unknown operation '{k}'", "known: " + string.Join(", ", Ops.Keys)); return null; }
+                op = k; argsNode = kv.Value;
+            }
+            if (op is null) { Err(m, $"step {index} has no operation", "e.g. '- load: {as: A, map: a, offset: 0, length: 4K}'"); return null; }
+            var args = new Dictionary<string, Arg>();
+            var (req, opt, _) = Ops[op];
+            if (argsNode is YamlMappingNode am)
+            {
+                foreach (var kv in am.Children)
+                {
+                    var k = Scalar(kv.Key) ?? "";
+                    if (!req.Contains(k) && !opt.Contains(k)) { Err(kv.Key, $"'{op}' has no argument '{k}'", "arguments: " + string.Join(", ", req.Concat(opt))); continue; }
+                    if (kv.Value is YamlSequenceNode seq) args[k] = new Arg(Pos(kv.Value), string.Join("|", seq.Select(Scalar)), seq.Select(x => Scalar(x) ?? "").ToList());
+                    else if (kv.Value is YamlScalarNode sv) args[k] = new Arg(Pos(kv.Value), sv.Value ?? "");
+                    else Err(kv.Value, $"argument '{k}' must be a value or a list");
+                }
+            }
+            else if (argsNode is YamlScalarNode { Value: "" or null } && req.Length == 0) { }
+            else if (argsNode is not null && !(argsNode is YamlScalarNode { Value: "" or null })) Err(argsNode, $"arguments of '{op}' must be a mapping", $"- {op}: {{{string.Join(", ", req.Select(r => r + ": ..."))}}}");
+            foreach (var r in req) if (!args.ContainsKey(r)) Err(argsNode ?? m, $"'{op}' needs argument '{r}'", Ops[op].Doc);
+            foreach (var (k, a) in args) ValidateArg(op, k, a);
+            return new Step(index, Pos(m), op, args, expect, note);
+        }
+
+        private static readonly string[] SizeArgs = ["length", "offset", "phys", "chunk"];
+
+        private void ValidateArg(string op, string k, Arg a)
+        {
+            void E(string msg, string? hint = null) => errors.Add(new ScenarioError(a.Pos, msg, hint));
+            if (SizeArgs.Contains(k) && !(k == "offset" && op == "lseek"))
+            { if (!TryParseSize(a.Text, out _)) E($"'{k}' value '{a.Text}' is not a size", "use 4096, 0x1000, 4K, 2M, 1G or sums like 1G-4K"); }
+            if (k == "offset" && op == "lseek" && !long.TryParse(a.Text, out _) && !TryParseSize(a.Text, out _)) E($"lseek offset '{a.Text}' is not a number");
+            string[]? allowed = (op, k) switch
+            {
+                ("memfd_create", "flags") => ["MFD_CLOEXEC", "MFD_ALLOW_SEALING", "MFD_HUGETLB", "MFD_HUGE_2MB", "MFD_HUGE_1GB", "MFD_MF_KEEP_UE_MAPPED"],
+                ("mmap", "prot") => ["PROT_READ", "PROT_WRITE", "PROT_NONE"],
+                ("mmap", "flags") => ["MAP_SHARED", "MAP_PRIVATE", "MAP_ANONYMOUS", "MAP_HUGETLB", "MAP_HUGE_2MB", "MAP_HUGE_1GB", "MAP_NORESERVE", "MAP_POPULATE"],
+                ("madvise", "advice") => ["MADV_DONTNEED", "MADV_REMOVE", "MADV_HWPOISON", "MADV_SOFT_OFFLINE", "MADV_SPLIT", "MADV_COLLAPSE", "MADV_REPAIR"],
+                ("fallocate", "mode") => ["FALLOC_FL_KEEP_SIZE", "FALLOC_FL_PUNCH_HOLE"],
+                ("lseek", "whence") => ["SEEK_SET", "SEEK_CUR", "SEEK_END"],
+                ("prctl", "option") => ["PR_MCE_KILL"],
+                ("prctl", "arg2") => ["PR_MCE_KILL_SET", "PR_MCE_KILL_CLEAR"],
+                ("prctl", "arg3") => ["PR_MCE_KILL_EARLY", "PR_MCE_KILL_LATE", "PR_MCE_KILL_DEFAULT"],
+                ("sysctl", "name") => ["vm.memory_failure_early_kill", "vm.memory_failure_recovery", "vm.nr_hugepages", "vm.nr_overcommit_hugepages"],
+                ("nr_hugepages", "size") => ["2M", "1G"],
+                ("hw_error", "kind") => ["permanent", "transient", "deposited"],
+                ("hw_error", "detect") => ["consume", "scrub", "none"],
+                ("userfaultfd", "features") => ["UFFD_FEATURE_POISON", "UFFD_FEATURE_MISSING_HUGETLBFS", "UFFD_FEATURE_MINOR_HUGETLBFS"],
+                ("uffdio_register", "mode") => ["MISSING", "MINOR", "WP"],
+                _ => null,
+            };
+            if (allowed is not null)
+                foreach (var v in a.List ?? [a.Text])
+                    if (!allowed.Contains(v)) E($"'{v}' is not a valid {k} for {op}", "use one of: " + string.Join(", ", allowed));
+            if (k == "value" || k == "pfn" && !a.Text.StartsWith('$'))
+                if (!long.TryParse(a.Text, out var lv) && !TryParseSize(a.Text, out _)) E($"'{k}' must be a number, not '{a.Text}'");
+            if (k == "pattern" && !Pattern.TryParse(a.Text, out _)) E($"pattern '{a.Text}' is not valid", "use a name (p1), name@offset (p1@0x1000) or zero");
+        }
+
+        private Expect? ExpectNode(YamlNode n)
+        {
+            if (n is not YamlMappingNode m) { Err(n, "'expect' must be a mapping", "expect: {ret: 0}"); return null; }
+            Known(m, "expect", ExpectKeys);
+            long? ret = null; string? errno = null;
+            if (Get(m, "ret") is { } rn) { if (long.TryParse(Scalar(rn), out var rv)) ret = rv; else if (TryParseSize(Scalar(rn) ?? "", out var rs)) ret = (long)rs; else Err(rn, $"ret '{Scalar(rn)}' is not a number"); }
+            if (Get(m, "errno") is { } en) { errno = Scalar(en); if (errno is null || Errno.Parse(errno) is null) Err(en, $"unknown errno '{errno}'", "e.g. EIO, EINVAL, ENOMEM, EFAULT, EHWPOISON"); }
+            List<SignalExpect>? sigs = null; bool exact = false;
+            var sn = Get(m, "signals"); var si = Get(m, "signals_include");
+            if (sn is not null && si is not null) Err(si, "use either 'signals' (exact) or 'signals_include', not both");
+            var sigNode = sn ?? si;
+            if (sigNode is not null)
+            {
+                exact = sn is not null;
+                sigs = new List<SignalExpect>();
+                if (sigNode is YamlSequenceNode seq)
+                {
+                    foreach (var x in seq)
+                    {
+                        if (x is not YamlMappingNode xm) { Err(x, "a signal is a mapping {to, si_code, si_addr, si_addr_lsb}"); continue; }
+                        Known(xm, "a signal", "to", "signo", "si_code", "si_addr", "si_addr_lsb");
+                        var to = Scalar(Get(xm, "to"));
+                        if (to is null) { Err(xm, "signal without 'to'", "to: A"); continue; }
+                        var signo = Scalar(Get(xm, "signo")) ?? "SIGBUS";
+                        if (signo is not ("SIGBUS" or "SIGSEGV" or "SIGKILL")) Err(Get(xm, "signo")!, $"unknown signo '{signo}'", "SIGBUS, SIGSEGV or SIGKILL");
+                        int? lsb = null;
+                        if (Get(xm, "si_addr_lsb") is { } ln) { if (int.TryParse(Scalar(ln), out var lv) && lv >= 0 && lv < 64) lsb = lv; else Err(ln, $"si_addr_lsb '{Scalar(ln)}' must be 0..63"); }
+                        var code = Scalar(Get(xm, "si_code"));
+                        if (code is not null && code is not ("BUS_MCEERR_AR" or "BUS_MCEERR_AO" or "BUS_ADRERR" or "BUS_ADRALN" or "BUS_OBJERR" or "SEGV_MAPERR" or "SEGV_ACCERR"))
+                            Err(Get(xm, "si_code")!, $"unknown si_code '{code}'", "BUS_MCEERR_AR, BUS_MCEERR_AO, BUS_ADRERR, SEGV_MAPERR, SEGV_ACCERR");
+                        sigs.Add(new SignalExpect(Pos(xm), to, signo, code, Scalar(Get(xm, "si_addr")), lsb));
+                    }
+                }
+                else if (!(sigNode is YamlScalarNode { Value: "[]" or "none" or "" }))
+                    Err(sigNode, "'signals' must be a list ([] for none)");
+            }
+            Dictionary<string, long>? mi = null;
+            if (Get(m, "meminfo") is YamlMappingNode mm)
+            {
+                mi = new();
+                Known(mm, "expect.meminfo", "HugePages_Total", "HugePages_Free", "HugePages_Rsvd", "HugePages_Surp", "HardwareCorrupted", "PageTables");
+                foreach (var kv in mm.Children) mi[Scalar(kv.Key) ?? ""] = Long(kv.Value, 0, Scalar(kv.Key) ?? "");
+            }
+            Dictionary<string, HugepageExpect>? hp = null;
+            if (Get(m, "hugepages") is YamlMappingNode hm)
+            {
+                hp = new();
+                Known(hm, "expect.hugepages", "1G", "2M");
+                foreach (var kv in hm.Children)
+                {
+                    if (kv.Value is not YamlMappingNode cm) { Err(kv.Value, "hugepages.<size> is {total, free, resv, surp}"); continue; }
+                    Known(cm, $"expect.hugepages.{Scalar(kv.Key)}", "total", "free", "resv", "surp");
+                    long? G(string k) => Get(cm, k) is { } x ? Long(x, 0, k) : null;
+                    hp[Scalar(kv.Key) ?? ""] = new HugepageExpect(G("total"), G("free"), G("resv"), G("surp"));
+                }
+            }
+            List<string>? Strs(string key)
+            {
+                var x = Get(m, key);
+                if (x is null) return null;
+                if (x is YamlSequenceNode s) return s.Select(y => Scalar(y) ?? "").ToList();
+                if (x is YamlScalarNode v) return [v.Value ?? ""];
+                Err(x, $"'{key}' must be a string or a list of strings"); return null;
+            }
+            Dictionary<string, bool>? alive = null;
+            if (Get(m, "alive") is YamlMappingNode alm) { alive = new(); foreach (var kv in alm.Children) alive[Scalar(kv.Key) ?? ""] = Bool(kv.Value, true, "alive"); }
+            string? data = Scalar(Get(m, "data"));
+            if (data is not null && !Pattern.TryParse(data, out _)) Err(Get(m, "data")!, $"data '{data}' is not a pattern", "use p1, p1@0x1000 or zero");
+            bool? panic = Get(m, "panic") is { } pn ? Bool(pn, false, "panic") : null;
+            long? done = null;
+            if (Get(m, "done") is { } dn) { if (TryParseSize(Scalar(dn) ?? "", out var dv)) done = (long)dv; else Err(dn, "'done' must be a size"); }
+            return new Expect(Pos(m), ret, errno, sigs, exact, mi, hp, Strs("log"), Strs("no_log"), data, Scalar(Get(m, "outcome")), alive, panic, done);
+        }
+
+        /// <summary>Static checks: processes, fds, mappings and variables are defined before use.</summary>
+        private void CheckReferences(List<ProcessSpec> procs, List<Step> steps)
+        {
+            var known = new HashSet<string>(procs.Select(p => p.Name));
+            var maps = new HashSet<string>(); var fds = new HashSet<string>(); var vars = new HashSet<string>();
+            foreach (var s in steps)
+            {
+                void Need(string key, HashSet<string> set, string what, string hint)
+                {
+                    if (s.Args.TryGetValue(key, out var a) && !set.Contains(a.Text))
+                        errors.Add(new ScenarioError(a.Pos, $"{what} '{a.Text}' is not defined before step {s.Index}", hint));
+                }
+                Need("as", known, "process", "list it under 'processes:' or create it with fork");
+                if (s.Op is not ("mmap")) Need("map", maps, "mapping", "create it with mmap {name: ...}");
+                if (s.Op is not ("memfd_create" or "open" or "userfaultfd")) Need("fd", fds, "fd", "create it with memfd_create/open {fd: ...}");
+                Need("uffd", fds, "userfaultfd", "create it with userfaultfd {fd: ...}");
+                if (s.Args.TryGetValue("pfn", out var pv) && pv.Text.StartsWith('$') && !vars.Contains(pv.Text[1..]))
+                    errors.Add(new ScenarioError(pv.Pos, $"variable '{pv.Text}' is not set before step {s.Index}", "set it with pfn_of {save: name}"));
+                if (s.Op == "fork" && s.Args.TryGetValue("child", out var c)) known.Add(c.Text);
+                if (s.Op == "mmap" && s.Args.TryGetValue("name", out var n)) { if (!maps.Add(n.Text)) errors.Add(new ScenarioError(n.Pos, $"mapping name '{n.Text}' is used twice", "give each mmap its own name")); }
+                if (s.Op is "memfd_create" or "open" or "userfaultfd" && s.Args.TryGetValue("fd", out var f)) fds.Add(f.Text);
+                if (s.Op == "pfn_of" && s.Args.TryGetValue("save", out var sv)) vars.Add(sv.Text);
+                if (s.Op == "hw_error" && !s.Args.ContainsKey("phys") && !(s.Args.ContainsKey("map") && s.Args.ContainsKey("as")) && !(s.Args.ContainsKey("fd") && s.Args.ContainsKey("as")))
+                    errors.Add(new ScenarioError(s.Pos, "hw_error needs a place: phys, or as+map+offset, or as+fd+offset"));
+                if (s.Op == "hw_error" && s.Args.TryGetValue("detect", out var d) && d.Text == "consume" && !s.Args.ContainsKey("as"))
+                    errors.Add(new ScenarioError(d.Pos, "detect: consume needs 'as' (the process whose load consumes the poison)"));
+                if (s.Op is "corrupt_pfn" or "unpoison_pfn" && !s.Args.ContainsKey("pfn") && !(s.Args.ContainsKey("map") && s.Args.ContainsKey("as")))
+                    errors.Add(new ScenarioError(s.Pos, $"{s.Op} needs pfn: $var or as+map+offset"));
+            }
+        }
+    }
+}
+
+/// <summary>A data pattern reference: a named pattern at an optional explicit pattern offset, or zeros.</summary>
+public readonly record struct Pattern(string Name, long? At)
+{
+    public bool IsZero => Name is null or "zero";
+    public ulong Seed => IsZero ? ContentTag.Zero : ContentTag.PatternSeed(Name);
+
+    public static bool TryParse(string s, out Pattern p)
+    {
+        p = default;
+        if (string.IsNullOrWhiteSpace(s)) return false;
+        int at = s.IndexOf('@');
+        string name = at < 0 ? s : s[..at];
+        if (name.Length == 0 || !name.All(c => char.IsLetterOrDigit(c) || c == '_' || c == '-')) return false;
+        long? off = null;
+        if (at >= 0) { if (!ScenarioParser.TryParseSize(s[(at + 1)..], out var o)) return false; off = (long)o; }
+        p = new Pattern(name, off);
+        return true;
+    }
+}
