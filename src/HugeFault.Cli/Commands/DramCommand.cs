@@ -105,6 +105,8 @@ internal static class DramCommand
     {
         if (parse.Errors.Count > 0)
             throw new UsageException($"{parse.Errors[0].Message} (see 'hugefault dram --help')");
+        if (parse.UnmatchedTokens.Count > 0)
+            throw new UsageException($"unrecognised argument '{parse.UnmatchedTokens[0]}'; remove it (see 'hugefault dram --help' for the flags)");
 
         var geometry = new DramGeometry(
             ParseInt(parse, Chips), ParseInt(parse, Width), ParseInt(parse, Ranks),

@@ -79,7 +79,10 @@ public readonly record struct ProportionEstimate(long Successes, long Trials)
             double denom = 1.0 + z2 / n;
             double centre = (p + z2 / (2.0 * n)) / denom;
             double half = Z95 * Math.Sqrt(p * (1.0 - p) / n + z2 / (4.0 * n * n)) / denom;
-            return new(Math.Max(0.0, centre - half), Math.Min(1.0, centre + half));
+            // At 0 or n successes the bound is exactly 0 or 1; clamp the rounding residue of centre − half.
+            double lower = Successes == 0 ? 0.0 : Math.Max(0.0, centre - half);
+            double upper = Successes == Trials ? 1.0 : Math.Min(1.0, centre + half);
+            return new(lower, upper);
         }
     }
 }
