@@ -305,8 +305,8 @@ internal static class DramReport
             .AddColumn(new TableColumn("95% CI").RightAligned())
             .AddColumn("Note");
         AddP(table, "P(at least one fault)", r.Fault, $"closed form {m.ClosedFormFaultProbability:0.000000}");
-        AddP(table, "P(uncorrectable error)", r.Uncorrectable, $"{r.Tally.UncorrectableTrials} trials");
-        AddP(table, "P(undetected error)", r.Undetected, $"{r.Tally.UndetectedTrials} trials");
+        AddP(table, "P(uncorrectable error)", r.Uncorrectable, $"{r.Tally.UncorrectableTrials} of {r.Tally.Trials} trials");
+        AddP(table, "P(undetected error)", r.Undetected, $"{r.Tally.UndetectedTrials} of {r.Tally.Trials} trials");
         var fitCi = r.FitUncorrectablePerRank95;
         table.AddRow("FIT of UEs (per rank)", Fmt(r.FitUncorrectablePerRank), Markup.Escape($"[{Fmt(fitCi.Lower)}, {Fmt(fitCi.Upper)}]"),
             "first UEs per 1e9 rank-hours");

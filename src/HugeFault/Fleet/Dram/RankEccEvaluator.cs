@@ -101,7 +101,9 @@ public sealed class RankEccEvaluator
         for (int i = 0; i < faults.Length; i++)
         {
             ref readonly DramFault f = ref faults[i];
-            if ((f.Flags & DramFaultFlags.WeakEcc) != 0 || IsMultiChipLane(f)) result = TrialOutcome.Uncorrectable;
+            // Faults arriving on an already spared chip position are mapped out and cannot hurt (faults are sorted by start).
+            bool mappedOut = f.Chip == sparedChip && f.Start >= spareTime;
+            if (!mappedOut && ((f.Flags & DramFaultFlags.WeakEcc) != 0 || IsMultiChipLane(f))) result = TrialOutcome.Uncorrectable;
             if (adddc && sparedChip < 0 && f.IsMultiBit && !f.IsTransient)
             {
                 sparedChip = f.Chip;
