@@ -216,6 +216,13 @@ internal static class DramReport
             WriteFiniteValue(w, fitCi.Upper);
             w.WriteEndArray();
             WriteFinite(w, "fit_uncorrectable_per_device", r.FitUncorrectablePerDevice);
+            var ueTime = r.Tally.FirstUncorrectableHours;
+            if (ueTime.Count > 0)
+            {
+                w.WriteNumber("mean_hours_to_first_uncorrectable", ueTime.Mean);
+                WriteCi(w, "mean_hours_to_first_uncorrectable_ci95", ueTime.ConfidenceInterval95);
+            }
+            else w.WriteNull("mean_hours_to_first_uncorrectable");
             w.WriteNumber("trials", r.Tally.Trials);
             w.WriteNumber("trials_with_fault", r.Tally.FaultTrials);
             w.WriteNumber("trials_uncorrectable", r.Tally.UncorrectableTrials);
@@ -311,6 +318,13 @@ internal static class DramReport
         table.AddRow("FIT of UEs (per rank)", Fmt(r.FitUncorrectablePerRank), Markup.Escape($"[{Fmt(fitCi.Lower)}, {Fmt(fitCi.Upper)}]"),
             "first UEs per 1e9 rank-hours");
         table.AddRow("FIT of UEs (per device)", Fmt(r.FitUncorrectablePerDevice), "", $"per rank / {g.ChipsPerRank}");
+        var ueTime = r.Tally.FirstUncorrectableHours;
+        if (ueTime.Count > 0)
+        {
+            var t = ueTime.ConfidenceInterval95;
+            table.AddRow("Hours to first UE (UE trials)", ueTime.Mean.ToString("0", CultureInfo.InvariantCulture),
+                Markup.Escape($"[{t.Lower:0}, {t.Upper:0}]"), $"mission {Num(m.Hours)} h");
+        }
         table.AddRow("Faults per trial", r.MeanFaultsPerTrial.ToString("0.000000", CultureInfo.InvariantCulture), "",
             $"expected {m.ExpectedFaultsPerTrial:0.000000}");
         table.AddRow("Trials", r.Tally.Trials.ToString("N0", CultureInfo.InvariantCulture), "", $"seed {r.Options.Seed}");

@@ -141,4 +141,21 @@ public class EccEvaluatorTests
             Assert.Equal(TrialOutcome.Fault, evaluator.Evaluate(sorted));
         }, iter: 2000, seed: "0000000000002");
     }
+
+    [Fact]
+    public void The_verdict_dates_each_pattern_by_the_arrival_of_the_fault_that_completed_it()
+    {
+        var evaluator = new RankEccEvaluator(Model(EccScheme.SecDed));
+        DramFault[] faults =
+        [
+            Fault(1, DramFaultMode.Bit, bank: 2, row: 9, col: 100, dq: 0, start: 5),
+            Fault(2, DramFaultMode.Bit, bank: 2, row: 9, col: 100, dq: 1, start: 8),   // UE: 2 bits in the word
+            Fault(4, DramFaultMode.Row, bank: 6, start: 40),                           // multi-bit: UE and undetected
+            Fault(3, DramFaultMode.Bit, bank: 2, row: 9, col: 100, dq: 2, start: 20),  // 3 bits: undetected
+        ];
+        var verdict = evaluator.Judge(faults.OrderBy(f => f.Start).ToArray());
+        Assert.Equal(8.0, verdict.FirstUncorrectableHours);
+        Assert.Equal(20.0, verdict.FirstUndetectedHours);
+        Assert.Equal(TrialOutcome.Fault | TrialOutcome.Uncorrectable | TrialOutcome.Undetected, verdict.Outcome);
+    }
 }

@@ -50,52 +50,76 @@ public sealed class RankEccEvaluator
     /// Evaluates one trial. <paramref name="faults"/> must be sorted by <see cref="DramFault.Start"/> (ADDDC spares the
     /// earliest eligible fault). Allocation-free and O(n²) in the (almost always tiny) fault count.
     /// </summary>
-    public TrialOutcome Evaluate(ReadOnlySpan<DramFault> faults)
+    public TrialOutcome Evaluate(ReadOnlySpan<DramFault> faults) => Judge(faults).Outcome;
+
+    /// <summary>
+    /// Like <see cref="Evaluate"/>, and also says when the first uncorrectable and the first undetectable pattern came
+    /// into existence (hours from the trial start): the arrival of the fault that completed the pattern. The per-server
+    /// fleet simulator uses these times for "replace the DIMM after its first UE".
+    /// </summary>
+    public EccVerdict Judge(ReadOnlySpan<DramFault> faults)
     {
-        if (faults.Length == 0) return TrialOutcome.None;
-        return _scheme switch
+        if (faults.Length == 0) return new EccVerdict(false, double.PositiveInfinity, double.PositiveInfinity);
+        double ue = double.PositiveInfinity, sdc = double.PositiveInfinity;
+        switch (_scheme)
         {
-            EccScheme.None => TrialOutcome.Fault | TrialOutcome.Uncorrectable | TrialOutcome.Undetected,
-            EccScheme.SecDed => TrialOutcome.Fault | EvaluateSecDed(faults),
-            _ => TrialOutcome.Fault | EvaluateChipkill(faults, _scheme == EccScheme.Adddc),
-        };
+            case EccScheme.None:
+                ue = sdc = faults[0].Start;
+                break;
+            case EccScheme.SecDed:
+                JudgeSecDed(faults, ref ue, ref sdc);
+                break;
+            default:
+                JudgeChipkill(faults, _scheme == EccScheme.Adddc, ref ue, ref sdc);
+                break;
+        }
+        return new EccVerdict(true, ue, sdc);
     }
 
-    private const TrialOutcome Both = TrialOutcome.Uncorrectable | TrialOutcome.Undetected;
+    // Faults are sorted by start, so for i < j < l the pattern {i, j(, l)} is complete at faults[j].Start (faults[l].Start),
+    // and a candidate whose completing fault starts no earlier than the best time found cannot improve it.
 
-    private TrialOutcome EvaluateSecDed(ReadOnlySpan<DramFault> faults)
+    private void JudgeSecDed(ReadOnlySpan<DramFault> faults, ref double ue, ref double sdc)
     {
-        TrialOutcome result = TrialOutcome.None;
         for (int i = 0; i < faults.Length; i++)
         {
             // A multi-DQ fault puts 4 (x4) or 8 (x8) bad bits in every beat it covers: beyond SEC, and beyond DED's guarantee.
-            if (faults[i].IsMultiBit || IsMultiChipLane(faults[i])) return Both;
+            if (faults[i].IsMultiBit || IsMultiChipLane(faults[i]))
+            {
+                // The earliest such fault; a pair or triple of bit faults completed before it can still come first.
+                ue = sdc = faults[i].Start;
+                break;
+            }
         }
-        // Only single-bit faults remain: count distinct bad bit positions per word.
+        BitPairs(faults, ref ue, ref sdc);
+    }
+
+    private void BitPairs(ReadOnlySpan<DramFault> faults, ref double ue, ref double sdc)
+    {
+        // Only single-bit faults matter here: count distinct bad bit positions per word.
         for (int i = 0; i < faults.Length; i++)
         {
             ref readonly DramFault a = ref faults[i];
-            for (int j = i + 1; j < faults.Length; j++)
+            if (a.IsMultiBit) continue;
+            for (int j = i + 1; j < faults.Length && faults[j].Start < Math.Max(ue, sdc); j++)
             {
                 ref readonly DramFault b = ref faults[j];
-                if (!Coexist(a.Start, a.End, b.Start, b.End)) continue;
+                if (b.IsMultiBit || !Coexist(a.Start, a.End, b.Start, b.End)) continue;
                 if (!a.Footprint.Intersects(b.Footprint, _valid, _wordWild) || SameCell(a, b)) continue;
-                result |= TrialOutcome.Uncorrectable;
-                for (int l = j + 1; l < faults.Length; l++)
+                ue = Math.Min(ue, b.Start);
+                for (int l = j + 1; l < faults.Length && faults[l].Start < sdc; l++)
                 {
                     ref readonly DramFault c = ref faults[l];
-                    if (Coexist(a.Start, a.End, c.Start, c.End) && Coexist(b.Start, b.End, c.Start, c.End) &&
+                    if (!c.IsMultiBit && Coexist(a.Start, a.End, c.Start, c.End) && Coexist(b.Start, b.End, c.Start, c.End) &&
                         a.Footprint.Intersects(c.Footprint, _valid, _wordWild) && !SameCell(a, c) && !SameCell(b, c))
-                        return Both;
+                        sdc = Math.Min(sdc, c.Start);
                 }
             }
         }
-        return result;
     }
 
-    private TrialOutcome EvaluateChipkill(ReadOnlySpan<DramFault> faults, bool adddc)
+    private void JudgeChipkill(ReadOnlySpan<DramFault> faults, bool adddc, ref double ue, ref double sdc)
     {
-        TrialOutcome result = TrialOutcome.None;
         int sparedChip = -1;
         double spareTime = double.PositiveInfinity;
         for (int i = 0; i < faults.Length; i++)
@@ -103,7 +127,7 @@ public sealed class RankEccEvaluator
             ref readonly DramFault f = ref faults[i];
             // Faults arriving on an already spared chip position are mapped out and cannot hurt (faults are sorted by start).
             bool mappedOut = f.Chip == sparedChip && f.Start >= spareTime;
-            if (!mappedOut && ((f.Flags & DramFaultFlags.WeakEcc) != 0 || IsMultiChipLane(f))) result = TrialOutcome.Uncorrectable;
+            if (!mappedOut && ((f.Flags & DramFaultFlags.WeakEcc) != 0 || IsMultiChipLane(f))) ue = Math.Min(ue, f.Start);
             if (adddc && sparedChip < 0 && f.IsMultiBit && !f.IsTransient)
             {
                 sparedChip = f.Chip;
@@ -115,16 +139,16 @@ public sealed class RankEccEvaluator
         {
             ref readonly DramFault a = ref faults[i];
             double aEnd = a.Chip == sparedChip ? Math.Min(a.End, spareTime) : a.End;
-            for (int j = i + 1; j < faults.Length; j++)
+            for (int j = i + 1; j < faults.Length && faults[j].Start < Math.Max(ue, sdc); j++)
             {
                 ref readonly DramFault b = ref faults[j];
                 if (b.Chip == a.Chip) continue; // one symbol per codeword: corrected however many faults it holds
                 double bEnd = b.Chip == sparedChip ? Math.Min(b.End, spareTime) : b.End;
                 if (!Coexist(a.Start, aEnd, b.Start, bEnd) || !a.Footprint.Intersects(b.Footprint, _valid, _codewordWild)) continue;
-                result = TrialOutcome.Uncorrectable;
+                ue = Math.Min(ue, b.Start);
                 // Third symbol in a codeword shared by a and b: beyond double-symbol detection.
                 var ab = Widen(a.Footprint).IntersectWith(Widen(b.Footprint));
-                for (int l = j + 1; l < faults.Length; l++)
+                for (int l = j + 1; l < faults.Length && faults[l].Start < sdc; l++)
                 {
                     ref readonly DramFault c = ref faults[l];
                     if (c.Chip == a.Chip || c.Chip == b.Chip) continue;
@@ -132,11 +156,12 @@ public sealed class RankEccEvaluator
                     // Intervals on a line that pairwise overlap share a common instant (Helly), so pairwise checks suffice.
                     if (Coexist(a.Start, aEnd, c.Start, cEnd) && Coexist(b.Start, bEnd, c.Start, cEnd) &&
                         ab.Intersects(c.Footprint, _valid, _codewordWild))
-                        return Both;
+                        sdc = Math.Min(sdc, c.Start);
                 }
             }
         }
-        return result;
+        // An undetectable pattern is also an uncorrectable one (it holds an uncorrectable pair).
+        ue = Math.Min(ue, sdc);
     }
 
     private FaultFootprint Widen(in FaultFootprint f) => new(f.Address, f.WildMask | _codewordWild);
@@ -149,4 +174,17 @@ public sealed class RankEccEvaluator
         Math.Max(aStart, bStart) < Math.Min(aEnd, bEnd);
 
     private double NextScrub(double t) => (Math.Floor(t / _scrubHours) + 1.0) * _scrubHours;
+}
+
+/// <summary>The ECC's judgement of one trial.</summary>
+/// <param name="HadFault">At least one fault arrived.</param>
+/// <param name="FirstUncorrectableHours">When the first uncorrectable pattern appeared (+∞ if never).</param>
+/// <param name="FirstUndetectedHours">When the first undetectable pattern appeared (+∞ if never).</param>
+public readonly record struct EccVerdict(bool HadFault, double FirstUncorrectableHours, double FirstUndetectedHours)
+{
+    /// <summary>The outcome flags.</summary>
+    public TrialOutcome Outcome =>
+        (HadFault ? TrialOutcome.Fault : TrialOutcome.None)
+        | (FirstUncorrectableHours < double.PositiveInfinity ? TrialOutcome.Uncorrectable : TrialOutcome.None)
+        | (FirstUndetectedHours < double.PositiveInfinity ? TrialOutcome.Undetected : TrialOutcome.None);
 }

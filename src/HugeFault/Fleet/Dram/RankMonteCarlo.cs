@@ -32,7 +32,10 @@ public sealed record RankMonteCarloOptions(long Trials, ulong Seed, int Threads,
     }
 }
 
-/// <summary>Integer tallies of one block (or of a whole run): exact, so the reduction order cannot change them.</summary>
+/// <summary>
+/// Tallies of one block (or of a whole run). The counts are exact integers; the floating-point accumulator is merged
+/// in block order, so it too is independent of the thread count.
+/// </summary>
 public struct RankTally
 {
     /// <summary>Trials run.</summary>
@@ -45,6 +48,8 @@ public struct RankTally
     public long UndetectedTrials;
     /// <summary>Faults over all trials.</summary>
     public long Faults;
+    /// <summary>Hours from trial start to the first uncorrectable pattern, over the trials that had one.</summary>
+    public RunningStatistics FirstUncorrectableHours;
 
     /// <summary>Adds <paramref name="other"/> into this tally.</summary>
     public void Add(in RankTally other)
@@ -54,6 +59,7 @@ public struct RankTally
         UncorrectableTrials += other.UncorrectableTrials;
         UndetectedTrials += other.UndetectedTrials;
         Faults += other.Faults;
+        FirstUncorrectableHours.Merge(other.FirstUncorrectableHours);
     }
 }
 
@@ -128,7 +134,7 @@ public static class RankMonteCarlo
             int k = sampler.CountFromUniform(u);
             var faults = buffer.AsSpan(0, k);
             sampler.PlaceFaults(ref rng, faults);
-            Tally(ref tally, evaluator.Evaluate(faults), k);
+            Tally(ref tally, evaluator.Judge(faults), k);
         }
         return tally;
     }
@@ -142,17 +148,21 @@ public static class RankMonteCarlo
             int k = sampler.SampleTrial(ref rng, buffer);
             if (k < 0) throw new InvalidOperationException("reference sampler buffer overflow");
             if (k == 0) continue;
-            Tally(ref tally, evaluator.Evaluate(buffer.AsSpan(0, k)), k);
+            Tally(ref tally, evaluator.Judge(buffer.AsSpan(0, k)), k);
         }
         return tally;
     }
 
-    private static void Tally(ref RankTally tally, TrialOutcome outcome, int faults)
+    private static void Tally(ref RankTally tally, in EccVerdict verdict, int faults)
     {
         tally.FaultTrials++;
         tally.Faults += faults;
-        if ((outcome & TrialOutcome.Uncorrectable) != 0) tally.UncorrectableTrials++;
-        if ((outcome & TrialOutcome.Undetected) != 0) tally.UndetectedTrials++;
+        if (verdict.FirstUncorrectableHours < double.PositiveInfinity)
+        {
+            tally.UncorrectableTrials++;
+            tally.FirstUncorrectableHours.Add(verdict.FirstUncorrectableHours);
+        }
+        if (verdict.FirstUndetectedHours < double.PositiveInfinity) tally.UndetectedTrials++;
     }
 }
 
