@@ -103,6 +103,11 @@ public sealed partial class Kernel
             else { HugetlbAddToPageCache(inode, idx, nf); nf.RefCount--; }
             folio = nf;
         }
+        if (folio.IsHwpoison && !anonNew)
+        {
+            bool w0 = vma.IsShared && (vma.Flags & VmFlags.VM_WRITE) != 0;
+            if (Policy.MapPoisonedFolio(this, vma, folio, hva, w0)) return FaultResult.Ok;
+        }
         var r = existing ?? WalkAlloc(vma.Mm, hva, h.Order == H1G.Order ? PtLevel.Pud : PtLevel.Pmd);
         if (r is null) { return new(FaultKind.Oom); }
         var rr = r.Value;
@@ -251,6 +256,16 @@ public sealed partial class Kernel
             ulong n = Math.Min(end, leafEnd) - cur;
             ulong pa = (e.Pfn << Units.PAGE_SHIFT) + (cur - r.Va);
             var bad = Phys.FirstPoisonedLine(pa, n);
+            // a raw page the kernel already knows is poisoned but left mapped (keep-mapped): the hardware
+            // would raise the machine check again when it is read
+            if (Phys.FolioOf(e.Pfn) is { IsHwpoison: true } pf && pf.RawHwp.Count > 0)
+            {
+                foreach (var raw in pf.RawHwp)
+                {
+                    ulong rs = raw << Units.PAGE_SHIFT;
+                    if (rs + Units.PAGE_SIZE > pa && rs < pa + n && (bad is null || rs < bad.Value)) bad = Math.Max(rs, pa);
+                }
+            }
             ulong okLen = bad is { } b ? b - pa : n;
             // a store that only partly covers a line reads it first (RFO); a store never repairs poison
             if (okLen > 0) DoAccessBytes(e, pa, okLen, write, seed, patternOffset + (long)(cur - va), check, cur - va);

@@ -21,7 +21,7 @@ public enum MfFlags
 public enum MfResult { MF_IGNORED, MF_FAILED, MF_DELAYED, MF_RECOVERED }
 
 /// <summary>A process collected by collect_procs() (struct to_kill).</summary>
-public sealed record ToKill(TaskStruct TaskStruct, ulong Addr, int SizeShift, Vma Vma);
+public sealed record ToKill(TaskStruct Task, ulong Addr, int SizeShift, Vma Vma);
 
 /// <summary>What a policy is handed when memory_failure() meets an in-use hugetlb folio.</summary>
 public sealed record MfContext(Folio Folio, ulong RawPfn, MfFlags Flags, ulong PhysAddr, bool FirstPoison)
@@ -92,9 +92,7 @@ public sealed partial class Kernel
                 NumPoisonedPages++;
             }
             var ctx0 = new MfContext(folio, pfn, flags, pa, FirstPoison: false);
-            int res = Policy.HandleRepoisonHugetlb(this, ctx0);
-            ActionResult(pfn, "already poisoned page", MfResult.MF_FAILED, alreadyPoisoned: true);
-            return res;
+            return Policy.HandleRepoisonHugetlb(this, ctx0);
         }
         folio.Flags = folio.Flags.With(PageFlags.PG_hwpoison);
         folio.RawHwp.Add(pfn);
@@ -264,8 +262,8 @@ public sealed partial class Kernel
         {
             if (fail)
             {
-                Log($"Memory failure: {Units.Hex(pfn)}: forcibly killing {tk.TaskStruct.Comm}:{tk.TaskStruct.Pid} because of failure to unmap corrupted page");
-                ForceSig(tk.TaskStruct, Sig.SIGKILL, 0, 0, 0, true);
+                Log($"Memory failure: {Units.Hex(pfn)}: forcibly killing {tk.Task.Comm}:{tk.Task.Pid} because of failure to unmap corrupted page");
+                ForceSig(tk.Task, Sig.SIGKILL, 0, 0, 0, true);
                 continue;
             }
             KillProc(tk, pfn, flags, lsbOverride);
@@ -275,7 +273,7 @@ public sealed partial class Kernel
     /// <summary>kill_proc(): BUS_MCEERR_AR (forced) to current under MF_ACTION_REQUIRED, else BUS_MCEERR_AO.</summary>
     internal void KillProc(ToKill tk, ulong pfn, MfFlags flags, int? lsbOverride = null)
     {
-        var t = tk.TaskStruct;
+        var t = tk.Task;
         if (!t.Alive) return;
         Log($"Memory failure: {Units.Hex(pfn)}: Sending SIGBUS to {t.Comm}:{t.Pid} due to hardware memory corruption");
         bool ar = (flags & MfFlags.MF_ACTION_REQUIRED) != 0 && t == Current;

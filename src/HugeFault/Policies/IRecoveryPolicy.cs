@@ -21,6 +21,9 @@ public interface IRecoveryPolicy
     /// <summary>hugetlb_no_page() found a PG_hwpoison folio in the page cache: may it be mapped anyway?</summary>
     bool AllowFaultOnPoisonedFolio(Kernel k, Vma vma, Folio folio, ulong va);
 
+    /// <summary>Maps a poisoned folio that AllowFaultOnPoisonedFolio() admitted; false = map it whole at huge size.</summary>
+    bool MapPoisonedFolio(Kernel k, Vma vma, Folio folio, ulong hva, bool writable);
+
     /// <summary>si_addr_lsb when hugetlb_no_page() refuses a poisoned folio.</summary>
     int NoPageHwpoisonShift(Kernel k, Vma vma, Folio folio, ulong va);
 

@@ -6,6 +6,8 @@ public static class RecoveryPolicies
     private static readonly Dictionary<string, (string Summary, Func<IReadOnlyDictionary<string, string>, IRecoveryPolicy> Make)> Registry = new()
     {
         ["mainline"] = ("Linux today: poison and unmap the whole huge page (si_addr_lsb = 30)", p => new MainlinePolicy(p)),
+        ["hgm"] = ("HugeTLB high-granularity mapping: unmap only the bad 4 KiB in every mapper (si_addr_lsb = 12)", p => new HgmPolicy(p, fullSplit: false)),
+        ["hgm-full-split"] = ("HGM that splits the whole huge page to 4 KiB PTEs (what the minimal split saves)", p => new HgmPolicy(p, fullSplit: true)),
     };
 
     public static IReadOnlyList<string> Names => Registry.Keys.ToList();

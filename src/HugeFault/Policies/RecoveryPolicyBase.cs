@@ -50,13 +50,19 @@ public abstract class RecoveryPolicyBase : IRecoveryPolicy
     /// <summary>Mainline step C: kill_accessing_process() reports the start of the huge mapping.</summary>
     public virtual int HandleRepoisonHugetlb(Kernel k, MfContext ctx)
     {
-        if (ctx.ActionRequired && k.Current is { } cur) return k.KillAccessingProcess(cur, ctx.Folio.Pfn, (int)ctx.Folio.NrPages, ctx.Flags);
-        return -Errno.EHWPOISON;
+        int r = -Errno.EHWPOISON;
+        if (ctx.ActionRequired && k.Current is { } cur) r = k.KillAccessingProcess(cur, ctx.Folio.Pfn, (int)ctx.Folio.NrPages, ctx.Flags);
+        k.ActionResult(ctx.RawPfn, "already poisoned page", MfResult.MF_FAILED, alreadyPoisoned: true);
+        return r == 0 ? -Errno.EHWPOISON : r;
     }
+
+    /// <summary>hugetlb_no_page() is allowed to map a poisoned folio: how (default: whole, at huge size).</summary>
+    public virtual bool MapPoisonedFolio(Kernel k, Vma vma, Folio folio, ulong hva, bool writable) => false;
 
     public virtual bool AllowFaultOnPoisonedFolio(Kernel k, Vma vma, Folio folio, ulong va) => false;
     public virtual int NoPageHwpoisonShift(Kernel k, Vma vma, Folio folio, ulong va) => vma.Hstate!.Shift;
-    public virtual int FaultShift(Kernel k, Vma vma, PteRef entry) => vma.Hstate!.Shift;
+    /// <summary>The entry's own size: the hstate shift for a hugetlb-level entry, 12 for a 4 KiB one (HGM-style mappings).</summary>
+    public virtual int FaultShift(Kernel k, Vma vma, PteRef entry) => Math.Min(vma.Hstate!.Shift, Math.Max(Units.PAGE_SHIFT, entry.Shift));
 
     public virtual (ulong, int) AdjustReport(Kernel k, TaskStruct t, ulong addr, int lsb) => Report switch
     {

@@ -1,0 +1,109 @@
+using HugeFault.Mm;
+
+namespace HugeFault;
+
+// High-granularity mapping helpers (the hugetlb_pte walk of the HGM series: hugetlb_hgm_walk()/hugetlb_walk_step()),
+// shared by the hgm, copy-around, vma-convert and repair policies.
+public sealed partial class Kernel
+{
+    /// <summary>
+    /// Splits the leaf covering va in mm down to an entry of 2^shift bytes, one level at a time, allocating a
+    /// table per level (hugetlb_alloc_pmd/hugetlb_alloc_pte). Returns the entry of that size, or null if out of memory.
+    /// Only the path to va is split: siblings stay large (511 × 2 MiB + 511 × 4 KiB for a 1 GiB leaf).
+    /// </summary>
+    internal PteRef? SplitToShift(MmStruct mm, ulong va, int shift)
+    {
+        while (true)
+        {
+            var r = Walk(mm, va);
+            if (r.Shift <= shift) return r;
+            if (r.Entry.IsNone)
+            {
+                // descend through empty entries by allocating the next table
+                var t = AllocTable(mm, r.Level - 1);
+                if (t is null) return null;
+                r.Table.SetChild(r.Index, t);
+                Stats.EntriesWritten++;
+                continue;
+            }
+            if (SplitLeaf(mm, r) is null) return null;
+            Act($"split {Units.Size(r.Size)} entry at {Units.Hex(r.Va)} of mm {mm.Id} into 512 x {Units.Size(r.Size >> 9)}");
+        }
+    }
+
+    /// <summary>Replaces the 4 KiB entry mapping raw page rawPfn (at va) by a hwpoison entry, in mm; splits down to it first.</summary>
+    internal bool PoisonSubpageMapping(MmStruct mm, ulong va, ulong rawPfn, bool marker = false)
+    {
+        var r = SplitToShift(mm, Units.AlignDown(va, Units.PAGE_SIZE), Units.PAGE_SHIFT);
+        if (r is null) return false;
+        var rr = r.Value;
+        var e = rr.Entry;
+        if (e.Present)
+        {
+            var f = Phys.FolioOf(e.Pfn);
+            if (f is not null && (e.Raw & Pte._PAGE_DIRTY) != 0 && f.IsHugetlb) f.Flags = f.Flags.With(PageFlags.PG_dirty);
+            ZapEntry(rr);
+        }
+        rr.Table.Set(rr.Index, marker ? Pte.PoisonMarker() : Pte.Hwpoison(rawPfn));
+        Stats.EntriesWritten++;
+        MmuNotifierInvalidate(mm, rr.Va, Units.PAGE_SIZE);
+        return true;
+    }
+
+    /// <summary>Splits every leaf in [start, end) of mm down to 4 KiB (hgm-full-split, vma-convert).</summary>
+    internal void SplitRangeTo4K(MmStruct mm, ulong start, ulong end)
+    {
+        for (ulong a = start; a < end; )
+        {
+            var r = Walk(mm, a);
+            if (r.Shift > Units.PAGE_SHIFT && !r.Entry.IsNone) { if (SplitLeaf(mm, r) is null) return; continue; }
+            if (r.Shift > Units.PAGE_SHIFT) { a = r.Va + r.Size; continue; }
+            a = r.Va + r.Size;
+        }
+    }
+
+    /// <summary>
+    /// Maps folio in vma at va (the folio's huge-aligned address) at huge size, then splits around each raw
+    /// poisoned page so those 4 KiB get hwpoison entries (HGM's answer to a fault on a poisoned folio).
+    /// </summary>
+    internal bool MapAroundPoison(Vma vma, Folio folio, ulong hva, bool writable, bool marker = false)
+    {
+        var level = folio.Order == H1G.Order ? PtLevel.Pud : PtLevel.Pmd;
+        var r = WalkAlloc(vma.Mm, hva, level);
+        if (r is null)
+        {
+            // a table already exists below: map each none 4 KiB entry in the range
+            for (ulong a = hva; a < hva + folio.Size; a += Units.PAGE_SIZE)
+            {
+                var w = Walk(vma.Mm, a);
+                if (!w.Entry.IsNone) { a = w.Va + w.Size - Units.PAGE_SIZE; continue; }
+                ulong pfn = folio.Pfn + ((a - hva) >> Units.PAGE_SHIFT);
+                if (folio.RawHwp.Contains(pfn)) { PoisonSubpageMapping(vma.Mm, a, pfn, marker); continue; }
+                var leaf = WalkAlloc(vma.Mm, a, PtLevel.Pte);
+                if (leaf is null) return false;
+                InstallLeaf(leaf.Value, folio, pfn, writable, writable && vma.IsShared);
+            }
+            return true;
+        }
+        InstallLeaf(r.Value, folio, folio.Pfn, writable, writable && vma.IsShared);
+        foreach (var raw in folio.RawHwp.ToList())
+            if (!PoisonSubpageMapping(vma.Mm, hva + ((raw - folio.Pfn) << Units.PAGE_SHIFT), raw, marker)) return false;
+        return true;
+    }
+
+    /// <summary>Every (vma, huge-aligned va) where the folio is mapped or could be faulted (file: every VMA of the file covering it).</summary>
+    internal List<(Vma Vma, ulong Hva)> FolioMappings(Folio folio, bool onlyMapped)
+    {
+        var list = new List<(Vma, ulong)>();
+        foreach (var v in RmapVmas(folio).OrderBy(v => v.Mm.Id).ThenBy(v => v.Start))
+        {
+            ulong? hva = null;
+            if (folio.Mapping is { } m && !folio.IsAnon) hva = v.AddressOf(folio.Index * m.FolioSize);
+            else hva = FindMappingAddress(folio, v);
+            if (hva is null || hva.Value + folio.Size > v.End) continue;
+            if (onlyMapped && FindMappingAddress(folio, v) is null) continue;
+            list.Add((v, hva.Value));
+        }
+        return list;
+    }
+}
