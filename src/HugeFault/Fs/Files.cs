@@ -108,8 +108,11 @@ public sealed partial class Kernel
         if (!t.Fds.Remove(fd, out var of)) return SysResult.Err(Errno.EBADF);
         var inode = of.Inode;
         inode.OpenCount--;
-        if (inode.OpenCount == 0) Policy.OnFileReleased(this, inode);
-        if (inode.OpenCount == 0 && inode.IMmap.Count == 0 && inode.Unlinked) EvictInode(inode);
+        if (inode.OpenCount == 0 && inode.IMmap.Count == 0)
+        {
+            if (inode.Unlinked) EvictInode(inode);
+            Policy.OnFileReleased(this, inode);
+        }
         return SysResult.Ok();
     }
 

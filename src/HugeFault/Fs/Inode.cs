@@ -26,9 +26,13 @@ public sealed class Inode
     public int OpenCount { get; set; }
     public bool Unlinked { get; set; }
 
+    /// <summary>tmpfs huge=always: 2 MiB THP folios mapped by PTEs (0 = order-0 pages).</summary>
+    public int ShmemFolioOrder { get; init; }
     /// <summary>Folio size of this file's page cache.</summary>
-    public ulong FolioSize => Hstate?.Size ?? Units.PAGE_SIZE;
-    public int FolioShift => Hstate?.Shift ?? Units.PAGE_SHIFT;
+    public ulong FolioSize => 1UL << FolioShift;
+    public int FolioShift => Hstate?.Shift ?? Units.PAGE_SHIFT + ShmemFolioOrder;
+    /// <summary>Guest RAM of a VM (a KVM memslot is backed by it): recovery may not silently change its content.</summary>
+    public bool GuestMemory { get; set; }
 
     /// <summary>i_pages: index (in FolioSize units) to folio.</summary>
     public SortedDictionary<ulong, Folio> PageCache { get; } = new();

@@ -180,19 +180,21 @@ public sealed partial class Kernel
         }
         if (vma.File is { } inode && (vma.IsShared || !write))
         {
-            ulong idx = vma.FileOffset(pva) >> Units.PAGE_SHIFT;
-            if (idx << Units.PAGE_SHIFT >= Units.AlignUp(inode.Size, Units.PAGE_SIZE) && !inode.Internal) return new(FaultKind.Sigbus);
+            ulong foff = vma.FileOffset(pva);
+            ulong idx = foff >> inode.FolioShift;
+            if (foff >= Units.AlignUp(inode.Size, Units.PAGE_SIZE) && !inode.Internal) return new(FaultKind.Sigbus);
             if (!inode.PageCache.TryGetValue(idx, out var f))
             {
                 if ((vma.Flags & VmFlags.VM_UFFD_MISSING) != 0 && vma.Uffd is { } uffd) { uffd.Messages.Add(pva); return new(FaultKind.Userfault); }
-                f = Phys.AllocFolio(0);
+                f = Phys.AllocFolio(inode.ShmemFolioOrder);
                 if (f is null) return new(FaultKind.Oom);
                 f.Mapping = inode; f.Index = idx; f.RefCount = 1;
                 inode.PageCache[idx] = f;
             }
-            if (f.IsHwpoison) return new(FaultKind.Hwpoison, Units.PAGE_SHIFT);
+            ulong spfn = f.Pfn + ((foff & (inode.FolioSize - 1)) >> Units.PAGE_SHIFT);
+            if (f.IsHwpoison && (f.RawHwp.Count == 0 || f.RawHwp.Contains(spfn))) return new(FaultKind.Hwpoison, Units.PAGE_SHIFT);
             bool w = vma.IsShared && (vma.Flags & VmFlags.VM_WRITE) != 0;
-            InstallLeaf(rr, f, f.Pfn, w, w && write);
+            InstallLeaf(rr, f, spfn, w, w && write);
             if (w && write) f.Flags = f.Flags.With(PageFlags.PG_dirty);
             return FaultResult.Ok;
         }

@@ -129,8 +129,12 @@ public sealed partial class Kernel
         else
         {
             f.Mapping = null; f.AnonVma = null; f.Content = null;
-            if (f.IsHwpoison) { Phys.SetRawHwpoison(f.Pfn); Phys.FreeFolio(f); }
-            else { f.Flags = new PageFlags(0); Phys.FreeFolio(f); }
+            if (f.IsHwpoison)
+            {
+                if (f.RawHwp.Count == 0) Phys.SetRawHwpoison(f.Pfn);
+                foreach (var raw in f.RawHwp) Phys.SetRawHwpoison(raw);
+            }
+            f.Flags = new PageFlags(0); Phys.FreeFolio(f);
         }
     }
 
@@ -199,8 +203,8 @@ public sealed partial class Kernel
             var f = inode.PageCache[idx];
             UnmapFileFolio(inode, f);          // hugetlb_unmap_file_folio()
             inode.PageCache.Remove(idx);
-            Policy.OnFolioRemovedFromFile(this, inode, f);
             FolioPut(f);                       // the page cache's reference
+            Policy.OnFolioRemovedFromFile(this, inode, f);
         }
         // hugetlb_unreserve_pages(): reservations for the removed range go away
         if (inode.Hstate is { } h)

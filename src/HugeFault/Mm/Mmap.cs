@@ -150,7 +150,11 @@ public sealed partial class Kernel
         v.Mm.Vmas.Remove(v);
         v.File?.IMmap.Remove(v);
         v.AnonVma?.Vmas.Remove(v);
-        if (v.File is { Internal: true } f && f.IMmap.Count == 0 && f.OpenCount == 0) EvictInode(f);
+        if (v.File is { } f && f.IMmap.Count == 0 && f.OpenCount == 0)
+        {
+            if (f.Unlinked) EvictInode(f);
+            Policy.OnFileReleased(this, f);
+        }
     }
 
     /// <summary>Last reference to an unlinked inode: truncate its page cache (evict()).</summary>
