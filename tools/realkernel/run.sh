@@ -48,7 +48,7 @@ for p in "${probes[@]}"; do
   jl=$out/$p.jsonl
   # Runner lines between the markers; anything else printed there (kernel panic text) as "console" lines.
   awk '/^@@@ BEGIN /{on=1; next} /^@@@ END /{on=0} on' "$log" | grep '^{' > "$jl" || true
-  awk '/^@@@ BEGIN /{on=1; next} /^@@@ END /{on=0} on' "$log" | grep -v '^{' | while IFS= read -r line; do
+  { awk '/^@@@ BEGIN /{on=1; next} /^@@@ END /{on=0} on' "$log" | grep -v '^{' || true; } | while IFS= read -r line; do
     [ -n "$line" ] || continue
     printf '{"probe":"%s","kernel":"%s","proc":"console","step":"console","text":"%s"}\n' "$p" "$kver" "$(json_str "$line")"
   done >> "$jl"
