@@ -38,6 +38,8 @@ internal static class ProbeCatalog
             PoolProbes.RecoveryOff),
         new("i-pool-empty", "2", "2 MiB pool of 0: mmap ENOMEM, MAP_NORESERVE touch SIGBUS", 0, 0,
             PoolProbes.EmptyPool),
+        new("j-1g-shared", "5,6,11,16", "as a-late and d-pread on one 1 GiB folio (si_addr_lsb 30)", 0, 1,
+            GigaProbes.SharedOneGiB),
         new("selftest", "-", "exception table on any kernel: SIGBUS beyond EOF of a memfd", 0, 0,
             SelfTest.Run),
     ];

@@ -240,6 +240,17 @@ internal sealed unsafe class Probe
         return m;
     }
 
+    /// <summary>Per-size pool counters from sysfs (/proc/meminfo shows only the default size).</summary>
+    public void PoolSysfs(string step, long sizeKb)
+    {
+        string dir = $"/sys/kernel/mm/hugepages/hugepages-{sizeKb}kB/";
+        long Read(string f) => long.TryParse((ReadText(dir + f) ?? "").Trim(), out long v) ? v : -1;
+        var hwc = Probing.Meminfo.Parse(ReadText("/proc/meminfo") ?? "").HardwareCorruptedKb;
+        Emit(Line(step, "pool-sysfs").Num("size_kb", sizeKb).Num("nr_hugepages", Read("nr_hugepages"))
+            .Num("free_hugepages", Read("free_hugepages")).Num("resv_hugepages", Read("resv_hugepages"))
+            .Num("surplus_hugepages", Read("surplus_hugepages")).Num("hwcorrupted_kb", hwc));
+    }
+
     /// <summary>The pfn behind a virtual address of this process (/proc/self/pagemap; root sees pfns).</summary>
     public ulong Pfn(string step, string name, long off)
     {
