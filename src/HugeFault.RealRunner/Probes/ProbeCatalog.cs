@@ -20,6 +20,8 @@ internal static class ProbeCatalog
             p => SharedPoisonProbes.TwoProcesses(p, SharedPoisonProbes.KillMode.EarlyPrctl)),
         new("a-early-sysctl", "7", "as a-late, vm.memory_failure_early_kill=1, B has no per-thread policy", 4, 0,
             p => SharedPoisonProbes.TwoProcesses(p, SharedPoisonProbes.KillMode.EarlySysctl)),
+        new("a-early-untouched", "7", "as a-early, but B mapped the file and never touched it before the injection", 4, 0,
+            p => SharedPoisonProbes.TwoProcesses(p, SharedPoisonProbes.KillMode.EarlyPrctlUntouched)),
         new("b-repoison", "14,15,16", "second raw page / same raw page again (madvise and corrupt-pfn); range madvise", 4, 0,
             SharedPoisonProbes.Repoison),
         new("c-anon-private", "18,19", "MAP_PRIVATE|MAP_ANONYMOUS|MAP_HUGETLB poison; fork inherits", 4, 0,

@@ -11,7 +11,7 @@ internal static class SharedPoisonProbes
     public const long Y = 0x1F3000;    // far from X, same folio
     public const long Z = 0x100000;    // another offset, for the late mapper
 
-    public enum KillMode { Late, EarlyPrctl, EarlySysctl }
+    public enum KillMode { Late, EarlyPrctl, EarlySysctl, EarlyPrctlUntouched }
 
     /// <summary>
     /// A and B map one 2 MiB memfd at different addresses and both touch it; A injects at +X.
@@ -29,13 +29,14 @@ internal static class SharedPoisonProbes
 
         int pid = p.Fork("fork-B", "B", () =>
         {
-            if (mode == KillMode.EarlyPrctl)
+            if (mode is KillMode.EarlyPrctl or KillMode.EarlyPrctlUntouched)
                 p.Sys("prctl-early", "prctl", __NR_prctl, PR_MCE_KILL, PR_MCE_KILL_SET, PR_MCE_KILL_EARLY, 0, 0);
             p.Sys("prctl-get", "prctl", __NR_prctl, PR_MCE_KILL_GET, 0, 0, 0, 0);
             // A PROT_NONE gap first, so B's mapping of the file gets a different address from A's.
             p.Mmap("gap", "gapB", 6 * HPAGE_2M, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS);
             p.Mmap("mmap-B", "B", HPAGE_2M, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-            p.Store("touch-B", "B", Y, 0xB);
+            if (mode != KillMode.EarlyPrctlUntouched) p.Store("touch-B", "B", Y, 0xB);
+            else p.Note("B-untouched", "B mapped the file but never faulted it before the injection");
             Probe.Send(readyW);
             Probe.Receive(goR);   // injection happens while B sits here
             p.Note("B-after-injection", "signals recorded while blocked in read(2) during A's injection");
