@@ -180,6 +180,27 @@ public sealed class EvidenceTests
     }
 
     [Fact]
+    public void Unpoison_is_refused_while_the_folio_is_held_and_succeeds_after_truncate()
+    {
+        Assert.Equal(-4, Num(Step("k-unpoison", "after-unpoison-free-raw"), "d_hwcorrupted_kb"));
+        Assert.Equal("EBUSY", Str(Step("k-unpoison", "unpoison-in-use-head"), "errno_name"));
+        Assert.Equal("EBUSY", Str(Step("k-unpoison", "unpoison-unmapped-head"), "errno_name"));
+        var t = Step("k-unpoison", "after-unpoison-truncated");
+        Assert.Equal((1, -4), (Num(t, "d_free"), Num(t, "d_hwcorrupted_kb")));
+    }
+
+    [Fact]
+    public void Soft_offline_migrates_the_content_and_dissolves_the_old_folio_even_with_no_free_pool_page()
+    {
+        Assert.Equal(0, Num(Step("l-soft-offline", "soft-offline-with-spare"), "ret"));
+        var m = Step("l-soft-offline", "after-soft-offline");
+        Assert.Equal((-1, 4), (Num(m, "d_total"), Num(m, "d_hwcorrupted_kb")));
+        Assert.Equal(165, Num(Step("l-soft-offline", "read-marker"), "value"));
+        Assert.Equal(0, Num(Step("l-soft-offline", "soft-offline-no-spare"), "ret"));
+        Assert.Equal(4, Num(Step("l-soft-offline", "after-soft-offline-no-spare"), "d_hwcorrupted_kb"));
+    }
+
+    [Fact]
     public void On_a_1GiB_folio_the_lsb_is_30_and_the_address_exact()
     {
         AssertSignal(Step("j-1g-shared", "inject-X"), "BUS_MCEERR_AR", "G", "0x12345000", 30, "syscall-return");

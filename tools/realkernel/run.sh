@@ -35,14 +35,23 @@ fail=0
 for p in "${probes[@]}"; do
   bootargs=$("$runner" bootargs "$p")
   log=$out/$p.console.log
-  t0=$(date +%s.%N)
-  set +e
-  timeout --foreground -k 5 "$timeout_s" qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp 2 -m 4G \
-    -display none -monitor none -serial "file:$log" -no-reboot \
-    -kernel "$CACHE/vmlinuz" -initrd "$CACHE/initramfs.cpio.gz" \
-    -append "console=ttyS0 loglevel=1 panic=-1 $bootargs hfprobe=$p" </dev/null
-  qrc=$?
-  set -e
+  # Multi-threaded TCG occasionally oopses while the kernel patches its own text during boot
+  # ("Oops: int3" in an early initcall): a boot that never reaches the probe is retried.
+  attempts=0
+  while :; do
+    attempts=$((attempts + 1))
+    t0=$(date +%s.%N)
+    set +e
+    timeout --foreground -k 5 "$timeout_s" qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp 2 -m 4G \
+      -display none -monitor none -serial "file:$log" -no-reboot \
+      -kernel "$CACHE/vmlinuz" -initrd "$CACHE/initramfs.cpio.gz" \
+      -append "console=ttyS0 loglevel=1 panic=-1 $bootargs hfprobe=$p" </dev/null
+    qrc=$?
+    set -e
+    if grep -q '^@@@ BEGIN ' "$log" || [ "$attempts" -ge 3 ]; then break; fi
+    mv "$log" "$log.failed-boot-$attempts"
+    echo "$p: boot $attempts did not reach the probe (see $log.failed-boot-$attempts), retrying" >&2
+  done
   t1=$(date +%s.%N)
   tr -d '\r' < "$log" > "$log.tmp" && mv "$log.tmp" "$log"
   jl=$out/$p.jsonl
@@ -58,8 +67,8 @@ for p in "${probes[@]}"; do
   rc=$(sed -n 's/^@@@ END .* rc=\([0-9]*\).*/\1/p' "$log" | head -1)
   probe_s=$(awk -v a="${begin_up:-0}" -v b="${end_up:-0}" 'BEGIN{ if (b>0) printf "%.2f", b-a; else print "null" }')
   wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}')
-  printf '{"probe":"%s","kernel":"%s","proc":"host","step":"timing","wall_s":%s,"guest_uptime_at_init_s":%s,"guest_probe_s":%s,"runner_rc":%s,"qemu_rc":%s}\n' \
-    "$p" "$kver" "$wall" "${init_up:-null}" "$probe_s" "${rc:-null}" "$qrc" >> "$jl"
+  printf '{"probe":"%s","kernel":"%s","proc":"host","step":"timing","wall_s":%s,"guest_uptime_at_init_s":%s,"guest_probe_s":%s,"runner_rc":%s,"qemu_rc":%s,"boot_attempts":%s}\n' \
+    "$p" "$kver" "$wall" "${init_up:-null}" "$probe_s" "${rc:-null}" "$qrc" "$attempts" >> "$jl"
   echo "$p: wall ${wall}s, guest init at ${init_up:-?}s, probe ${probe_s}s, runner rc ${rc:-none}, qemu rc $qrc, $(grep -c '' "$jl") lines" >&2
   if [ "$qrc" -eq 124 ]; then fail=1; fi
 done

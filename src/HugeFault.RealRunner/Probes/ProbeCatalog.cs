@@ -42,6 +42,10 @@ internal static class ProbeCatalog
             PoolProbes.EmptyPool),
         new("j-1g-shared", "5,6,11,16", "as a-late and d-pread on one 1 GiB folio (si_addr_lsb 30)", 0, 1,
             GigaProbes.SharedOneGiB),
+        new("k-unpoison", "20", "debugfs unpoison-pfn of a dissolved free page and of an in-use / unmapped / truncated folio", 3, 0,
+            OfflineProbes.Unpoison),
+        new("l-soft-offline", "23", "MADV_SOFT_OFFLINE of a populated shared hugetlb page with and without a spare page", 3, 0,
+            OfflineProbes.SoftOffline),
         new("selftest", "-", "exception table on any kernel: SIGBUS beyond EOF of a memfd", 0, 0,
             SelfTest.Run),
     ];
