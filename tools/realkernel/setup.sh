@@ -38,7 +38,7 @@ kver=${pkg#linux-image-}; kver=${kver%-unsigned}
 if [ "$(cat "$CACHE/kernel-version" 2>/dev/null || true)" != "$kver" ] || [ ! -s "$CACHE/vmlinuz" ] \
    || [ ! -s "$CACHE/hwpoison-inject.ko" ]; then
   echo "setup: fetching $pkg" >&2
-  dl=$(mktemp -d); chmod 755 "$dl"; trap 'rm -rf "$dl"' EXIT
+  dl=$(mktemp -d); chmod 755 "$dl"; chown _apt "$dl" 2>/dev/null || true; trap 'rm -rf "$dl"' EXIT
   (cd "$dl" && apt-get download -qq "$pkg")
   dpkg-deb -x "$dl"/*.deb "$dl/root"
   cp "$dl/root/boot/vmlinuz-$kver" "$CACHE/vmlinuz.tmp"
