@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Builds the guest initramfs: busybox-static, the NativeAOT HugeFault.RealRunner with the three
+# libraries it links (libc, libm, ld-linux), hwpoison-inject.ko and an /init that runs one probe
+# named on the kernel command line (hfprobe=NAME, which the kernel hands to /init as $hfprobe).
+# Output: $CACHE/initramfs.cpio.gz. Run setup.sh first.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+CACHE=${CACHE:-$repo/.cache/realkernel}
+[ -s "$CACHE/hwpoison-inject.ko" ] || { echo "build-initramfs: run tools/realkernel/setup.sh first" >&2; exit 1; }
+
+dotnet publish "$repo/src/HugeFault.RealRunner/HugeFault.RealRunner.csproj" -c Release -r linux-x64 \
+  -o "$CACHE/runner" -nologo -v quiet >&2
+runner=$CACHE/runner/HugeFault.RealRunner
+
+root=$(mktemp -d); trap 'rm -rf "$root"' EXIT
+mkdir -p "$root"/{bin,proc,sys,dev,tmp,runner,lib64,lib/x86_64-linux-gnu}
+cp /bin/busybox "$root/bin/busybox"
+cp "$runner" "$root/runner/"
+cp "$CACHE/hwpoison-inject.ko" "$root/"
+# Copy exactly what the runner links against (resolved on this host, which is the same Debian 12).
+ldd "$runner" | awk '/=>/ {print $3} /ld-linux/ && !/=>/ {print $1}' | while read -r lib; do
+  [ -e "$lib" ] || continue
+  case "$lib" in
+    */ld-linux*) cp -L "$lib" "$root/lib64/" ;;
+    *) cp -L "$lib" "$root/lib/x86_64-linux-gnu/" ;;
+  esac
+done
+cat > "$root/init" <<'INIT'
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mount -t debugfs debugfs /sys/kernel/debug
+echo "@@@ INIT uptime=$(cut -d' ' -f1 /proc/uptime)"
+if insmod /hwpoison-inject.ko; then echo "@@@ insmod ok"; else echo "@@@ insmod failed"; fi
+echo "@@@ BEGIN ${hfprobe:-none} uptime=$(cut -d' ' -f1 /proc/uptime)"
+/runner/HugeFault.RealRunner probe "${hfprobe:-selftest}"
+rc=$?
+echo "@@@ END ${hfprobe:-none} rc=$rc uptime=$(cut -d' ' -f1 /proc/uptime)"
+poweroff -f
+INIT
+chmod +x "$root/init"
+(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$CACHE/initramfs.cpio.gz.tmp"
+mv "$CACHE/initramfs.cpio.gz.tmp" "$CACHE/initramfs.cpio.gz"
+echo "$CACHE/initramfs.cpio.gz"
