@@ -36,6 +36,9 @@ public sealed class Folio
     /// <summary>folio->mapping when anonymous: the anon_vma whose VMAs may map it.</summary>
     public AnonVma? AnonVma { get; set; }
 
+    /// <summary>memory_failure() took a reference on this in-use folio and never drops it (file folios): the folio outlives truncation (observed on 6.12).</summary>
+    public bool MfRefHeld { get; set; }
+
     /// <summary>The raw_hwp_page list (_hugetlb_hwpoison): pfns of distinct poisoned raw pages, in arrival order.</summary>
     public List<ulong> RawHwp { get; } = new();
 

@@ -203,6 +203,7 @@ public sealed partial class Kernel
             var f = inode.PageCache[idx];
             UnmapFileFolio(inode, f);          // hugetlb_unmap_file_folio()
             inode.PageCache.Remove(idx);
+            f.Mapping = null;                  // __filemap_remove_folio()
             FolioPut(f);                       // the page cache's reference
             Policy.OnFolioRemovedFromFile(this, inode, f);
         }

@@ -24,7 +24,7 @@ public enum MfResult { MF_IGNORED, MF_FAILED, MF_DELAYED, MF_RECOVERED }
 public sealed record ToKill(TaskStruct Task, ulong Addr, int SizeShift, Vma Vma);
 
 /// <summary>What a policy is handed when memory_failure() meets an in-use hugetlb folio.</summary>
-public sealed record MfContext(Folio Folio, ulong RawPfn, MfFlags Flags, ulong PhysAddr, bool FirstPoison)
+public sealed record MfContext(Folio Folio, ulong RawPfn, MfFlags Flags, ulong PhysAddr, bool FirstPoison, bool NewRawPage = true)
 {
     public bool ActionRequired => (Flags & MfFlags.MF_ACTION_REQUIRED) != 0;
 }
@@ -86,12 +86,13 @@ public sealed partial class Kernel
         if (folio.IsHwpoison)
         {
             // get_huge_page_for_hwpoison() -> -EHWPOISON: a new raw page is still recorded and counted
-            if (!folio.RawHwp.Contains(pfn))
+            bool isNew = !folio.RawHwp.Contains(pfn);
+            if (isNew)
             {
                 folio.RawHwp.Add(pfn);
                 NumPoisonedPages++;
             }
-            var ctx0 = new MfContext(folio, pfn, flags, pa, FirstPoison: false);
+            var ctx0 = new MfContext(folio, pfn, flags, pa, FirstPoison: false, NewRawPage: isNew);
             return Policy.HandleRepoisonHugetlb(this, ctx0);
         }
         folio.Flags = folio.Flags.With(PageFlags.PG_hwpoison);
@@ -102,6 +103,9 @@ public sealed partial class Kernel
             int r = DissolveFreeHugetlbFolio(folio);
             return ActionResult(pfn, "free huge page", r == 0 ? MfResult.MF_RECOVERED : MfResult.MF_FAILED);
         }
+        // get_huge_page_for_hwpoison() takes a reference (or MF_COUNT_INCREASED brings one) that a file
+        // folio never gives back: it stays allocated after truncation (seen on 6.12: case 17)
+        folio.RefCount++; folio.MfRefHeld = true;
         var ctx = new MfContext(folio, pfn, flags, pa, FirstPoison: true);
         var (result, type) = Policy.HandleInUseHugetlb(this, ctx);
         return ActionResult(pfn, type, result);
@@ -308,10 +312,19 @@ public sealed partial class Kernel
     internal MfResult MeHugePage(Folio folio)
     {
         if (folio.Mapping is not null && !folio.IsAnon) return MfResult.MF_RECOVERED;
-        // anonymous: the last reference went when it was unmapped; __page_handle_poison() dissolves it
+        // anonymous: folio_put() of memory-failure's reference frees it; __page_handle_poison() dissolves it
+        DropMfRef(folio);
         if (Phys.Folios.ContainsKey(folio.Pfn) && folio.Flags.Has(PageFlags.HugetlbFreed))
             return DissolveFreeHugetlbFolio(folio) == 0 ? MfResult.MF_RECOVERED : MfResult.MF_FAILED;
         return Phys.Folios.ContainsKey(folio.Pfn) ? MfResult.MF_FAILED : MfResult.MF_RECOVERED;
+    }
+
+    /// <summary>Gives back memory_failure()'s reference (a policy that frees the folio on purpose, unpoison).</summary>
+    internal void DropMfRef(Folio folio)
+    {
+        if (!folio.MfRefHeld) return;
+        folio.MfRefHeld = false;
+        if (Phys.Folios.ContainsKey(folio.Pfn)) FolioPut(folio);
     }
 
     /// <summary>Hook for KVM's MMU notifier (mmu_notifier_invalidate_range_start): zaps secondary (EPT) mappings of the range.</summary>
@@ -335,8 +348,15 @@ public sealed partial class Kernel
         if (folio.IsHugetlb)
         {
             var h = HstateOf(folio);
+            // alloc_migration_target(): a pool page, else a fresh one from buddy that takes the old one's place in the pool
             var nf = AllocHugetlbFolio(h, false);
-            if (nf is null) { Log($"soft offline: {Units.Hex(pfn)}: hugepage migration failed -12, type {folio.Flags}"); return -Errno.EBUSY; }
+            if (nf is null)
+            {
+                nf = Phys.AllocFolio(h.Order);
+                if (nf is null) { Log($"soft offline: {Units.Hex(pfn)}: hugepage migration failed -12, type {folio.Flags}"); return -Errno.EBUSY; }
+                nf.Flags = nf.Flags.With(PageFlags.PG_hugetlb); nf.RefCount = 1;
+                h.nr_huge_pages++;
+            }
             MigrateFolio(folio, nf);
             // the old folio is now free: dissolve it, poisoning the raw page (page_handle_poison())
             folio.Flags = folio.Flags.With(PageFlags.PG_hwpoison);
@@ -412,6 +432,7 @@ public sealed partial class Kernel
         folio.Flags = folio.Flags.Without(PageFlags.PG_hwpoison);
         NumPoisonedPages -= n;
         Log($"Unpoison: Software-unpoisoned page {Units.Hex(pfn)}");
+        DropMfRef(folio);
         return 0;
     }
 }

@@ -52,7 +52,8 @@ public abstract class RecoveryPolicyBase : IRecoveryPolicy
     {
         int r = -Errno.EHWPOISON;
         if (ctx.ActionRequired && k.Current is { } cur) r = k.KillAccessingProcess(cur, ctx.Folio.Pfn, (int)ctx.Folio.NrPages, ctx.Flags);
-        k.ActionResult(ctx.RawPfn, "already poisoned page", MfResult.MF_FAILED, alreadyPoisoned: true);
+        // 6.12: a new raw page of a poisoned folio logs "huge page: Failed", the same raw page "already poisoned page: Failed"
+        k.ActionResult(ctx.RawPfn, ctx.NewRawPage ? "huge page" : "already poisoned page", MfResult.MF_FAILED, alreadyPoisoned: true);
         return r == 0 ? -Errno.EHWPOISON : r;
     }
 

@@ -234,7 +234,7 @@ public sealed class ScenarioRunner
                 ulong pfn = PfnArg(s);
                 _k.Log($"Injecting memory failure at pfn {Units.Hex(pfn)}");
                 int r = _k.MemoryFailure(pfn, MfFlags.MF_SW_SIMULATED);
-                return Sys(s, "write", $"/sys/kernel/debug/hwpoison/corrupt-pfn, {Units.Hex(pfn)}", r < 0 && r != -Errno.EHWPOISON ? SysResult.Err(-r) : SysResult.Ok());
+                return Sys(s, "write", $"/sys/kernel/debug/hwpoison/corrupt-pfn, {Units.Hex(pfn)}", r < 0 ? SysResult.Err(-r) : SysResult.Ok());
             }
             case "unpoison_pfn":
             {
