@@ -9,6 +9,7 @@ public static class Program
     public static int Main(string[] args)
     {
         var root = new RootCommand("HugeFault: what one bad cacheline in a HugeTLB page costs, under mainline Linux and every proposed recovery design.");
+        root.Subcommands.Add(CompareCommand.Create());
         root.Subcommands.Add(RunCommand.Create());
         root.Subcommands.Add(DramCommand.Create());
         var parse = root.Parse(args);

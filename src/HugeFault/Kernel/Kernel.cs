@@ -28,6 +28,12 @@ public sealed class KernelStats
     public long Signals;
     public long TasksKilled;
     public long EptZaps;
+    public long InaccessibleNs;
+    public long PoisonedHugePagesDissolved;
+    public long HugePagesConverted;
+    public long GoodDataDroppedBytes;
+    public long BytesZeroed;
+    public long Repairs;
     public void AddExtra(long bytes) { ExtraBytesNow += bytes; if (ExtraBytesNow > ExtraBytesPeak) ExtraBytesPeak = ExtraBytesNow; }
 }
 
@@ -73,6 +79,8 @@ public sealed partial class Kernel
     /// <summary>A real (not MF_SW_SIMULATED) memory failure happened: unpoison is disabled (hw_memory_failure).</summary>
     public bool HwMemoryFailure { get; set; }
     public bool Panicked { get; private set; }
+    /// <summary>While a policy reports at cacheline granularity: the bad line's offset in its 4 KiB page.</summary>
+    internal ulong? LineReport { get; set; }
     public long NowNs { get; private set; }
     public IReadOnlyList<TraceEvent> Trace => _trace;
     public IEnumerable<TaskStruct> Tasks => _tasks.Values;

@@ -108,6 +108,11 @@ public sealed partial class Kernel
             bool w0 = vma.IsShared && (vma.Flags & VmFlags.VM_WRITE) != 0;
             if (Policy.MapPoisonedFolio(this, vma, folio, hva, w0)) return FaultResult.Ok;
         }
+        if (folio.FakePoison.Count > 0 && existing is null)
+        {
+            bool w1 = vma.IsShared ? (vma.Flags & VmFlags.VM_WRITE) != 0 : anonNew && (vma.Flags & VmFlags.VM_WRITE) != 0;
+            if (MapAroundFakePoison(vma, folio, hva, w1)) return FaultResult.Ok;
+        }
         var r = existing ?? WalkAlloc(vma.Mm, hva, h.Order == H1G.Order ? PtLevel.Pud : PtLevel.Pmd);
         if (r is null) { return new(FaultKind.Oom); }
         var rr = r.Value;
@@ -144,6 +149,17 @@ public sealed partial class Kernel
         nf.RefCount--;
         InstallLeaf(r, nf, nf.Pfn, true, true);
         return FaultResult.Ok;
+    }
+
+    private bool MapAroundFakePoison(Vma vma, Folio folio, ulong hva, bool writable)
+    {
+        var level = folio.Order == H1G.Order ? PtLevel.Pud : PtLevel.Pmd;
+        var r = WalkAlloc(vma.Mm, hva, level);
+        if (r is null) return false;
+        InstallLeaf(r.Value, folio, folio.Pfn, writable, writable && vma.IsShared);
+        foreach (var pfn in folio.FakePoison) PoisonSubpageMapping(vma.Mm, hva + ((pfn - folio.Pfn) << Units.PAGE_SHIFT), pfn, marker: true);
+        vma.Flags |= VmFlags.VM_HUGETLB_HGM;
+        return true;
     }
 
     internal void CopyFolioContent(Folio src, Folio dst)

@@ -42,6 +42,9 @@ public sealed class Folio
     /// <summary>The raw_hwp_page list (_hugetlb_hwpoison): pfns of distinct poisoned raw pages, in arrival order.</summary>
     public List<ulong> RawHwp { get; } = new();
 
+    /// <summary>Healthy raw pages that stay unmapped for the users' sake (copy-around's fake poison): new mappers get poison markers there.</summary>
+    public SortedSet<ulong> FakePoison { get; } = new();
+
     /// <summary>Cacheline content, lazily created (null = all zero).</summary>
     public ContentMap? Content { get; set; }
     public ContentMap EnsureContent() => Content ??= new ContentMap();

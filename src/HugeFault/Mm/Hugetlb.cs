@@ -79,6 +79,7 @@ public sealed partial class Kernel
     {
         if (f.Flags.Has(PageFlags.RawHwpUnreliable)) { KAct($"folio {Units.Hex(f.Pfn)} raw_hwp_unreliable: leaked"); return; }
         bool poisoned = f.IsHwpoison;
+        if (poisoned) Stats.PoisonedHugePagesDissolved++;
         foreach (var raw in f.RawHwp) Phys.SetRawHwpoison(raw);
         f.RawHwp.Clear();
         f.Flags = new PageFlags(0).WithOrder(f.Order);
@@ -213,5 +214,26 @@ public sealed partial class Kernel
             long n = inode.SharedResv.RemoveWhere(i => i >= first && i < last);
             if (n > 0) HugetlbAcctMemory(h, -n);
         }
+    }
+}
+
+public sealed partial class Kernel
+{
+    /// <summary>Dissolves a free hugetlb folio regardless of reservations (used by proposals that offline poisoned folios).</summary>
+    internal void ForceDissolve(Hstate h, Folio f)
+    {
+        if (!f.Flags.Has(PageFlags.HugetlbFreed)) return;
+        h.FreeList.Remove(f);
+        h.free_huge_pages--; h.nr_huge_pages--;
+        if (h.surplus_huge_pages > 0) h.surplus_huge_pages--;
+        if (h.resv_huge_pages > h.free_huge_pages) h.resv_huge_pages = h.free_huge_pages;
+        UpdateAndFreeHugetlbFolio(h, f);
+    }
+
+    /// <summary>Removes one folio from a hugetlbfs file's page cache (as a hole punch of that folio does).</summary>
+    internal void RemoveFileFolio(Inode inode, ulong idx)
+    {
+        ulong fs = inode.FolioSize;
+        RemoveInodeHugepages(inode, idx * fs, (idx + 1) * fs);
     }
 }

@@ -293,3 +293,21 @@ public sealed partial class Kernel
     /// <summary>prctl(PR_MCE_KILL, PR_MCE_KILL_SET/CLEAR, PR_MCE_KILL_EARLY/LATE/DEFAULT).</summary>
     public SysResult PrctlMceKill(TaskStruct t, MceKillPolicy p) { t.MceKill = p; return SysResult.Ok(); }
 }
+
+public sealed partial class Kernel
+{
+    /// <summary>__split_vma() twice: makes [s, e) of vma its own VMA and returns it.</summary>
+    internal Vma SplitVmaRange(Vma v, ulong s, ulong e)
+    {
+        if (s == v.Start && e == v.End) return v;
+        var mm = v.Mm;
+        Vma Clone(ulong a, ulong b) => new(mm, a, b, v.Flags, v.File, v.PgOff + ((a - v.Start) >> Units.PAGE_SHIFT))
+        { Hstate = v.Hstate, AnonVma = v.AnonVma, Name = v.Name, NameBase = v.NameBase, Uffd = v.Uffd, PrivateResv = v.PrivateResv };
+        var mid = Clone(s, e);
+        if (e < v.End) { var tail = Clone(e, v.End); mm.Vmas.Add(tail); v.File?.IMmap.Add(tail); v.AnonVma?.Vmas.Add(tail); }
+        mm.Vmas.Add(mid); v.File?.IMmap.Add(mid); v.AnonVma?.Vmas.Add(mid);
+        if (s > v.Start) v.End = s;
+        else { mm.Vmas.Remove(v); v.File?.IMmap.Remove(v); v.AnonVma?.Vmas.Remove(v); }
+        return mid;
+    }
+}

@@ -7,10 +7,18 @@ public static class RecoveryPolicies
     {
         ["mainline"] = ("Linux today: poison and unmap the whole huge page (si_addr_lsb = 30)", p => new MainlinePolicy(p)),
         ["hgm"] = ("HugeTLB high-granularity mapping: unmap only the bad 4 KiB in every mapper (si_addr_lsb = 12)", p => new HgmPolicy(p, fullSplit: false)),
+        ["vma-convert"] = ("convert the VMA range away from hugetlb; 4 KiB PTEs; bad 4 KiB poisoned", p => new VmaConvertPolicy(p)),
+        ["userspace-migrate"] = ("mainline, then the VMM preads the good data into tmpfs, remaps, UFFDIO_POISONs the bad 4 KiB", p => new UserspaceMigratePolicy(p)),
+        ["repair"] = ("report the cacheline (lsb 6); MADV_REPAIR zeroes it if not permanent; else fall back", p => new RepairPolicy(p)),
+        ["copy-around"] = ("kernel copies the good lines to a new huge page and swaps it in; bad 4 KiB fake-poisoned", p => new CopyAroundPolicy(p)),
+        ["keep-mapped"] = ("MFD_MF_KEEP_UE_MAPPED: keep the folio mapped, signal lsb 12, offline on release", p => new KeepMappedPolicy(p)),
         ["hgm-full-split"] = ("HGM that splits the whole huge page to 4 KiB PTEs (what the minimal split saves)", p => new HgmPolicy(p, fullSplit: true)),
     };
 
-    public static IReadOnlyList<string> Names => Registry.Keys.ToList();
+    private static readonly string[] Order = ["mainline", "hgm", "hgm-full-split", "vma-convert", "userspace-migrate", "repair", "copy-around", "keep-mapped"];
+
+    /// <summary>Policy names in the order the design debate lists them (mainline first).</summary>
+    public static IReadOnlyList<string> Names => Order.Where(Registry.ContainsKey).Concat(Registry.Keys.Where(k => !Order.Contains(k))).ToList();
     public static string Summary(string name) => Registry[name].Summary;
     public static bool Exists(string name) => Registry.ContainsKey(name);
 

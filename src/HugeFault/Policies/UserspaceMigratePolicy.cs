@@ -1,0 +1,98 @@
+using HugeFault.Fs;
+using HugeFault.Mm;
+
+namespace HugeFault.Policies;
+
+/// <summary>
+/// Option 3 of the design debate: the kernel does what mainline does, and the owning process (a VMM) moves
+/// its data out by itself. On the SIGBUS it reads every good 4 KiB page of the poisoned huge page with
+/// pread() from the hugetlbfs file (spec §1.5: only poisoned raw pages fail with EIO) into a fresh tmpfs
+/// file (2 MiB THP folios), maps that over its range with MAP_FIXED, marks each bad 4 KiB with
+/// UFFDIO_POISON, and punches the old folio out of the hugetlbfs file; the old folio is then dissolved
+/// (this needs the kernel to drop memory_failure()'s reference, which mainline 6.12 does not: see case 17).
+/// Counts the extra memory held at peak (about one huge page), the bytes copied, and the time the range was
+/// inaccessible at <c>bandwidth_gbps</c> (default 10 GB/s). Other processes sharing the file are not moved.
+/// </summary>
+public sealed class UserspaceMigratePolicy : RecoveryPolicyBase
+{
+    private readonly double _bandwidth;
+
+    public UserspaceMigratePolicy(IReadOnlyDictionary<string, string> parameters) : base(parameters)
+        => _bandwidth = parameters.TryGetValue("bandwidth_gbps", out var b) && double.TryParse(b, System.Globalization.CultureInfo.InvariantCulture, out var v) && v > 0 ? v : 10.0;
+
+    public override string Name => "userspace-migrate";
+
+    public override (MfResult, string) HandleInUseHugetlb(Kernel k, MfContext ctx)
+    {
+        var folio = ctx.Folio;
+        var inode = folio.Mapping;
+        var owner = k.Current is { Alive: true } cur && cur.Sigbus == SigbusDisposition.Handle ? cur : null;
+        var maps = k.FolioMappings(folio, onlyMapped: true);
+        var res = base.HandleInUseHugetlb(k, ctx); // mainline: unmap everywhere, SIGBUS lsb 30
+        if (inode is null || folio.IsAnon || maps.Count == 0) return res;
+        owner ??= maps.Select(m => k.Tasks.FirstOrDefault(t => t.Alive && t.Mm == m.Vma.Mm && t.Sigbus == SigbusDisposition.Handle)).FirstOrDefault(t => t is not null);
+        if (owner is null) return res;
+        var mine = maps.Where(m => m.Vma.Mm == owner.Mm).ToList();
+        if (mine.Count == 0) return res;
+        Migrate(k, owner, folio, inode, mine);
+        return res;
+    }
+
+    private void Migrate(Kernel k, TaskStruct owner, Folio folio, Inode inode, List<(Vma Vma, ulong Hva)> mine)
+    {
+        ulong size = folio.Size;
+        // 1. a fresh tmpfs file with 2 MiB folios, filled with pread() of every good 4 KiB page
+        var tmp = new Inode(k.NewIno(), FsKind.Tmpfs, "memfd:hugefault-rescue", null) { Unlinked = true, Internal = true, Size = size, ShmemFolioOrder = Units.PMD_SHIFT - Units.PAGE_SHIFT };
+        k.AddInode(tmp);
+        ulong copied = 0, bad = 0;
+        ulong fileBase = folio.Index * inode.FolioSize;
+        var badPages = new List<ulong>();
+        for (ulong off = 0; off < size; off += Units.PAGE_SIZE)
+        {
+            ulong raw = folio.Pfn + (off >> Units.PAGE_SHIFT);
+            if (folio.RawHwp.Contains(raw) || folio.Flags.Has(PageFlags.RawHwpUnreliable)) { bad += Units.PAGE_SIZE; badPages.Add(off); continue; } // pread() -> EIO
+            ulong idx = off >> tmp.FolioShift;
+            if (!tmp.PageCache.TryGetValue(idx, out var tf))
+            {
+                tf = k.Phys.AllocFolio(tmp.ShmemFolioOrder);
+                if (tf is null) { k.Act("rescue copy failed: out of memory"); return; }
+                tf.Mapping = tmp; tf.Index = idx; tf.RefCount = 1;
+                tmp.PageCache[idx] = tf;
+                k.Stats.AddExtra((long)tf.Size);
+            }
+            ulong line0 = (off & (tmp.FolioSize - 1)) >> Units.CACHELINE_SHIFT;
+            if (folio.Content is { } src)
+                tf.EnsureContent().CopyFrom(src, (uint)(off >> Units.CACHELINE_SHIFT), (uint)line0, (uint)(Units.PAGE_SIZE >> Units.CACHELINE_SHIFT));
+            copied += Units.PAGE_SIZE;
+        }
+        k.Stats.BytesCopied += (long)copied; k.Stats.PagesCopied += (long)(copied >> Units.PAGE_SHIFT);
+        long ns = (long)(copied / (_bandwidth * 1e9) * 1e9);
+        k.Stats.InaccessibleNs += ns;
+        k.Act($"{owner.Comm}: pread() {Units.Size(copied)} of good data ({badPages.Count} x 4K EIO) from {inode.Name} into tmpfs; range inaccessible for {ns / 1e6:0.###} ms at {_bandwidth} GB/s");
+        // 2. MAP_FIXED the tmpfs file over each of the owner's ranges; UFFDIO_POISON the bad 4 KiB
+        foreach (var (vma, hva) in mine)
+        {
+            var part = k.SplitVmaRange(vma, hva, hva + size);
+            k.ZapRange(part.Mm, hva, hva + size);
+            part.File?.IMmap.Remove(part);
+            part.File = tmp; part.PgOff = 0; part.Hstate = null;
+            part.Flags &= ~(VmFlags.VM_HUGETLB | VmFlags.VM_HUGETLB_HGM | VmFlags.VM_NORESERVE);
+            part.Flags |= VmFlags.VM_SHARED;
+            tmp.IMmap.Add(part);
+            foreach (var off in badPages) k.PoisonSubpageMapping(part.Mm, hva + off, 0, marker: true);
+            k.Act($"{owner.Comm}: mmap(MAP_FIXED) tmpfs over {part.Name}+{Units.Hex(hva - part.NameBase)}, UFFDIO_POISON on {badPages.Count} x 4K");
+        }
+        // 3. punch the old folio out of the hugetlbfs file; it is freed and dissolved. Any other process that
+        //    still maps that file range loses the data: its next touch faults in a fresh zeroed page.
+        foreach (var v in inode.IMmap.Where(v => v.Mm != owner.Mm && v.AddressOf(fileBase) is not null))
+        {
+            k.Stats.GoodDataDroppedBytes += (long)size;
+            k.Act($"mm {v.Mm.Id} ({v.Name}) still maps the punched range: its data is gone, the next touch gets a zeroed page");
+        }
+        k.DropMfRef(folio);
+        k.RemoveInodeHugepages(inode, fileBase, fileBase + size);
+        if (k.Phys.Folios.ContainsKey(folio.Pfn) && folio.Flags.Has(PageFlags.HugetlbFreed)) k.ForceDissolve(k.HstateOf(folio), folio);
+        k.Stats.AddExtra(-(long)size);
+        k.Act($"{owner.Comm}: fallocate(PUNCH_HOLE) of the poisoned {Units.Size(size)} page: dissolved, {folio.RawHwp.Count + badPages.Count - folio.RawHwp.Count} raw page(s) quarantined");
+    }
+}

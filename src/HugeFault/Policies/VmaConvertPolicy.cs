@@ -1,0 +1,44 @@
+using HugeFault.Mm;
+
+namespace HugeFault.Policies;
+
+/// <summary>
+/// Option 2 of the design debate: convert the VMA on the fly. On an error in an in-use hugetlb folio, the
+/// folio leaves the hugetlb pool and becomes an ordinary large folio (its data stays in place), and in every
+/// process the VMA range it backs is split off into a VMA that is no longer VM_HUGETLB, mapped with 4 KiB
+/// PTEs; the bad 4 KiB gets a hwpoison entry and signals carry si_addr_lsb = 12. The trace shows each VMA
+/// losing VM_HUGETLB. New mappers of the file after the conversion still see a poisoned hugetlb range
+/// (they get mainline behaviour): a limit of the design, which has no clean answer for them.
+/// </summary>
+public sealed class VmaConvertPolicy : RecoveryPolicyBase
+{
+    public VmaConvertPolicy(IReadOnlyDictionary<string, string> parameters) : base(parameters) { }
+    public override string Name => "vma-convert";
+
+    public override (MfResult, string) HandleInUseHugetlb(Kernel k, MfContext ctx)
+    {
+        var folio = ctx.Folio;
+        if (!folio.Mapped) return base.HandleInUseHugetlb(k, ctx);
+        var tokill = k.CollectProcs(folio, ctx.RawPfn, ctx.Flags);
+        var h = k.HstateOf(folio);
+        var maps = k.FolioMappings(folio, onlyMapped: true);
+        // the folio leaves hugetlb: an ordinary large folio mapped by PTEs (like a split THP)
+        folio.Flags = folio.Flags.Without(PageFlags.PG_hugetlb);
+        h.nr_huge_pages--;
+        k.Stats.HugePagesConverted++;
+        k.Act($"folio {Units.Hex(folio.Pfn)} ({Units.Size(folio.Size)}) leaves the hugetlb pool and becomes an ordinary folio");
+        foreach (var (vma, hva) in maps)
+        {
+            var conv = k.SplitVmaRange(vma, hva, hva + folio.Size);
+            conv.Flags &= ~(VmFlags.VM_HUGETLB | VmFlags.VM_HUGETLB_HGM);
+            conv.Hstate = null;
+            k.SplitRangeTo4K(vma.Mm, hva, hva + folio.Size);
+            k.Act($"mm {vma.Mm.Id}: VMA {Units.Hex(conv.Start)}-{Units.Hex(conv.End)} ({conv.Name}) is no longer MAP_HUGETLB: 4 KiB PTEs over the old {Units.Size(folio.Size)} page");
+        }
+        foreach (var (vma, hva) in maps)
+            k.PoisonSubpageMapping(vma.Mm, hva + ((ctx.RawPfn - folio.Pfn) << Units.PAGE_SHIFT), ctx.RawPfn);
+        bool forcekill = folio.Flags.Has(PageFlags.PG_dirty) || (ctx.Flags & MfFlags.MF_MUST_KILL) != 0;
+        k.KillProcs(tokill, forcekill, false, ctx.RawPfn, ctx.Flags, Units.PAGE_SHIFT);
+        return (MfResult.MF_RECOVERED, "huge page (VMA converted)");
+    }
+}
