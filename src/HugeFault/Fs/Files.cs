@@ -31,14 +31,14 @@ public sealed class ContentCheck
     {
         // full lines of the folio inside [fo, fo+n)
         ulong first = Units.AlignUp(fo, Units.CACHELINE), end = Units.AlignDown(fo + n, Units.CACHELINE);
-        for (ulong a = first; a < end; a += Units.CACHELINE)
-        {
-            ulong actual = f?.Content?.Tag((uint)(a >> Units.CACHELINE_SHIFT)) ?? ContentTag.Zero;
-            long po = PatternOffset + (long)(bo + (a - fo));
-            ulong expected = Seed == ContentTag.Zero ? ContentTag.Zero : ContentTag.PatternLine(Seed, po);
-            LinesChecked++;
-            if (actual != expected) { Mismatches++; if (FirstMismatchAt < 0) FirstMismatchAt = (long)(bo + (a - fo)); }
-        }
+        if (end <= first) return;
+        uint l0 = (uint)(first >> Units.CACHELINE_SHIFT), l1 = (uint)(end >> Units.CACHELINE_SHIFT);
+        long po = PatternOffset + (long)(bo + (first - fo));
+        LinesChecked += l1 - l0;
+        long bad, firstBad;
+        if (f?.Content is { } c) bad = c.CountMismatches(l0, l1, Seed, po, out firstBad);
+        else { bad = Seed == ContentTag.Zero ? 0 : l1 - l0; firstBad = bad > 0 ? l0 : -1; }
+        if (bad > 0) { Mismatches += bad; if (FirstMismatchAt < 0) FirstMismatchAt = (long)(bo + (((ulong)firstBad << Units.CACHELINE_SHIFT) - fo)); }
     }
 }
 

@@ -177,6 +177,38 @@ public sealed class ContentMap
         foreach (var p in pieces) Insert(p);
     }
 
+    /// <summary>
+    /// Compares lines [first, end) with the pattern expSeed whose line `first` starts at pattern offset
+    /// expOffset (expSeed 0 = zeros), extent by extent: a pattern extent matches as a whole or not at all.
+    /// Returns the number of mismatching lines and the first one (or -1).
+    /// </summary>
+    public long CountMismatches(uint first, uint end, ulong expSeed, long expOffset, out long firstBad)
+    {
+        long fb = -1; long bad = 0;
+        uint cur = first;
+        void Miss(uint s, uint t) { if (t <= s) return; if (fb < 0) fb = s; bad += t - s; }
+        for (int i = Lower(first); i < _ext.Count && cur < end; i++)
+        {
+            var e = _ext[i];
+            if (e.Start >= end) break;
+            if (e.Start > cur) { if (expSeed != ContentTag.Zero) Miss(cur, e.Start); cur = e.Start; }
+            uint s = Math.Max(cur, e.Start), t = Math.Min(end, e.End);
+            if (e.Constant)
+            {
+                for (uint l = s; l < t; l++)
+                {
+                    ulong want = expSeed == ContentTag.Zero ? ContentTag.Zero : ContentTag.PatternLine(expSeed, expOffset + 64L * (l - first));
+                    if (e.Seed != want) Miss(l, l + 1);
+                }
+            }
+            else if (expSeed == ContentTag.Zero || e.Seed != expSeed || e.Base + 64L * (s - e.Start) != expOffset + 64L * (s - first)) Miss(s, t);
+            cur = t;
+        }
+        if (cur < end && expSeed != ContentTag.Zero) Miss(cur, end);
+        firstBad = fb;
+        return bad;
+    }
+
     /// <summary>Approximate heap bytes held (for the model-memory benchmark).</summary>
     public long ApproxBytes => 64 + _ext.Capacity * 24L;
 }

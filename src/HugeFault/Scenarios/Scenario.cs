@@ -59,7 +59,11 @@ public sealed record Expect(
     string? Outcome,
     IReadOnlyDictionary<string, bool>? Alive,
     bool? Panic,
-    long? Done);
+    long? Done)
+{
+    /// <summary>Substrings that must appear in some trace event of the step (model-side detail: policy actions, logs).</summary>
+    public IReadOnlyList<string>? Trace { get; init; }
+}
 
 /// <summary>Expected per-hstate pool counters (sysfs hugepages-SIZEkB: nr, free, resv, surplus).</summary>
 public sealed record HugepageExpect(long? Total, long? Free, long? Resv, long? Surp);

@@ -53,7 +53,7 @@ public static class ScenarioParser
         ["check"] = ([], [], "only check expectations"),
     };
 
-    private static readonly string[] ExpectKeys = ["ret", "errno", "signals", "signals_include", "meminfo", "hugepages", "log", "no_log", "data", "outcome", "alive", "panic", "done"];
+    private static readonly string[] ExpectKeys = ["ret", "errno", "signals", "signals_include", "meminfo", "hugepages", "log", "no_log", "trace", "data", "outcome", "alive", "panic", "done"];
 
     public static (Scenario? Scenario, IReadOnlyList<ScenarioError> Errors) ParseFile(string path)
     {
@@ -380,7 +380,7 @@ public static class ScenarioParser
             bool? panic = Get(m, "panic") is { } pn ? Bool(pn, false, "panic") : null;
             long? done = null;
             if (Get(m, "done") is { } dn) { if (TryParseSize(Scalar(dn) ?? "", out var dv)) done = (long)dv; else Err(dn, "'done' must be a size"); }
-            return new Expect(Pos(m), ret, errno, sigs, exact, mi, hp, Strs("log"), Strs("no_log"), data, Scalar(Get(m, "outcome")), alive, panic, done);
+            return new Expect(Pos(m), ret, errno, sigs, exact, mi, hp, Strs("log"), Strs("no_log"), data, Scalar(Get(m, "outcome")), alive, panic, done) { Trace = Strs("trace") };
         }
 
         /// <summary>Static checks: processes, fds, mappings and variables are defined before use.</summary>

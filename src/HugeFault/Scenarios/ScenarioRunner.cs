@@ -68,13 +68,27 @@ public sealed class ScenarioRunner
             _k.Tick();
             int start = _k.Trace.Count;
             _lastCheck = null; _lastAccess = null; _lastRet = 0; _lastErrno = 0;
-            string summary = Exec(s);
+            string? missing = MissingReference(s);
+            string summary = missing is null ? Exec(s) : "skipped: " + missing;
             _k.FlushCounters();
             int end = _k.Trace.Count;
             var failures = s.Expect is null ? new List<string>() : Check(s, s.Expect, start, end);
+            if (missing is not null) failures.Insert(0, "could not run: " + missing);
             outcomes.Add(new StepOutcome(s, summary, start, end, failures));
         }
         return new ScenarioRun(_sc, _k.Policy.Name, _k, outcomes);
+    }
+
+    /// <summary>A mapping, fd or process named by the step that an earlier failed step did not create.</summary>
+    private string? MissingReference(Step s)
+    {
+        if (s.As is { } a && !_procs.ContainsKey(a)) return $"process '{a}' does not exist";
+        if (s.As is { } p && !_procs[p].Alive && s.Op != "exit") return $"process '{p}' is dead ({_procs[p].ExitReason})";
+        if (s.Op != "mmap" && s.Args.TryGetValue("map", out var m) && !_maps.ContainsKey(m.Text)) return $"mapping '{m.Text}' was not created (its mmap failed)";
+        if (s.Op is not ("memfd_create" or "open" or "userfaultfd") && s.Args.TryGetValue("fd", out var f) && !_fds.ContainsKey((s.As ?? "", f.Text))) return $"fd '{f.Text}' was not created (its open failed)";
+        if (s.Args.TryGetValue("uffd", out var u) && !_fds.ContainsKey((s.As ?? "", u.Text))) return $"userfaultfd '{u.Text}' was not created";
+        if (s.Args.TryGetValue("pfn", out var v) && v.Text.StartsWith('$') && !_vars.ContainsKey(v.Text[1..])) return $"variable '{v.Text}' was not set";
+        return null;
     }
 
     private TaskStruct Proc(Step s) => _procs[s.As!];
@@ -432,6 +446,8 @@ public sealed class ScenarioRunner
             if (!logs.Any(l => l.Contains(want, StringComparison.Ordinal))) f.Add($"log: no line containing \"{want}\"" + (logs.Count > 0 ? $" (got: {string.Join(" | ", logs)})" : " (no log lines)"));
         foreach (var bad in e.NoLog ?? [])
             if (logs.FirstOrDefault(l => l.Contains(bad, StringComparison.Ordinal)) is { } hit) f.Add($"no_log: unexpected line \"{hit}\"");
+        foreach (var want in e.Trace ?? [])
+            if (!events.Any(ev => ev.Describe().Contains(want, StringComparison.Ordinal))) f.Add($"trace: no event containing \"{want}\"");
         if (e.Data is not null)
         {
             if (_lastCheck is null) f.Add("data: this step read nothing to compare");
