@@ -30,12 +30,25 @@ internal static class CompareRender
                     B(r.ExtraPeakBytes), B(r.PageTablePeakBytes), r.EntriesWritten.ToString(), r.PagesCopied.ToString(), r.MapcountUpdates.ToString(),
                     r.PoolHugePagesLost.ToString(), r.ExpectationsHold ? "[green]hold[/]" : $"[red]{r.ExpectationFailures} fail[/]");
             c.Write(t);
+            if (g.Any(r => r.VmsTotal > 0))
+            {
+                var v = new Table().Border(TableBorder.Rounded).Title($"[bold]{Markup.Escape(g.Key)}[/]: VMs and migration");
+                foreach (var h in new[] { "policy", "VMs survived", "guest memory lost", "host memory lost", "migrations (refused)", "downtime", "post-copy stall p99", "fake-poisoned on destination" })
+                    v.AddColumn(new TableColumn(h).RightAligned());
+                foreach (var r in g)
+                    v.AddRow(r.Policy, $"{r.VmsSurvived}/{r.VmsTotal}", B(r.GuestMemoryLostBytes), B(r.HostMemoryLostBytes), $"{r.Migrations} ({r.MigrationsRefused})",
+                        r.Migrations == 0 ? "-" : $"{r.MigrationDowntimeNs / 1e6:0.###} ms", r.PostcopyStallP99Ns == 0 ? "-" : r.PostcopyStallP99Ns >= 1_000_000 ? $"{r.PostcopyStallP99Ns / 1e6:0.#} ms" : $"{r.PostcopyStallP99Ns / 1e3:0.#} us",
+                        B(r.FakePoisonedBytes));
+                c.Write(v);
+            }
         }
     }
 
-    private static readonly string[] Cols = ["scenario", "policy", "inaccessible_bytes", "good_data_lost_bytes", "tasks_signalled", "tasks_killed", "extra_peak_bytes", "page_table_peak_bytes", "entries_written", "pages_copied", "mapcount_updates", "pool_huge_pages_lost", "inaccessible_ns", "expectations_hold"];
+    private static readonly string[] Cols = ["scenario", "policy", "inaccessible_bytes", "good_data_lost_bytes", "tasks_signalled", "tasks_killed", "extra_peak_bytes", "page_table_peak_bytes", "entries_written", "pages_copied", "mapcount_updates", "pool_huge_pages_lost", "inaccessible_ns", "expectations_hold",
+        "vms_total", "vms_survived", "guest_memory_lost_bytes", "host_memory_lost_bytes", "migrations", "migrations_refused", "migration_downtime_ns", "postcopy_stall_p99_ns", "fake_poisoned_bytes"];
 
-    private static object[] Vals(RunMetrics r) => [r.Scenario, r.Policy, r.InaccessibleBytes, r.GoodDataLostBytes, r.TasksSignalled, r.TasksKilled, r.ExtraPeakBytes, r.PageTablePeakBytes, r.EntriesWritten, r.PagesCopied, r.MapcountUpdates, r.PoolHugePagesLost, r.InaccessibleNs, r.ExpectationsHold];
+    private static object[] Vals(RunMetrics r) => [r.Scenario, r.Policy, r.InaccessibleBytes, r.GoodDataLostBytes, r.TasksSignalled, r.TasksKilled, r.ExtraPeakBytes, r.PageTablePeakBytes, r.EntriesWritten, r.PagesCopied, r.MapcountUpdates, r.PoolHugePagesLost, r.InaccessibleNs, r.ExpectationsHold,
+        r.VmsTotal, r.VmsSurvived, r.GuestMemoryLostBytes, r.HostMemoryLostBytes, r.Migrations, r.MigrationsRefused, r.MigrationDowntimeNs, r.PostcopyStallP99Ns, r.FakePoisonedBytes];
 
     public static string Csv(IReadOnlyList<RunMetrics> rows)
     {

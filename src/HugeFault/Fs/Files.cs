@@ -324,8 +324,7 @@ public sealed partial class Kernel
             ForEachLeaf(v.Mm, s, e, r =>
             {
                 var en = r.Entry;
-                if (en.Present && f.ContainsPfn(en.Pfn)) ZapEntry(r);
-                else if (en.IsHwpoison && f.ContainsPfn(en.Pfn)) ZapEntry(r);
+                if ((en.Present || en.IsHwpoison) && f.ContainsPfn(en.Pfn)) { ZapEntry(r); MmuNotifierInvalidate(v.Mm, r.Va, r.Size); }
             });
         }
     }

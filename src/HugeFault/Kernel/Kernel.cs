@@ -94,6 +94,8 @@ public sealed partial class Kernel
 
     internal void Emit(TraceEvent e) => _trace.Add(e);
     internal void Tick() => NowNs += Config.StepNs;
+    /// <summary>Advances simulated time (guest workloads, transfers).</summary>
+    public void Advance(long ns) => NowNs += Math.Max(0, ns);
     internal void Log(string text) => Emit(new LogEvent(NowNs, text));
     internal void Act(string text) => Emit(new ActionEvent(NowNs, Policy.Name, text));
     internal void KAct(string text) => Emit(new ActionEvent(NowNs, "kernel", text));
@@ -144,6 +146,20 @@ public sealed partial class Kernel
     }
 
     public TaskStruct? FindTask(int pid) => _tasks.GetValueOrDefault(pid);
+
+    /// <summary>clone(CLONE_VM|CLONE_THREAD): a new thread in t's thread group, sharing its mm and files.</summary>
+    public TaskStruct CloneThread(TaskStruct t, string comm)
+    {
+        int pid = _nextPid++;
+        var th = new TaskStruct(pid, comm, t.Mm) { Tgid = t.Tgid, Fds = t.Fds };
+        th.Sigbus = t.Sigbus; th.MceKill = t.MceKill;
+        t.Mm.Users++;
+        _tasks.Add(pid, th);
+        return th;
+    }
+
+    /// <summary>Called for every signal delivered (after it is traced): the VMM model's SIGBUS handler hooks here.</summary>
+    public Action<TaskStruct, int, int, ulong, int>? SignalDelivered { get; set; }
 
     private MmStruct NewMm()
     {

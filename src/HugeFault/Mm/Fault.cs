@@ -341,6 +341,7 @@ public sealed partial class Kernel
         Emit(new SignalEvent(NowNs, $"{t.Comm}", signo, code, addr, Sym(t, addr), lsb, forced));
         Stats.Signals++;
         t.SignalsReceived++;
+        SignalDelivered?.Invoke(t, signo, code, addr, lsb);
         bool dies = signo == Sig.SIGKILL || (t.Sigbus == SigbusDisposition.Default && (forced || code == Sig.BUS_MCEERR_AO));
         if (dies) { Stats.TasksKilled++; DoExit(t, $"killed by {Sig.Name(signo)}"); }
     }

@@ -2,45 +2,67 @@ using HugeFault.Mm;
 
 namespace HugeFault;
 
-// The host side of a KVM guest access (virt/kvm/kvm_main.c hva_to_pfn, arch/x86/kvm/mmu/mmu.c kvm_handle_error_pfn).
+// The host side of KVM (virt/kvm/kvm_main.c hva_to_pfn, arch/x86/kvm/mmu/mmu.c kvm_handle_error_pfn/kvm_send_hwpoison_signal).
 public sealed partial class Kernel
 {
+    /// <summary>hva_to_pfn(): GUP with FOLL_HWPOISON; returns the pfn at hva and the shift of the host leaf mapping it.</summary>
+    public (ulong Pfn, int Shift, FaultKind Err) KvmHvaToPfn(TaskStruct vcpu, ulong hva)
+    {
+        for (int attempt = 0; attempt < 4; attempt++)
+        {
+            var vma = vcpu.Mm.FindVma(hva);
+            if (vma is null) return (0, 0, FaultKind.Segv);
+            var r = Walk(vcpu.Mm, hva);
+            var e = r.Entry;
+            if (e.Present && (r.Level == PtLevel.Pte || e.Huge)) return (e.Pfn + ((hva - r.Va) >> Units.PAGE_SHIFT), r.Shift, FaultKind.Mapped);
+            var fr = HandleMmFault(vcpu, vma, hva, write: false, fromGup: true);
+            if (fr.Kind != FaultKind.Mapped) return (0, 0, fr.Kind);
+        }
+        return (0, 0, FaultKind.Oom);
+    }
+
+    /// <summary>kvm_send_hwpoison_signal(): x86 reports PAGE_SHIFT whatever backs the hva.</summary>
+    public void KvmSendHwpoisonSignal(TaskStruct vcpu, ulong hva) =>
+        ReportMceErr(vcpu, Sig.BUS_MCEERR_AR, Units.AlignDown(hva, Units.PAGE_SIZE), Units.PAGE_SHIFT, forced: true);
+
+    /// <summary>A machine check consumed by task t at physical address pa (do_machine_check → memory_failure(MF_ACTION_REQUIRED)).</summary>
+    public int MachineCheck(TaskStruct t, ulong pa)
+    {
+        var prev = Current; Current = t;
+        int r = MemoryFailure(pa >> Units.PAGE_SHIFT, MfFlags.MF_ACTION_REQUIRED, pa);
+        Current = prev;
+        return r;
+    }
+
+    /// <summary>Guest-mode data access on host physical memory (no host page-table walk: the EPT gave pa).</summary>
+    public void GuestBytes(ulong pa, ulong n, bool write, ulong seed, long patternOffset, ContentCheck? check, ulong bufOff)
+    {
+        var f = Phys.FolioOf(pa >> Units.PAGE_SHIFT)!;
+        ulong fo = pa - f.PhysAddr;
+        if (write) f.EnsureContent().Write(fo, n, seed, patternOffset);
+        else check?.Check(f, fo, n, bufOff);
+    }
+
     /// <summary>
-    /// A guest access to memory backed by hva: KVM resolves the hva with GUP (FOLL_HWPOISON). A poisoned page
-    /// gives KVM_PFN_ERR_HWPOISON and x86 KVM calls kvm_send_hwpoison_signal(): BUS_MCEERR_AR to the vCPU
-    /// thread with si_addr = the 4 KiB-aligned hva and si_addr_lsb = PAGE_SHIFT, whatever the backing page size.
+    /// A guest access to memory backed by hva (the host side of case 24): KVM's GUP of the hva fails with
+    /// -EHWPOISON on a poisoned page and x86 KVM sends BUS_MCEERR_AR with the 4 KiB-aligned hva and lsb 12;
+    /// a poisoned line consumed in guest mode goes through memory_failure() in the vCPU's context.
     /// </summary>
     public AccessResult KvmGuestAccess(TaskStruct vcpu, ulong hva, ulong length)
     {
         ulong cur = hva, end = hva + length;
         while (cur < end)
         {
-            var vma = vcpu.Mm.FindVma(cur);
-            if (vma is null) return new(cur - hva, "KVM: -EFAULT (no memslot backing)");
-            var r = Walk(vcpu.Mm, cur);
-            var e = r.Entry;
-            bool leaf = e.Present && (r.Level == PtLevel.Pte || e.Huge);
-            if (!leaf)
-            {
-                var fr = HandleMmFault(vcpu, vma, cur, write: false, fromGup: true);
-                if (fr.Kind == FaultKind.Hwpoison)
-                {
-                    ulong a = Units.AlignDown(cur, Units.PAGE_SIZE);
-                    ReportMceErr(vcpu, Sig.BUS_MCEERR_AR, a, Units.PAGE_SHIFT, forced: true);
-                    return new(cur - hva, "SIGBUS BUS_MCEERR_AR (kvm_send_hwpoison_signal)");
-                }
-                if (fr.Kind != FaultKind.Mapped) return new(cur - hva, $"KVM: fault {fr.Kind}");
-                continue;
-            }
-            ulong n = Math.Min(end, r.Va + r.Size) - cur;
-            ulong pa = (e.Pfn << Units.PAGE_SHIFT) + (cur - r.Va);
+            var (pfn, shift, err) = KvmHvaToPfn(vcpu, cur);
+            if (err == FaultKind.Hwpoison) { KvmSendHwpoisonSignal(vcpu, cur); return new(cur - hva, "SIGBUS BUS_MCEERR_AR (kvm_send_hwpoison_signal)"); }
+            if (err != FaultKind.Mapped) return new(cur - hva, $"KVM: fault {err}");
+            ulong leafEnd = Units.AlignDown(cur, 1UL << shift) + (1UL << shift);
+            ulong n = Math.Min(end, leafEnd) - cur;
+            ulong pa = pfn << Units.PAGE_SHIFT | (cur & (Units.PAGE_SIZE - 1));
             if (Phys.FirstPoisonedLine(pa, n) is { } bad)
             {
-                // consumed in guest mode: the host MCE handler runs memory_failure() in the vCPU task's context
-                var prev = Current; Current = vcpu;
                 int before = vcpu.SignalsReceived;
-                MemoryFailure(bad >> Units.PAGE_SHIFT, MfFlags.MF_ACTION_REQUIRED, bad);
-                Current = prev;
+                MachineCheck(vcpu, bad);
                 if (vcpu.SignalsReceived != before) return new(bad - pa + cur - hva, "SIGBUS BUS_MCEERR_AR (machine check in guest mode)");
                 continue;
             }

@@ -98,7 +98,11 @@ public sealed partial class Kernel
     }
 
     /// <summary>Zaps every entry in [start, end) of mm, descending into tables, and frees tables that became empty (unmap_page_range + free_pgtables).</summary>
-    internal void ZapRange(MmStruct mm, ulong start, ulong end) => ZapIn(mm, mm.Pgd, start, end, 0);
+    internal void ZapRange(MmStruct mm, ulong start, ulong end)
+    {
+        MmuNotifierInvalidate(mm, start, end - start);
+        ZapIn(mm, mm.Pgd, start, end, 0);
+    }
 
     private void ZapIn(MmStruct mm, PageTable t, ulong start, ulong end, ulong tBase)
     {
@@ -169,6 +173,7 @@ public sealed partial class Kernel
         r.Table.Set(r.Index, Pte.None);
         r.Table.SetChild(r.Index, t);
         Stats.EntriesWritten++;
+        MmuNotifierInvalidate(mm, r.Va, r.Size); // secondary MMUs (EPT) drop their large mapping of the range
         return t;
     }
 }

@@ -53,13 +53,25 @@ public sealed partial class Kernel
         ulong g = UffdGranule(v);
         if (!Units.IsAligned(dst, g) || !Units.IsAligned(len, g) || len == 0) return SysResult.Err(Errno.EINVAL);
         ulong done = 0;
-        for (ulong a = dst; a < dst + len; a += g)
+        for (ulong a = dst; a < dst + len; )
         {
+            ulong step = g;
+            if (v.Hstate is { } hs && v.IsHgm)
+            {
+                // HGM: install the largest aligned piece that fits (1G, 2M, 4K), as the hugetlb_pte walk would
+                foreach (var size in new[] { hs.Size, Units.PMD_SIZE })
+                {
+                    if (size > hs.Size || !Units.IsAligned(a, size) || a + size > dst + len) continue;
+                    var w = Walk(t.Mm, a);
+                    if (w.Entry.IsNone && w.Size >= size) { step = size; break; }
+                }
+            }
             var r = Walk(t.Mm, a);
             if (!r.Entry.IsNone && r.Shift <= (v.Hstate?.Shift ?? Units.PAGE_SHIFT)) return done > 0 ? SysResult.Ok((long)done) : SysResult.Err(Errno.EEXIST);
-            int res = MfillAtomicPte(t, v, a, g, seed, patternOffset + (long)(a - dst));
+            int res = MfillAtomicPte(t, v, a, step, seed, patternOffset + (long)(a - dst));
             if (res != 0) return done > 0 ? SysResult.Ok((long)done) : SysResult.Err(-res);
-            done += g;
+            done += step;
+            a += step;
         }
         return SysResult.Ok((long)done);
     }

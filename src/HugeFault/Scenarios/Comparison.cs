@@ -18,7 +18,18 @@ public sealed record RunMetrics(
     long PoolHugePagesLost,
     long InaccessibleNs,
     bool ExpectationsHold,
-    int ExpectationFailures);
+    int ExpectationFailures)
+{
+    public int VmsTotal { get; init; }
+    public int VmsSurvived { get; init; }
+    public long GuestMemoryLostBytes { get; init; }
+    public long HostMemoryLostBytes { get; init; }
+    public int Migrations { get; init; }
+    public int MigrationsRefused { get; init; }
+    public long MigrationDowntimeNs { get; init; }
+    public long PostcopyStallP99Ns { get; init; }
+    public long FakePoisonedBytes { get; init; }
+}
 
 /// <summary>Runs scenarios under several policies and measures each run.</summary>
 public static class Comparison
@@ -33,7 +44,28 @@ public static class Comparison
         int signalled = k.Trace.OfType<SignalEvent>().Select(s => s.Task).Distinct().Count();
         return new RunMetrics(run.Scenario.Name, run.Policy, inacc, lost, signalled, k.Stats.TasksKilled, k.Stats.ExtraBytesPeak,
             k.Stats.TablePagesPeak * (long)Units.PAGE_SIZE, k.Stats.EntriesWritten, k.Stats.PagesCopied, k.Stats.MapcountUpdates,
-            poolLost, k.Stats.InaccessibleNs, run.Passed, run.Failures.Count());
+            poolLost, k.Stats.InaccessibleNs, run.Passed, run.Failures.Count())
+        {
+            VmsTotal = run.Vms.Count,
+            VmsSurvived = run.Vms.Values.Count(v => v.Alive),
+            GuestMemoryLostBytes = run.Vms.Values.Sum(v => (long)v.GuestMemoryLost()),
+            HostMemoryLostBytes = HostMemoryLost(k),
+            Migrations = run.Migrations.Count,
+            MigrationsRefused = run.Migrations.Count(m => m.Refused),
+            MigrationDowntimeNs = run.Migrations.Where(m => !m.Refused).Sum(m => m.DowntimeNs),
+            PostcopyStallP99Ns = run.Migrations.Where(m => !m.Refused).Select(m => m.StallP99Ns).DefaultIfEmpty(0).Max(),
+            FakePoisonedBytes = run.Migrations.Sum(m => (long)m.FakePoisonedBytes),
+        };
+    }
+
+    /// <summary>Host memory no longer usable: poisoned hugetlb folios still allocated (whole) plus quarantined raw pages.</summary>
+    public static long HostMemoryLost(Kernel k)
+    {
+        // a poisoned folio nobody can map any more is lost whole; one still (partly) mapped loses its bad pages
+        long b = k.Phys.Folios.Values.Where(f => f.IsHwpoison).Sum(f => f.Mapped ? (long)(f.RawHwp.Count + f.FakePoison.Count) * (long)Units.PAGE_SIZE : (long)f.Size);
+        b += k.Phys.Folios.Values.Where(f => !f.IsHwpoison && f.FakePoison.Count > 0).Sum(f => f.FakePoison.Count * (long)Units.PAGE_SIZE);
+        b += k.Phys.RawHwpoisonPages.Count * (long)Units.PAGE_SIZE;
+        return b;
     }
 
     public static IReadOnlyList<RunMetrics> Compare(IEnumerable<Scenario> scenarios, IReadOnlyList<string> policies) =>

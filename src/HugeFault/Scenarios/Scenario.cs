@@ -63,6 +63,10 @@ public sealed record Expect(
 {
     /// <summary>Substrings that must appear in some trace event of the step (model-side detail: policy actions, logs).</summary>
     public IReadOnlyList<string>? Trace { get; init; }
+    /// <summary>Guest-side expectations: vm, alive, mces, offlined, killed, panicked, qemu_exited, poison_list, memory_lost.</summary>
+    public IReadOnlyDictionary<string, string>? Guest { get; init; }
+    /// <summary>Migration expectations: refused, granule, fake_poisoned, poison_set (equal|superset), faults.</summary>
+    public IReadOnlyDictionary<string, string>? Migration { get; init; }
 }
 
 /// <summary>Expected per-hstate pool counters (sysfs hugepages-SIZEkB: nr, free, resv, surplus).</summary>

@@ -50,10 +50,15 @@ public static class ScenarioParser
         ["uffdio_poison"] = (["as", "uffd", "map"], ["offset", "length"], "UFFDIO_POISON"),
         ["read_loop"] = (["as", "fd", "chunk"], [], "read(fd, buf, chunk) repeatedly until it returns 0 or fails; ret = total bytes, errno = the last read's"),
         ["kvm_guest_access"] = (["as", "map"], ["offset", "length"], "a KVM guest access to the guest page backed by name+offset: KVM's GUP of the hva (hva_to_pfn)"),
+        ["vm_create"] = (["name"], ["ram", "page_size", "vcpus", "kernel_fraction", "max_mces", "mce_window_s", "amd", "enlightened", "qemu", "populate"], "a KVM VM: a QEMU-like VMM (early kill) with vCPU threads, guest RAM = hugetlb memfd MAP_SHARED, EPT, guest OS"),
+        ["guest_access"] = (["vm", "gpa"], ["length", "vcpu", "write", "pattern"], "a guest load/store at a guest-physical address through the EPT"),
+        ["guest_touch"] = (["vm", "gpa", "length", "pages"], ["rate", "vcpu"], "the guest touches N distinct 4 KiB pages of [gpa, gpa+length), at `rate` touches per second"),
+        ["vm_reset"] = (["vm"], [], "system reset: QEMU discards poisoned pages (10.0+: whole huge page) and the guest reboots"),
+        ["migrate"] = (["vm"], ["mode", "on_poison", "bandwidth_gbps", "rtt_us", "dirty_mbps", "touches", "max_downtime_ms"], "live migration to a fresh host of the same configuration"),
         ["check"] = ([], [], "only check expectations"),
     };
 
-    private static readonly string[] ExpectKeys = ["ret", "errno", "signals", "signals_include", "meminfo", "hugepages", "log", "no_log", "trace", "data", "outcome", "alive", "panic", "done"];
+    private static readonly string[] ExpectKeys = ["ret", "errno", "signals", "signals_include", "meminfo", "hugepages", "log", "no_log", "trace", "data", "outcome", "alive", "panic", "done", "guest", "migration"];
 
     public static (Scenario? Scenario, IReadOnlyList<ScenarioError> Errors) ParseFile(string path)
     {
@@ -274,7 +279,7 @@ public static class ScenarioParser
             return new Step(index, Pos(m), op, args, expect, note);
         }
 
-        private static readonly string[] SizeArgs = ["length", "offset", "phys", "chunk"];
+        private static readonly string[] SizeArgs = ["length", "offset", "phys", "chunk", "gpa", "ram", "page_size"];
 
         private void ValidateArg(string op, string k, Arg a)
         {
@@ -299,11 +304,18 @@ public static class ScenarioParser
                 ("hw_error", "detect") => ["consume", "scrub", "none"],
                 ("userfaultfd", "features") => ["UFFD_FEATURE_POISON", "UFFD_FEATURE_MISSING_HUGETLBFS", "UFFD_FEATURE_MINOR_HUGETLBFS"],
                 ("uffdio_register", "mode") => ["MISSING", "MINOR", "WP"],
+                ("migrate", "mode") => ["precopy", "postcopy"],
+                ("migrate", "on_poison") => ["refuse", "fake-poison"],
+                ("vm_create", "page_size") => ["4K", "2M", "1G"],
+                (_, "amd") or (_, "enlightened") or (_, "write") => ["true", "false"],
                 _ => null,
             };
             if (allowed is not null)
                 foreach (var v in a.List ?? [a.Text])
                     if (!allowed.Contains(v)) E($"'{v}' is not a valid {k} for {op}", "use one of: " + string.Join(", ", allowed));
+            if (k is "vcpus" or "max_mces" or "pages" or "touches" && (!int.TryParse(a.Text, out var iv) || iv < 0 || iv > 10_000_000)) E($"'{k}' must be a whole number, not '{a.Text}'");
+            if (k is "kernel_fraction" && (!double.TryParse(a.Text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var fr) || fr < 0 || fr > 1)) E($"'{k}' must be between 0 and 1, not '{a.Text}'");
+            if (k is "rate" or "bandwidth_gbps" or "rtt_us" or "dirty_mbps" or "mce_window_s" or "max_downtime_ms" && (!double.TryParse(a.Text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var dv) || dv <= 0)) E($"'{k}' must be a positive number, not '{a.Text}'");
             if (k == "value" || k == "pfn" && !a.Text.StartsWith('$'))
                 if (!long.TryParse(a.Text, out var lv) && !TryParseSize(a.Text, out _)) E($"'{k}' must be a number, not '{a.Text}'");
             if (k == "pattern" && !Pattern.TryParse(a.Text, out _)) E($"pattern '{a.Text}' is not valid", "use a name (p1), name@offset (p1@0x1000) or zero");
@@ -380,14 +392,28 @@ public static class ScenarioParser
             bool? panic = Get(m, "panic") is { } pn ? Bool(pn, false, "panic") : null;
             long? done = null;
             if (Get(m, "done") is { } dn) { if (TryParseSize(Scalar(dn) ?? "", out var dv)) done = (long)dv; else Err(dn, "'done' must be a size"); }
-            return new Expect(Pos(m), ret, errno, sigs, exact, mi, hp, Strs("log"), Strs("no_log"), data, Scalar(Get(m, "outcome")), alive, panic, done) { Trace = Strs("trace") };
+            Dictionary<string, string>? Map(string key)
+            {
+                if (Get(m, key) is not { } x) return null;
+                if (x is not YamlMappingNode xm) { Err(x, $"'{key}' must be a mapping"); return null; }
+                return xm.Children.ToDictionary(kv => Scalar(kv.Key) ?? "", kv => Scalar(kv.Value) ?? "");
+            }
+            var guest = Map("guest");
+            if (guest is not null)
+                foreach (var k in guest.Keys) if (k is not ("vm" or "alive" or "mces" or "offlined" or "killed" or "panicked" or "qemu_exited" or "poison_list" or "memory_lost"))
+                    Err(Get(m, "guest")!, $"unknown key '{k}' in expect.guest", "vm, alive, mces, offlined, killed, panicked, qemu_exited, poison_list, memory_lost");
+            var mig = Map("migration");
+            if (mig is not null)
+                foreach (var k in mig.Keys) if (k is not ("refused" or "granule" or "fake_poisoned" or "poison_set" or "faults"))
+                    Err(Get(m, "migration")!, $"unknown key '{k}' in expect.migration", "refused, granule, fake_poisoned, poison_set, faults");
+            return new Expect(Pos(m), ret, errno, sigs, exact, mi, hp, Strs("log"), Strs("no_log"), data, Scalar(Get(m, "outcome")), alive, panic, done) { Trace = Strs("trace"), Guest = guest, Migration = mig };
         }
 
         /// <summary>Static checks: processes, fds, mappings and variables are defined before use.</summary>
         private void CheckReferences(List<ProcessSpec> procs, List<Step> steps)
         {
             var known = new HashSet<string>(procs.Select(p => p.Name));
-            var maps = new HashSet<string>(); var fds = new HashSet<string>(); var vars = new HashSet<string>();
+            var maps = new HashSet<string>(); var fds = new HashSet<string>(); var vars = new HashSet<string>(); var vms = new HashSet<string>();
             foreach (var s in steps)
             {
                 void Need(string key, HashSet<string> set, string what, string hint)
@@ -402,6 +428,14 @@ public static class ScenarioParser
                 if (s.Args.TryGetValue("pfn", out var pv) && pv.Text.StartsWith('$') && !vars.Contains(pv.Text[1..]))
                     errors.Add(new ScenarioError(pv.Pos, $"variable '{pv.Text}' is not set before step {s.Index}", "set it with pfn_of {save: name}"));
                 if (s.Op == "fork" && s.Args.TryGetValue("child", out var c)) known.Add(c.Text);
+                if (s.Op == "vm_create" && s.Args.TryGetValue("name", out var vn))
+                {
+                    known.Add(vn.Text); vms.Add(vn.Text); maps.Add(vn.Text + ".ram");
+                    int nv = s.Args.TryGetValue("vcpus", out var vc) && int.TryParse(vc.Text, out var nvv) ? nvv : 1;
+                    for (int i = 0; i < nv; i++) known.Add($"{vn.Text}/vcpu{i}");
+                }
+                if (s.Op is "guest_access" or "guest_touch" or "vm_reset" or "migrate" && s.Args.TryGetValue("vm", out var vr) && !vms.Contains(vr.Text))
+                    errors.Add(new ScenarioError(vr.Pos, $"vm '{vr.Text}' is not created before step {s.Index}", "create it with vm_create {name: ...}"));
                 if (s.Op == "mmap" && s.Args.TryGetValue("name", out var n)) { if (!maps.Add(n.Text)) errors.Add(new ScenarioError(n.Pos, $"mapping name '{n.Text}' is used twice", "give each mmap its own name")); }
                 if (s.Op is "memfd_create" or "open" or "userfaultfd" && s.Args.TryGetValue("fd", out var f)) fds.Add(f.Text);
                 if (s.Op == "pfn_of" && s.Args.TryGetValue("save", out var sv)) vars.Add(sv.Text);

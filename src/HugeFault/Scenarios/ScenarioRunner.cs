@@ -1,4 +1,6 @@
+using System.Globalization;
 using HugeFault.Mm;
+using HugeFault.Virt;
 
 namespace HugeFault.Scenarios;
 
@@ -8,6 +10,10 @@ public sealed record StepOutcome(Step Step, string Summary, int TraceStart, int 
 /// <summary>A whole scenario run under one policy.</summary>
 public sealed record ScenarioRun(Scenario Scenario, string Policy, Kernel Kernel, IReadOnlyList<StepOutcome> Steps)
 {
+    /// <summary>The VMs the scenario created, by name.</summary>
+    public IReadOnlyDictionary<string, Vm> Vms { get; init; } = new Dictionary<string, Vm>();
+    /// <summary>Live migrations the scenario ran, in order.</summary>
+    public IReadOnlyList<MigrationResult> Migrations { get; init; } = [];
     public bool Passed => Steps.All(s => s.Failures.Count == 0);
     public IEnumerable<string> Failures => Steps.SelectMany(s => s.Failures.Select(f => $"{Scenario.File}:{s.Step.Pos.Line}: step {s.Step.Index} ({s.Step.Op}): {f}"));
 }
@@ -22,6 +28,9 @@ public sealed class ScenarioRunner
     private readonly Dictionary<(string Proc, string Fd), int> _fds = new();
     private readonly Dictionary<string, ulong> _vars = new();
     private readonly List<(TaskStruct T, ulong Va, ulong Len, bool Write, ulong Seed, long Po, ulong Done)> _blocked = new();
+    private readonly Dictionary<string, Vm> _vms = new();
+    private readonly List<MigrationResult> _migrations = new();
+    private MigrationResult? _lastMigration;
     private ContentCheck? _lastCheck;
     private long _lastRet; private int _lastErrno; private AccessResult? _lastAccess;
 
@@ -67,7 +76,7 @@ public sealed class ScenarioRunner
             }
             _k.Tick();
             int start = _k.Trace.Count;
-            _lastCheck = null; _lastAccess = null; _lastRet = 0; _lastErrno = 0;
+            _lastCheck = null; _lastAccess = null; _lastRet = 0; _lastErrno = 0; _lastMigration = null;
             string? missing = MissingReference(s);
             string summary = missing is null ? Exec(s) : "skipped: " + missing;
             _k.FlushCounters();
@@ -76,7 +85,7 @@ public sealed class ScenarioRunner
             if (missing is not null) failures.Insert(0, "could not run: " + missing);
             outcomes.Add(new StepOutcome(s, summary, start, end, failures));
         }
-        return new ScenarioRun(_sc, _k.Policy.Name, _k, outcomes);
+        return new ScenarioRun(_sc, _k.Policy.Name, _k, outcomes) { Vms = _vms, Migrations = _migrations };
     }
 
     /// <summary>A mapping, fd or process named by the step that an earlier failed step did not create.</summary>
@@ -84,6 +93,7 @@ public sealed class ScenarioRunner
     {
         if (s.As is { } a && !_procs.ContainsKey(a)) return $"process '{a}' does not exist";
         if (s.As is { } p && !_procs[p].Alive && s.Op != "exit") return $"process '{p}' is dead ({_procs[p].ExitReason})";
+        if (s.Args.TryGetValue("vm", out var vmArg) && !_vms.ContainsKey(vmArg.Text)) return $"vm '{vmArg.Text}' was not created";
         if (s.Op != "mmap" && s.Args.TryGetValue("map", out var m) && !_maps.ContainsKey(m.Text)) return $"mapping '{m.Text}' was not created (its mmap failed)";
         if (s.Op is not ("memfd_create" or "open" or "userfaultfd") && s.Args.TryGetValue("fd", out var f) && !_fds.ContainsKey((s.As ?? "", f.Text))) return $"fd '{f.Text}' was not created (its open failed)";
         if (s.Args.TryGetValue("uffd", out var u) && !_fds.ContainsKey((s.As ?? "", u.Text))) return $"userfaultfd '{u.Text}' was not created";
@@ -318,6 +328,97 @@ public sealed class ScenarioRunner
                 _k.Emit(new AccessEvent(_k.NowNs, t.Comm, "guest access", _k.Sym(t, hva), Has(s, "length") ? Size(s, "length") : 1, r.Done, r.Outcome));
                 return $"guest access at {Addr(s)}: {r.Outcome}";
             }
+            case "vm_create":
+            {
+                string name = A(s, "name");
+                ulong ram = Has(s, "ram") ? Size(s, "ram") : 4 * Units.GiB;
+                ulong ps = Has(s, "page_size") ? Size(s, "page_size") : Units.GiB;
+                int vcpus = Has(s, "vcpus") ? int.Parse(A(s, "vcpus"), CultureInfo.InvariantCulture) : 1;
+                var gc = new GuestConfig
+                {
+                    KernelFraction = Has(s, "kernel_fraction") ? double.Parse(A(s, "kernel_fraction"), CultureInfo.InvariantCulture) : 0.05,
+                    MaxMces = Has(s, "max_mces") ? int.Parse(A(s, "max_mces"), CultureInfo.InvariantCulture) : 32,
+                    MceWindowNs = Has(s, "mce_window_s") ? (long)(double.Parse(A(s, "mce_window_s"), CultureInfo.InvariantCulture) * 1e9) : 60_000_000_000,
+                    Amd = Has(s, "amd") && A(s, "amd") == "true",
+                    Enlightened = Has(s, "enlightened") && A(s, "enlightened") == "true",
+                };
+                var qv = Has(s, "qemu") && Version.TryParse(A(s, "qemu"), out var q) ? q : new Version(10, 0);
+                Vm vm;
+                try { vm = new Vm(_k, name, ram, ps, vcpus, gc, qv); }
+                catch (InvalidOperationException ex) { _lastErrno = Errno.ENOMEM; _lastRet = -1; return "vm_create failed: " + ex.Message; }
+                _vms[name] = vm;
+                _procs[name] = vm.Vmm;
+                for (int i = 0; i < vcpus; i++) _procs[$"{name}/vcpu{i}"] = vm.Vcpus[i];
+                _maps[name + ".ram"] = (vm.RamHva, ram);
+                _fds[(name, name + ".ram")] = vm.RamFd;
+                string pop = Has(s, "populate") ? A(s, "populate") : "guest";
+                if (pop != "none" && Pattern.TryParse(pop, out var pp))
+                    _k.Access(vm.Vmm, vm.RamHva, ram, write: true, pp.Seed, 0);
+                _k.Act($"vm {name}: {Units.Size(ram)} guest RAM on {Units.Size(ps)} hugetlb pages, {vcpus} vCPU(s), QEMU {qv}");
+                return $"vm_create {name}: {Units.Size(ram)} RAM at {Units.Hex(vm.RamHva)}";
+            }
+            case "guest_access":
+            {
+                var vm = _vms[A(s, "vm")];
+                int vcpu = Has(s, "vcpu") ? int.Parse(A(s, "vcpu"), CultureInfo.InvariantCulture) : 0;
+                bool write = Has(s, "write") && A(s, "write") == "true";
+                ulong gpa = Size(s, "gpa"), len = Has(s, "length") ? Size(s, "length") : 8;
+                Pattern.TryParse(Has(s, "pattern") ? A(s, "pattern") : "guest", out var pat);
+                var check = write ? null : ExpectedCheck(s, (long)gpa);
+                var r = vm.GuestAccess(vcpu, gpa, len, write, pat.Seed, pat.At ?? (long)gpa, check);
+                _lastAccess = r; _lastCheck = check;
+                _k.Emit(new AccessEvent(_k.NowNs, vm.Vcpus[vcpu].Comm, write ? "guest store" : "guest load", "gpa " + Units.Hex(gpa), len, r.Done, r.Outcome));
+                return $"guest {(write ? "store" : "load")} {Units.Size(len)} at gpa {Units.Hex(gpa)}: {r.Outcome}";
+            }
+            case "guest_touch":
+            {
+                var vm = _vms[A(s, "vm")];
+                int vcpu = Has(s, "vcpu") ? int.Parse(A(s, "vcpu"), CultureInfo.InvariantCulture) : 0;
+                ulong gpa = Size(s, "gpa"), len = Size(s, "length");
+                int pages = int.Parse(A(s, "pages"), CultureInfo.InvariantCulture);
+                double rate = Has(s, "rate") ? double.Parse(A(s, "rate"), CultureInfo.InvariantCulture) : 1000;
+                ulong stride = pages > 0 ? Math.Max(Units.PAGE_SIZE, Units.AlignDown(len / (ulong)pages, Units.PAGE_SIZE)) : len;
+                int done = 0, sigbus = 0;
+                for (int i = 0; i < pages && vm.Alive; i++)
+                {
+                    ulong a = gpa + (ulong)i * stride + 0x80;
+                    if (a >= gpa + len) break;
+                    int before = vm.Vcpus[vcpu].SignalsReceived;
+                    vm.GuestAccess(vcpu, a, 8, write: false);
+                    if (vm.Vcpus[vcpu].SignalsReceived != before) sigbus++;
+                    done++;
+                    _k.Advance((long)(1e9 / rate));
+                }
+                string end = vm.Alive ? "VM alive" : vm.PanicReason is { } pr ? "guest panicked: " + pr : "VMM exited";
+                _lastAccess = new AccessResult((ulong)done, end);
+                return $"guest touched {done} pages, {sigbus} SIGBUS, {vm.Mces} MCEs in all; {end}";
+            }
+            case "vm_reset":
+            {
+                var vm = _vms[A(s, "vm")];
+                vm.SystemReset();
+                return $"vm_reset {vm.Name}";
+            }
+            case "migrate":
+            {
+                var vm = _vms[A(s, "vm")];
+                var cfg = new MigrationConfig
+                {
+                    Mode = Has(s, "mode") && A(s, "mode") == "postcopy" ? MigrationMode.Postcopy : MigrationMode.Precopy,
+                    OnPoison = Has(s, "on_poison") && A(s, "on_poison") == "fake-poison" ? PoisonHandling.FakePoison : PoisonHandling.Refuse,
+                    BandwidthGbps = Has(s, "bandwidth_gbps") ? double.Parse(A(s, "bandwidth_gbps"), CultureInfo.InvariantCulture) : 10,
+                    RttUs = Has(s, "rtt_us") ? double.Parse(A(s, "rtt_us"), CultureInfo.InvariantCulture) : 100,
+                    DirtyBytesPerSecond = Has(s, "dirty_mbps") ? double.Parse(A(s, "dirty_mbps"), CultureInfo.InvariantCulture) * 1e6 : 200e6,
+                    PostcopyTouches = Has(s, "touches") ? int.Parse(A(s, "touches"), CultureInfo.InvariantCulture) : 2000,
+                    MaxDowntimeMs = Has(s, "max_downtime_ms") ? double.Parse(A(s, "max_downtime_ms"), CultureInfo.InvariantCulture) : 300,
+                };
+                var r = LiveMigration.Migrate(vm, cfg);
+                _migrations.Add(r); _lastMigration = r;
+                if (r.Refused) { _lastRet = -1; _lastErrno = Errno.EBUSY; return "migrate refused: " + r.Reason; }
+                return $"migrate {cfg.Mode.ToString().ToLowerInvariant()}: {Units.Size((ulong)r.BytesMoved)} moved in {r.TotalNs / 1e9:0.###} s, downtime {r.DowntimeNs / 1e6:0.###} ms, "
+                    + (cfg.Mode == MigrationMode.Postcopy ? $"{r.Faults} faults of {Units.Size(r.Granule)}, stall p50 {r.StallP50Ns / 1e3:0.#} us p99 {r.StallP99Ns / 1e3:0.#} us, " : "")
+                    + $"fake-poisoned {Units.Size(r.FakePoisonedBytes)} ({r.FakePoisonBacking}); guest-visible poison {r.PoisonSetRelation}";
+            }
             case "check": return "check";
         }
         return "?";
@@ -466,6 +567,36 @@ public sealed class ScenarioRunner
                 if (t.Alive != want) f.Add($"alive {p}: expected {want}, got {t.Alive}" + (t.ExitReason is { } r ? $" ({r})" : ""));
             }
         if (e.Panic is { } pn && _k.Panicked != pn) f.Add($"panic: expected {pn}, got {_k.Panicked}");
+        if (e.Guest is { } g)
+        {
+            string vname = g.TryGetValue("vm", out var vn) ? vn : _vms.Keys.FirstOrDefault() ?? "";
+            if (!_vms.TryGetValue(vname, out var vm)) f.Add($"guest: no vm '{vname}'");
+            else
+            {
+                void C(string key, string got) { if (g.TryGetValue(key, out var w) && w != got) f.Add($"guest {vname} {key}: expected {w}, got {got}"); }
+                C("alive", vm.Alive ? "true" : "false");
+                C("mces", vm.Mces.ToString(CultureInfo.InvariantCulture));
+                C("offlined", vm.OfflinedGfns.Count.ToString(CultureInfo.InvariantCulture));
+                C("killed", vm.GuestProcessesKilled.ToString(CultureInfo.InvariantCulture));
+                C("panicked", vm.PanicReason is null ? "false" : "true");
+                C("qemu_exited", vm.QemuExited ? "true" : "false");
+                C("poison_list", vm.HwpoisonList.Count.ToString(CultureInfo.InvariantCulture));
+                if (g.TryGetValue("memory_lost", out var ml) && ScenarioParser.TryParseSize(ml, out var mlv) && mlv != vm.GuestMemoryLost())
+                    f.Add($"guest {vname} memory_lost: expected {ml}, got {Units.Size(vm.GuestMemoryLost())}");
+            }
+        }
+        if (e.Migration is { } mg)
+        {
+            if (_lastMigration is not { } mr) f.Add("migration: this step did not migrate");
+            else
+            {
+                if (mg.TryGetValue("refused", out var rf) && rf != (mr.Refused ? "true" : "false")) f.Add($"migration refused: expected {rf}, got {mr.Refused}");
+                if (mg.TryGetValue("granule", out var gr) && ScenarioParser.TryParseSize(gr, out var grv) && grv != mr.Granule) f.Add($"migration granule: expected {gr}, got {Units.Size(mr.Granule)}");
+                if (mg.TryGetValue("fake_poisoned", out var fp) && ScenarioParser.TryParseSize(fp, out var fpv) && fpv != mr.FakePoisonedBytes) f.Add($"migration fake_poisoned: expected {fp}, got {Units.Size(mr.FakePoisonedBytes)}");
+                if (mg.TryGetValue("poison_set", out var ps) && !mr.PoisonSetRelation.StartsWith(ps switch { "equal" => "equal", "superset" => "a superset", _ => ps }, StringComparison.Ordinal)) f.Add($"migration poison_set: expected {ps}, got {mr.PoisonSetRelation}");
+                if (mg.TryGetValue("faults", out var fl) && fl != mr.Faults.ToString(CultureInfo.InvariantCulture)) f.Add($"migration faults: expected {fl}, got {mr.Faults}");
+            }
+        }
         return f;
     }
 
