@@ -114,6 +114,7 @@ public sealed partial class Kernel
     /// <summary>memory_failure() for an order-0 folio (anon, tmpfs page cache): unmap with 4 KiB hwpoison entries, kill, quarantine.</summary>
     private int MemoryFailureSmallFolio(Folio folio, ulong pfn, MfFlags flags)
     {
+        if (folio.Order > 0) return MemoryFailureLargeFolio(folio, pfn, flags);
         if (folio.IsHwpoison)
         {
             Log($"Memory failure: {Units.Hex(pfn)}: already hardware poisoned");
@@ -138,6 +139,30 @@ public sealed partial class Kernel
         type = folio.Flags.Has(PageFlags.PG_dirty) ? "dirty LRU page" : "clean LRU page";
         if (folio.RefCount <= 0 && !Phys.Folios.ContainsKey(folio.Pfn)) { /* freed during unmap: quarantined */ }
         return ActionResult(pfn, type, MfResult.MF_RECOVERED);
+    }
+
+    /// <summary>
+    /// A large non-hugetlb folio (a converted hugetlb page, a THP): poison is handled per raw page, as
+    /// memory_failure() does after split_huge_page(): only the bad 4 KiB is unmapped in every mapper.
+    /// </summary>
+    private int MemoryFailureLargeFolio(Folio folio, ulong pfn, MfFlags flags)
+    {
+        bool first = !folio.IsHwpoison;
+        if (folio.RawHwp.Contains(pfn))
+        {
+            Log($"Memory failure: {Units.Hex(pfn)}: already hardware poisoned");
+            if ((flags & MfFlags.MF_ACTION_REQUIRED) != 0 && Current is { } cur) return KillAccessingProcess(cur, pfn, 1, flags);
+            return -Errno.EHWPOISON;
+        }
+        folio.Flags = folio.Flags.With(PageFlags.PG_hwpoison);
+        folio.RawHwp.Add(pfn);
+        var tokill = CollectProcs(folio, pfn, flags);
+        foreach (var (vma, hva) in FolioMappings(folio, onlyMapped: true))
+            PoisonSubpageMapping(vma.Mm, hva + ((pfn - folio.Pfn) << Units.PAGE_SHIFT), pfn);
+        bool forcekill = folio.Flags.Has(PageFlags.PG_dirty) || (flags & MfFlags.MF_MUST_KILL) != 0 || folio.Mapping is not null;
+        KillProcs(tokill, forcekill, false, pfn, flags);
+        if (!first) NumPoisonedPages++;
+        return ActionResult(pfn, "dirty LRU page", MfResult.MF_RECOVERED, alreadyPoisoned: !first);
     }
 
     /// <summary>

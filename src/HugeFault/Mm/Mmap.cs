@@ -208,7 +208,10 @@ public sealed partial class Kernel
         t.Alive = false; t.ExitReason = reason;
         if (--t.Mm.Users == 0)
         {
+            // exit_mmap(): unmap everything, free the remaining page tables and the PGD
             foreach (var v in t.Mm.Vmas.OrderBy(v => v.Start).ToList()) UnmapVmaRange(v, v.Start, v.End);
+            ZapRange(t.Mm, 0, 1UL << 48);
+            FreeTable(t.Mm, t.Mm.Pgd);
         }
         foreach (var fd in t.Fds.Keys.ToList()) Close(t, fd);
         KAct($"{t} exited: {reason}");

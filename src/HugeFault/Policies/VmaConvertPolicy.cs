@@ -21,7 +21,9 @@ public sealed class VmaConvertPolicy : RecoveryPolicyBase
         if (!folio.Mapped) return base.HandleInUseHugetlb(k, ctx);
         var tokill = k.CollectProcs(folio, ctx.RawPfn, ctx.Flags);
         var h = k.HstateOf(folio);
-        var maps = k.FolioMappings(folio, onlyMapped: true);
+        // every VMA of the file (or anon_vma) covering the folio is converted, faulted in or not
+        var maps = k.FolioMappings(folio, onlyMapped: false);
+        var mapped = maps.Where(m => k.IsMappedIn(folio, m.Vma)).ToList();
         // the folio leaves hugetlb: an ordinary large folio mapped by PTEs (like a split THP)
         folio.Flags = folio.Flags.Without(PageFlags.PG_hugetlb);
         h.nr_huge_pages--;
@@ -32,10 +34,10 @@ public sealed class VmaConvertPolicy : RecoveryPolicyBase
             var conv = k.SplitVmaRange(vma, hva, hva + folio.Size);
             conv.Flags &= ~(VmFlags.VM_HUGETLB | VmFlags.VM_HUGETLB_HGM);
             conv.Hstate = null;
-            k.SplitRangeTo4K(vma.Mm, hva, hva + folio.Size);
+            if (mapped.Contains((vma, hva))) k.SplitRangeTo4K(vma.Mm, hva, hva + folio.Size);
             k.Act($"mm {vma.Mm.Id}: VMA {Units.Hex(conv.Start)}-{Units.Hex(conv.End)} ({conv.Name}) is no longer MAP_HUGETLB: 4 KiB PTEs over the old {Units.Size(folio.Size)} page");
         }
-        foreach (var (vma, hva) in maps)
+        foreach (var (vma, hva) in mapped)
             k.PoisonSubpageMapping(vma.Mm, hva + ((ctx.RawPfn - folio.Pfn) << Units.PAGE_SHIFT), ctx.RawPfn);
         bool forcekill = folio.Flags.Has(PageFlags.PG_dirty) || (ctx.Flags & MfFlags.MF_MUST_KILL) != 0;
         k.KillProcs(tokill, forcekill, false, ctx.RawPfn, ctx.Flags, Units.PAGE_SHIFT);

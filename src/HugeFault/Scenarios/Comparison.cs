@@ -98,8 +98,16 @@ public static class Comparison
                             foreach (var raw in pf.RawHwp)
                                 if (raw >= e.Pfn && raw < e.Pfn + (r.Size >> Units.PAGE_SHIFT)) here += (long)Units.PAGE_SIZE;
                     });
-                    if (!any && folio is { IsHwpoison: true } f && v.Hstate is not null)
-                        here = k.Policy.AllowFaultOnPoisonedFolio(k, v, f, a) ? f.RawHwp.Count * (long)Units.PAGE_SIZE : (long)(end - a);
+                    if (!any && folio is { IsHwpoison: true } f)
+                    {
+                        if (v.Hstate is not null && !k.Policy.AllowFaultOnPoisonedFolio(k, v, f, a)) here = (long)(end - a);
+                        else
+                        {
+                            // only the raw poisoned pages inside [a, end) would be refused
+                            ulong fo = v.FileOffset(a) % f.Size, fe = fo + (end - a);
+                            here = f.RawHwp.Count(raw => ((raw - f.Pfn) << Units.PAGE_SHIFT) >= fo && ((raw - f.Pfn) << Units.PAGE_SHIFT) < fe) * (long)Units.PAGE_SIZE;
+                        }
+                    }
                     bytes += here;
                     if (here > 0 && folio is not null)
                     {
