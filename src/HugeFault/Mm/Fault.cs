@@ -202,7 +202,9 @@ public sealed partial class Kernel
             if (!inode.PageCache.TryGetValue(idx, out var f))
             {
                 if ((vma.Flags & VmFlags.VM_UFFD_MISSING) != 0 && vma.Uffd is { } uffd) { uffd.Messages.Add(pva); return new(FaultKind.Userfault); }
-                f = Phys.AllocFolio(inode.ShmemFolioOrder);
+                // a VMA converted away from hugetlb over a hugetlbfs file (vma-convert) refills with an ordinary
+                // folio of the file's folio size, so page-cache indices keep their meaning
+                f = Phys.AllocFolio(inode.IsHugetlb ? inode.Hstate!.Order : inode.ShmemFolioOrder);
                 if (f is null) return new(FaultKind.Oom);
                 f.Mapping = inode; f.Index = idx; f.RefCount = 1;
                 inode.PageCache[idx] = f;
