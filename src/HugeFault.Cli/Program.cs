@@ -13,6 +13,16 @@ public static class Program
         root.Subcommands.Add(RunCommand.Create());
         root.Subcommands.Add(DramCommand.Create());
         var parse = root.Parse(args);
-        return parse.Invoke();
+        try
+        {
+            return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // a bug in the model, not bad input: one line, and a way to get the details
+            Console.Error.WriteLine($"hugefault: internal error: {e.GetType().Name}: {e.Message} (set HUGEFAULT_DEBUG=1 for the stack trace; please report it)");
+            if (Environment.GetEnvironmentVariable("HUGEFAULT_DEBUG") == "1") Console.Error.WriteLine(e);
+            return 70;
+        }
     }
 }
