@@ -11,6 +11,7 @@ public static class Program
         var root = new RootCommand("HugeFault: what one bad cacheline in a HugeTLB page costs, under mainline Linux and every proposed recovery design.");
         root.Subcommands.Add(RunCommand.Create());
         root.Subcommands.Add(DramCommand.Create());
+        root.Subcommands.Add(FleetCommand.Create());
         var parse = root.Parse(args);
         return parse.Invoke();
     }
