@@ -38,7 +38,7 @@ public sealed class FleetServerSimulator
     private readonly byte[] _state;
     private readonly int[] _owner;
     private readonly int[] _raw;
-    private readonly long[] _pt;
+    private readonly long[] _pt, _pt2;
     private readonly int[] _nextFrame;
     private readonly ulong[] _freeBits;
     private int _freeCount;
@@ -73,6 +73,7 @@ public sealed class FleetServerSimulator
         public bool Consumed;
     }
 
+
     private enum FrameState : byte { Free, Guest, Poisoned, Split, SplitOut, Broken, Kernel, User4k }
 
     public FleetServerSimulator(FleetModel model)
@@ -87,6 +88,7 @@ public sealed class FleetServerSimulator
         _owner = new int[frames];
         _raw = new int[frames];
         _pt = new long[frames];
+        _pt2 = new long[frames];
         _nextFrame = new int[frames];
         _freeBits = new ulong[(frames + 63) / 64];
     }
@@ -114,7 +116,15 @@ public sealed class FleetServerSimulator
         o.Server[(int)ServerMetric.Sites] = _siteCount;
         o.Server[(int)ServerMetric.DimmReplacements] = _replacementCount;
         if (_siteCount == 0) return true;
-        for (int p = 0; p < _m.Policies.Length; p++) RunPolicy(index, p);
+        // hgm, hgm-full-split, vma-convert and keep-mapped make the same decisions on every event and differ only in
+        // page-table memory (and in what the frame is called): run the class once, tracking both page-table variants.
+        int classRun = -1;
+        for (int p = 0; p < _m.Policies.Length; p++)
+        {
+            if (IsSplitClass(_m.Policies[p]) && classRun >= 0) { CopySplitClass(classRun, p); continue; }
+            RunPolicy(index, p);
+            if (IsSplitClass(_m.Policies[p])) classRun = p;
+        }
         return true;
     }
 
@@ -389,7 +399,27 @@ public sealed class FleetServerSimulator
     private long _stranded;
     private double _strandedHours, _lastT;
     private int _bin;
-    private long _ptNow, _ptPeak, _extraPeak;
+    private long _ptNow, _ptPeak, _ptNow2, _ptPeak2, _extraPeak;
+
+    private static bool IsSplitClass(FleetPolicy p) => p is FleetPolicy.Hgm or FleetPolicy.HgmFullSplit or FleetPolicy.VmaConvert or FleetPolicy.KeepMapped;
+
+    /// <summary>Page-table peak of a split-class policy from the class run: hgm's own or the full-split variant's.</summary>
+    private long SplitClassPageTables(FleetPolicy p) => p switch
+    {
+        FleetPolicy.Hgm => _ptPeakHgm,
+        FleetPolicy.HgmFullSplit or FleetPolicy.VmaConvert => _ptPeakFull,
+        _ => 0,
+    };
+
+    private long _ptPeakHgm, _ptPeakFull;
+
+    private void CopySplitClass(int from, int to)
+    {
+        var o = _out;
+        for (int k = 0; k < ServerOutcome.PolicyMetrics; k++) o.Policy[to, k] = o.Policy[from, k];
+        for (int b = 0; b < _m.Bins; b++) o.Series[to, b] = o.Series[from, b];
+        o.Policy[to, (int)PolicyMetric.PageTablePeakBytes] = SplitClassPageTables(_m.Policies[to]);
+    }
     private int _policyIndex;
 
     private void RunPolicy(long index, int pi)
@@ -399,14 +429,20 @@ public sealed class FleetServerSimulator
         var o = _out;
         var w = _m.Config.Workload;
         ulong seed = _m.Config.Seed;
-        ResetHost();
         double t0 = _sites[0].Start;
         if (_replacementCount > 0) t0 = Math.Min(t0, _replacements[0]);
-        _lastT = t0; _bin = 0; _stranded = 0; _strandedHours = 0; _ptNow = 0; _ptPeak = 0; _extraPeak = 0;
+        // The host at t0 is the same for every policy: build it once, then copy it.
+        if (pi == 0)
+        {
+            ResetHost();
+            Fill(t0, seed, index, 0);
+            SaveSnapshot();
+        }
+        else RestoreSnapshot();
+        _lastT = t0; _bin = 0; _stranded = 0; _strandedHours = 0; _ptNow = 0; _ptPeak = 0; _ptNow2 = 0; _ptPeak2 = 0; _extraPeak = 0;
         // Bins before t0 hold zero stranded pages.
         while (_bin < _m.Bins && BinTime(_bin) <= t0) _bin++;
         int replacementsDone = 0;
-        Fill(t0, seed, index, 0);
         var arrivals = Xoshiro256StarStar.ForStream(seed, (ulong)index * 4 + 2);
         double nextArrival = _m.ArrivalRatePerHour > 0 ? t0 + Distributions.Exponential(ref arrivals, _m.ArrivalRatePerHour) : double.PositiveInfinity;
         int nextSite = 0;
@@ -467,18 +503,28 @@ public sealed class FleetServerSimulator
             }
             else if (t == tPend)
             {
-                Handle(policy, pi, PopPending());
+                // Patrol scrub finds many lines at one instant: handle every event due now in one go.
+                do Handle(policy, pi, PopPending());
+                while (_pendingCount > 0 && _pending[0].Time == t);
             }
             else
             {
-                Schedule(nextSite, w);
-                nextSite++;
+                // A pattern spanning many frames starts in all of them at once.
+                do Schedule(nextSite++, w);
+                while (nextSite < _siteCount && _sites[nextSite].Start == t);
             }
         }
         Advance(hours);
         o.Policy[pi, (int)PolicyMetric.StrandedPageHours] = (long)Math.Round(_strandedHours);
         o.Policy[pi, (int)PolicyMetric.StrandedPagesEnd] = _stranded;
         o.Policy[pi, (int)PolicyMetric.PageTablePeakBytes] = _ptPeak;
+        if (IsSplitClass(policy))
+        {
+            // _pt holds hgm's tables (8 KiB + 4 KiB per further error), _pt2 the full split's (2 MiB + 4 KiB once).
+            _ptPeakHgm = _ptPeak;
+            _ptPeakFull = _ptPeak2;
+            o.Policy[pi, (int)PolicyMetric.PageTablePeakBytes] = SplitClassPageTables(policy);
+        }
         o.Policy[pi, (int)PolicyMetric.ExtraPeakBytes] = _extraPeak;
         long lost = 0;
         for (int f = _m.PoolStart; f < _m.Frames; f++)
@@ -504,6 +550,54 @@ public sealed class FleetServerSimulator
         _lastT = t;
     }
 
+    private byte[] _snapState = [];
+    private int[] _snapOwner = [], _snapNext = [];
+    private ulong[] _snapFree = [];
+    private Vm[] _snapVms = [];
+    private (double, int, int)[] _snapHeap = [];
+    private int _snapFreeCount, _snapVmCount, _snapHeapCount;
+
+    private void SaveSnapshot()
+    {
+        if (_snapState.Length != _state.Length)
+        {
+            _snapState = new byte[_state.Length];
+            _snapOwner = new int[_owner.Length];
+            _snapNext = new int[_nextFrame.Length];
+            _snapFree = new ulong[_freeBits.Length];
+        }
+        _state.CopyTo(_snapState, 0);
+        _owner.CopyTo(_snapOwner, 0);
+        _nextFrame.CopyTo(_snapNext, 0);
+        _freeBits.CopyTo(_snapFree, 0);
+        if (_snapVms.Length < _vmCount) _snapVms = new Vm[_vms.Length];
+        Array.Copy(_vms, _snapVms, _vmCount);
+        if (_snapHeap.Length < _heapCount) _snapHeap = new (double, int, int)[_heap.Length];
+        Array.Copy(_heap, _snapHeap, _heapCount);
+        _snapFreeCount = _freeCount;
+        _snapVmCount = _vmCount;
+        _snapHeapCount = _heapCount;
+    }
+
+    private void RestoreSnapshot()
+    {
+        _snapState.CopyTo(_state, 0);
+        _snapOwner.CopyTo(_owner, 0);
+        _snapNext.CopyTo(_nextFrame, 0);
+        _snapFree.CopyTo(_freeBits, 0);
+        Array.Clear(_raw);
+        Array.Clear(_pt);
+        Array.Clear(_pt2);
+        if (_vms.Length < _snapVmCount) Array.Resize(ref _vms, _snapVms.Length);
+        Array.Copy(_snapVms, _vms, _snapVmCount);
+        if (_heap.Length < _snapHeapCount) Array.Resize(ref _heap, _snapHeap.Length);
+        Array.Copy(_snapHeap, _heap, _snapHeapCount);
+        _freeCount = _snapFreeCount;
+        _vmCount = _snapVmCount;
+        _heapCount = _snapHeapCount;
+        _freeSlots.Clear();
+    }
+
     private void ResetHost()
     {
         for (int f = 0; f < _m.Frames; f++)
@@ -512,6 +606,7 @@ public sealed class FleetServerSimulator
             _owner[f] = -1;
             _raw[f] = 0;
             _pt[f] = 0;
+            _pt2[f] = 0;
             _nextFrame[f] = -1;
         }
         Array.Clear(_freeBits);
@@ -522,6 +617,7 @@ public sealed class FleetServerSimulator
         _heapCount = 0;
         _stranded = 0;
         _ptNow = 0;
+        _ptNow2 = 0;
     }
 
     private long LiveVms()
@@ -653,7 +749,9 @@ public sealed class FleetServerSimulator
                 break;
         }
         _ptNow -= _pt[f];
+        _ptNow2 -= _pt2[f];
         _pt[f] = 0;
+        _pt2[f] = 0;
         _owner[f] = -1;
         _nextFrame[f] = -1;
     }
@@ -667,7 +765,7 @@ public sealed class FleetServerSimulator
             ref readonly var vm = ref _vms[i];
             if (!vm.Alive || vm.End >= best) continue;
             for (int f = vm.FirstFrame; f >= 0; f = _nextFrame[f])
-                if ((FrameState)_state[f] != FrameState.Guest || _pt[f] != 0) { best = vm.End; break; }
+                if ((FrameState)_state[f] != FrameState.Guest || _pt[f] != 0 || _pt2[f] != 0) { best = vm.End; break; }
         }
         if (best < double.PositiveInfinity)
         {
@@ -765,7 +863,7 @@ public sealed class FleetServerSimulator
                 AddRaw(f, badPages, stranded: true);
                 o.Policy[pi, (int)PolicyMetric.GuestLostBytes] += badPages * FleetPolicies.PageBytes;
                 o.Policy[pi, (int)PolicyMetric.GoodDataLostBytes] += Math.Max(0, badPages * FleetPolicies.PageBytes - badBytes);
-                if (policy is FleetPolicy.Hgm) AddPt(f, FleetPolicies.PageBytes * mappings);
+                if (IsSplitClass(policy)) AddPt(f, FleetPolicies.PageBytes * mappings, 0);
                 if (s.UKill < g.GuestKernelFraction) Kill(owner);
                 return;
         }
@@ -818,7 +916,13 @@ public sealed class FleetServerSimulator
         AddRaw(f, badPages, stranded: true);
         o.Policy[pi, (int)PolicyMetric.GuestLostBytes] += fx.InaccessibleBytes;
         o.Policy[pi, (int)PolicyMetric.GoodDataLostBytes] += Math.Max(0, fx.InaccessibleBytes - badBytes);
-        if (fx.Fate == FrameFate.PoisonSubpages) AddPt(f, fx.PageTableBytesPerMapping * mappings);
+        if (fx.Fate == FrameFate.PoisonSubpages)
+        {
+            if (IsSplitClass(policy))
+                AddPt(f, FleetPolicies.Resolve(FleetPolicy.Hgm, use, s.Kind, badPages, accepted, true).PageTableBytesPerMapping * mappings,
+                    FleetPolicies.Resolve(FleetPolicy.HgmFullSplit, use, s.Kind, badPages, accepted, true).PageTableBytesPerMapping * mappings);
+            else AddPt(f, fx.PageTableBytesPerMapping * mappings, 0);
+        }
         if (s.UKill < g.GuestKernelFraction) Kill(owner);
     }
 
@@ -828,11 +932,14 @@ public sealed class FleetServerSimulator
         if (stranded) _stranded += pages;
     }
 
-    private void AddPt(int f, long bytes)
+    private void AddPt(int f, long bytes, long bytes2)
     {
         _pt[f] += bytes;
         _ptNow += bytes;
         if (_ptNow > _ptPeak) _ptPeak = _ptNow;
+        _pt2[f] += bytes2;
+        _ptNow2 += bytes2;
+        if (_ptNow2 > _ptPeak2) _ptPeak2 = _ptNow2;
     }
 
     private void Kill(int slot)
