@@ -124,9 +124,10 @@ public static class FleetConfigLoader
 
     private static string Suggest(string path)
     {
-        string leaf = path[(path.LastIndexOf('.') + 1)..];
-        var near = Keys.Keys.Concat(Sections).Where(k => k.EndsWith("." + leaf, StringComparison.Ordinal) || k == leaf).ToList();
-        return near.Count > 0 ? $"; did you mean '{near[0]}'?" : "; see docs/fleet.md for the keys";
+        static string Norm(string k) => k[(k.LastIndexOf('.') + 1)..].Replace("_", "").Replace("-", "").ToLowerInvariant();
+        string leaf = Norm(path);
+        string? near = Keys.Keys.Concat(Sections).FirstOrDefault(k => Norm(k) == leaf);
+        return near is not null ? $"; did you mean '{near}'?" : "; see docs/fleet.md for the keys";
     }
 
     private static (FleetConfig?, IReadOnlyList<string>) Validate(FleetConfig config, string file, Dictionary<string, Mark> lines, List<string> errors)
