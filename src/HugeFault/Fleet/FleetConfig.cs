@@ -40,7 +40,7 @@ public sealed record FleetServerConfig
     public int Columns { get; init; } = 1024;
     public EccScheme Ecc { get; init; } = EccScheme.Chipkill;
     /// <summary>Weakened-ECC knob: P(a single-device multi-bit fault is uncorrectable on its own). Calibrated, see docs/fleet.md.</summary>
-    public double WeakenedEcc { get; init; } = 0.1;
+    public double WeakenedEcc { get; init; } = 0.07;
     public bool LaneFaultIsMultiChip { get; init; }
     /// <summary>Line-address fields from the lowest physical-address bit upwards (after the 6-bit line offset).</summary>
     public IReadOnlyList<string> AddressOrder { get; init; } = ["channel", "column", "bank", "rank", "row", "dimm", "socket"];
