@@ -88,13 +88,14 @@ internal static class FleetRender
             double[] xs = Enumerable.Range(1, t.Bins).Select(b => b * report.Context.Years * 12 / t.Bins).ToArray();
             for (int p = 0; p < t.Policies.Length; p++)
             {
-                double[] ys = Enumerable.Range(0, t.Bins).Select(b => t.Series[p, b] * 4096.0 / (1L << 30) / Math.Max(1, t.Servers) * 1000).ToArray();
+                int pi = p;
+                double[] ys = Enumerable.Range(0, t.Bins).Select(b => report.SeriesMeanGiB(pi, b) * 1000).ToArray();
                 var sc = plt.Add.Scatter(xs, ys);
                 sc.LegendText = t.Policies[p];
             }
             plt.Title("Capacity stranded over time");
             plt.XLabel("month");
-            plt.YLabel("GiB stranded per 1,000 servers");
+            plt.YLabel("mean GiB stranded per 1,000 servers");
             plt.ShowLegend();
             Save(plt, dir, "stranded-over-time");
         }
@@ -107,8 +108,7 @@ internal static class FleetRender
                 _ = bar;
             }
             plt.Axes.Bottom.SetTicks(Enumerable.Range(0, rows.Count).Select(i => (double)i).ToArray(), rows.Select(r => r.Policy).ToArray());
-            plt.Axes.Bottom.TickLabelStyle.Rotation = 30;
-            plt.Axes.Bottom.TickLabelStyle.Alignment = ScottPlot.Alignment.MiddleLeft;
+            TiltLabels(plt);
             plt.Title("VM crashes per 1,000 VM-years (95% CI)");
             plt.Axes.Margins(bottom: 0);
             Save(plt, dir, "vm-crashes");
@@ -119,12 +119,18 @@ internal static class FleetRender
             for (int i = 0; i < modes; i++)
                 plt.Add.Bar(position: i, value: t.ModePatterns[i] == 0 ? 0 : (double)t.ModeFrames[i] / t.ModePatterns[i]);
             plt.Axes.Bottom.SetTicks(Enumerable.Range(0, modes).Select(i => (double)i).ToArray(), Enumerable.Range(0, modes).Select(FleetReport.ModeName).ToArray());
-            plt.Axes.Bottom.TickLabelStyle.Rotation = 30;
-            plt.Axes.Bottom.TickLabelStyle.Alignment = ScottPlot.Alignment.MiddleLeft;
+            TiltLabels(plt);
             plt.Title("UE footprint by fault mode: 1 GiB frames per UE pattern");
             plt.Axes.Margins(bottom: 0);
             Save(plt, dir, "ue-footprint-by-mode");
         }
+    }
+
+    private static void TiltLabels(ScottPlot.Plot plt)
+    {
+        plt.Axes.Bottom.TickLabelStyle.Rotation = 30;
+        plt.Axes.Bottom.TickLabelStyle.Alignment = ScottPlot.Alignment.MiddleLeft;
+        plt.Axes.Bottom.MinimumSize = 110;
     }
 
     private static void Save(ScottPlot.Plot plt, string dir, string name)

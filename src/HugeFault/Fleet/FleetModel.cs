@@ -73,7 +73,7 @@ public sealed class ServerOutcome
 
     public long Index;
     public readonly long[,] Policy;
-    /// <summary>Stranded 4 KiB pages at the end of each month, per policy.</summary>
+    /// <summary>Stranded capacity integrated over each month, 4 KiB-page-hours, per policy.</summary>
     public readonly long[,] Series;
     public readonly long[] Server;
     public readonly long[] ModePatterns, ModeFrames, ModeLines;

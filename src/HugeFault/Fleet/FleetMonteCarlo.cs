@@ -28,7 +28,7 @@ public sealed record FleetResult(FleetConfig Config, FleetModel Model, FleetShar
     FleetTally Tally, IReadOnlyList<FleetServerRow> Rows, TimeSpan Elapsed);
 
 /// <summary>
-/// The fleet Monte Carlo: servers in fixed blocks, each server from its own random streams, block tallies added with
+/// The fleet Monte Carlo: servers in fixed blocks, each server from its own random streams, worker tallies added with
 /// exact integer arithmetic. Output is a pure function of (config, shard); threads change only the elapsed time.
 /// </summary>
 public static class FleetMonteCarlo
@@ -42,24 +42,27 @@ public static class FleetMonteCarlo
         var (first, end) = options.Shard.Range(config.Servers);
         long count = end - first;
         long blocks = (count + BlockSize - 1) / BlockSize;
-        var tallies = new FleetTally[blocks];
+        // One tally per worker: every accumulator is an exact integer sum, so which worker adds which server does not
+        // change the totals, and memory stays O(threads) however many servers a shard has.
+        var workers = new Thread[(int)Math.Max(1, Math.Min(options.Threads, Math.Max(1, blocks)))];
+        var tallies = new FleetTally[workers.Length];
         var rows = options.CollectRows ? new List<FleetServerRow>?[blocks] : null;
         long next = -1, done = 0;
         Exception? failure = null;
         var clock = Stopwatch.StartNew();
-        var workers = new Thread[(int)Math.Max(1, Math.Min(options.Threads, Math.Max(1, blocks)))];
         for (int w = 0; w < workers.Length; w++)
         {
+            int worker = w;
             workers[w] = new Thread(() =>
             {
                 try
                 {
                     var sim = new FleetServerSimulator(model);
+                    var tally = tallies[worker] = new FleetTally(config.Policies, model.Bins);
                     long b;
                     while ((b = Interlocked.Increment(ref next)) < blocks)
                     {
                         long lo = first + b * BlockSize, hi = Math.Min(end, lo + BlockSize);
-                        var tally = new FleetTally(config.Policies, model.Bins);
                         List<FleetServerRow>? blockRows = null;
                         for (long i = lo; i < hi; i++)
                         {
@@ -69,7 +72,6 @@ public static class FleetMonteCarlo
                             if (rows is not null && o.Server[(int)ServerMetric.UePatterns] > 0)
                                 (blockRows ??= new()).Add(Row(o));
                         }
-                        tallies[b] = tally;
                         if (rows is not null) rows[b] = blockRows;
                         long d = Interlocked.Add(ref done, hi - lo);
                         options.Progress?.Invoke(d);
@@ -87,7 +89,7 @@ public static class FleetMonteCarlo
         clock.Stop();
         if (failure is not null) throw new InvalidOperationException("fleet worker failed", failure);
         var total = new FleetTally(config.Policies, model.Bins);
-        foreach (var t in tallies) total.Merge(t);
+        foreach (var t in tallies) if (t is not null) total.Merge(t);
         var allRows = rows is null ? [] : rows.Where(r => r is not null).SelectMany(r => r!).ToList();
         return new FleetResult(config, model, options.Shard, first, end, total, allRows, clock.Elapsed);
     }

@@ -44,6 +44,13 @@ public sealed record FleetReport(FleetContext Context, FleetTally Tally)
 
     public double VmYearsPerServer => Context.Years * Context.MeanConcurrentVms;
 
+    /// <summary>Mean stranded GiB per server during monthly bin <paramref name="b"/> of policy <paramref name="p"/>.</summary>
+    public double SeriesMeanGiB(int p, int b)
+    {
+        double binHours = Context.Years * 8760.0 / Tally.Bins;
+        return Tally.Series[p, b] * 4096.0 / GiB / binHours / Math.Max(1, Tally.Servers);
+    }
+
     public IEnumerable<FleetMetricRow> Rows()
     {
         var t = Tally;
@@ -127,11 +134,11 @@ public sealed record FleetReport(FleetContext Context, FleetTally Tally)
             }
             w.WriteEndObject();
 
-            w.WriteStartObject("series_stranded_gib");
+            w.WriteStartObject("series_mean_stranded_gib_per_server");
             for (int p = 0; p < t.Policies.Length; p++)
             {
                 w.WriteStartArray(t.Policies[p]);
-                for (int b = 0; b < t.Bins; b++) w.WriteNumberValue(t.Series[p, b] * 4096.0 / GiB / Math.Max(1, t.Servers));
+                for (int b = 0; b < t.Bins; b++) w.WriteNumberValue(SeriesMeanGiB(p, b));
                 w.WriteEndArray();
             }
             w.WriteEndObject();

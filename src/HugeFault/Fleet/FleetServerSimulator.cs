@@ -439,8 +439,8 @@ public sealed class FleetServerSimulator
             SaveSnapshot();
         }
         else RestoreSnapshot();
-        _lastT = t0; _bin = 0; _stranded = 0; _strandedHours = 0; _ptNow = 0; _ptPeak = 0; _ptNow2 = 0; _ptPeak2 = 0; _extraPeak = 0;
-        // Bins before t0 hold zero stranded pages.
+        _lastT = t0; _bin = 0; _binHours = 0; _stranded = 0; _strandedHours = 0; _ptNow = 0; _ptPeak = 0; _ptNow2 = 0; _ptPeak2 = 0; _extraPeak = 0;
+        // Bins before t0 hold nothing stranded.
         while (_bin < _m.Bins && BinTime(_bin) <= t0) _bin++;
         int replacementsDone = 0;
         var arrivals = Xoshiro256StarStar.ForStream(seed, (ulong)index * 4 + 2);
@@ -515,6 +515,7 @@ public sealed class FleetServerSimulator
             }
         }
         Advance(hours);
+        if (_bin < _m.Bins) FlushBin();
         o.Policy[pi, (int)PolicyMetric.StrandedPageHours] = (long)Math.Round(_strandedHours);
         o.Policy[pi, (int)PolicyMetric.StrandedPagesEnd] = _stranded;
         o.Policy[pi, (int)PolicyMetric.PageTablePeakBytes] = _ptPeak;
@@ -539,15 +540,35 @@ public sealed class FleetServerSimulator
 
     private double BinTime(int b) => (b + 1) * (_m.Hours / _m.Bins);
 
+    /// <summary>Integrates stranded capacity up to <paramref name="t"/>, overall and per monthly bin (4 KiB-page-hours).</summary>
     private void Advance(double t)
     {
-        while (_bin < _m.Bins && BinTime(_bin) <= t)
+        if (_stranded != 0)
         {
-            _out.Series[_policyIndex, _bin] = _stranded;
-            _bin++;
+            double from = _lastT;
+            while (_bin < _m.Bins && from < t)
+            {
+                double to = Math.Min(t, BinTime(_bin));
+                _binHours += _stranded * (to - from);
+                from = to;
+                if (to >= BinTime(_bin)) FlushBin();
+            }
+        }
+        else
+        {
+            while (_bin < _m.Bins && BinTime(_bin) <= t) FlushBin();
         }
         _strandedHours += _stranded * (t - _lastT);
         _lastT = t;
+    }
+
+    private double _binHours;
+
+    private void FlushBin()
+    {
+        _out.Series[_policyIndex, _bin] = (long)Math.Round(_binHours);
+        _binHours = 0;
+        _bin++;
     }
 
     private byte[] _snapState = [];

@@ -150,3 +150,29 @@ public class FleetCommandTests
         Assert.Contains("\nhgm,vm_crashes,", csv.Out);
     }
 }
+
+public class FleetDocsTests
+{
+    [Fact]
+    public void The_yaml_in_docs_fleet_md_parses_and_states_exactly_the_built_in_defaults()
+    {
+        string? dir = AppContext.BaseDirectory;
+        while (dir is not null && !File.Exists(Path.Combine(dir, "docs", "fleet.md"))) dir = Path.GetDirectoryName(dir);
+        Assert.NotNull(dir);
+        string md = File.ReadAllText(Path.Combine(dir, "docs", "fleet.md"));
+        int start = md.IndexOf("```yaml\n", StringComparison.Ordinal) + "```yaml\n".Length;
+        string yaml = md[start..md.IndexOf("```", start, StringComparison.Ordinal)];
+        var (config, errors) = FleetConfigLoader.Load(yaml, "docs/fleet.md");
+        Assert.Empty(errors);
+        var d = new FleetConfig();
+        Assert.NotNull(config);
+        Assert.Equal(d.Server with { AddressOrder = [] }, config.Server with { AddressOrder = [] });
+        Assert.Equal(d.Server.AddressOrder, config.Server.AddressOrder);
+        Assert.Equal(d.Faults, config.Faults);
+        Assert.Equal(d.Workload with { VmSizes = [] }, config.Workload with { VmSizes = [] });
+        Assert.Equal(d.Workload.VmSizes, config.Workload.VmSizes);
+        Assert.Equal(d.Guest, config.Guest);
+        Assert.Equal((d.Servers, d.Years, d.Seed), (config.Servers, config.Years, config.Seed));
+        Assert.Equal(d.Policies, config.Policies);
+    }
+}
