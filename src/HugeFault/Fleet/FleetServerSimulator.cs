@@ -53,7 +53,7 @@ public sealed class FleetServerSimulator
     private struct Site
     {
         public double Start, End, Scrub, DemandExp, UKill;
-        public long Lines, Pages;
+        public long Lines, Pages, Offset;
         public int Frame;
         public byte Mode;
         public PoisonKind Kind;
@@ -92,6 +92,9 @@ public sealed class FleetServerSimulator
         _nextFrame = new int[frames];
         _freeBits = new ulong[(frames + 63) / 64];
     }
+
+    /// <summary>Optional observer of every UE event the first policy handles (tests sample real events with it); null on the hot path.</summary>
+    public Action<FleetUeEvent>? Observer { get; set; }
 
     /// <summary>The reused outcome of the last <see cref="Simulate"/> call.</summary>
     public ServerOutcome Outcome => _out;
@@ -369,6 +372,7 @@ public sealed class FleetServerSimulator
                 site.Lines = ff.LinesPerFrame;
                 site.Pages = ff.PagesPerFrame;
                 site.Frame = (int)(pa >> 30);
+                site.Offset = (long)(pa & ((1UL << 30) - 1));
                 site.Mode = (byte)modeIndex;
                 site.Kind = kind;
                 site.DemandExp = -Math.Log(srng.NextDoubleNonZero());
@@ -861,6 +865,15 @@ public sealed class FleetServerSimulator
         o.Policy[pi, (int)PolicyMetric.UeEvents]++;
         if (consumed) o.Policy[pi, (int)PolicyMetric.ConsumedUes]++;
         long badPages = Math.Min(s.Pages, PagesPerGiB - _raw[f]);
+        if (pi == 0 && Observer is { } observe)
+            observe(new FleetUeEvent(_out.Index, f, s.Offset, s.Kind, (FrameState)_state[f] switch
+            {
+                FrameState.Free => FleetFrameUse.FreeHuge,
+                FrameState.Guest => FleetFrameUse.MappedHuge,
+                FrameState.Kernel => FleetFrameUse.Kernel,
+                FrameState.User4k => FleetFrameUse.User4k,
+                _ => FleetFrameUse.AlreadyPoisoned,
+            }, consumed, badPages, s.Lines));
         long badBytes = s.Lines * 64;
         int mappings = _m.Config.Workload.MappingsPerPage;
         switch ((FrameState)_state[f])
@@ -1031,3 +1044,17 @@ public sealed class FleetServerSimulator
         return top;
     }
 }
+
+/// <summary>Where a UE event lands, as the observer reports it.</summary>
+public enum FleetFrameUse : byte { FreeHuge, MappedHuge, Kernel, User4k, AlreadyPoisoned }
+
+/// <summary>One UE event of the fleet (for sampling in tests and tools).</summary>
+/// <param name="Server">Server index.</param>
+/// <param name="Frame">1 GiB frame.</param>
+/// <param name="Offset">Byte offset of the named cacheline within the frame.</param>
+/// <param name="Kind">Permanent, transient or deposited.</param>
+/// <param name="Use">What the frame held.</param>
+/// <param name="Consumed">Action required (a demand read) rather than found by patrol scrub.</param>
+/// <param name="BadPages">Distinct 4 KiB pages of the frame with errors.</param>
+/// <param name="Lines">Bad cachelines in the frame.</param>
+public readonly record struct FleetUeEvent(long Server, int Frame, long Offset, PoisonKind Kind, FleetFrameUse Use, bool Consumed, long BadPages, long Lines);

@@ -46,9 +46,54 @@ public class FleetKernelCrossCheckTests
         Assert.Contains("mainline", RecoveryPolicies.Names.Intersect(FleetPolicies.Names));
     }
 
+    /// <summary>Events sampled from a real fleet run (busy fleet, first events on free or mapped 1 GiB pages with one bad 4 KiB page).</summary>
+    private static readonly Lazy<List<SampledEvent>> FleetSample = new(() => SampleFleet(12));
+
+    private static IEnumerable<SampledEvent> FromFleet(int count) => FleetSample.Value.Take(count);
+
+    private static List<SampledEvent> SampleFleet(int count)
+    {
+        var cfg = new FleetConfig { Servers = 20_000, Seed = 17, Faults = new FleetFaultConfig { FitScale = 8, DepositedPerServerYear = 0.5 }, Policies = ["mainline"] };
+        var sim = new FleetServerSimulator(new FleetModel(cfg));
+        var picked = new List<SampledEvent>();
+        sim.Observer = e =>
+        {
+            if (picked.Count < count && e.BadPages == 1 && e.Use is FleetFrameUse.FreeHuge or FleetFrameUse.MappedHuge &&
+                !picked.Any(p => p.Mapped == (e.Use == FleetFrameUse.MappedHuge) && p.Consumed == e.Consumed && p.Kind == e.Kind))
+                picked.Add(new SampledEvent(e.Kind, (ulong)e.Offset & ~63UL, e.Use == FleetFrameUse.MappedHuge, e.Consumed));
+        };
+        for (long i = 0; i < cfg.Servers && picked.Count < count; i++) sim.Simulate(i);
+        return picked;
+    }
+
+    [Fact]
+    public void The_fleet_produces_every_kind_of_event_the_cross_check_needs()
+    {
+        var events = FromFleet(12).ToList();
+        Assert.Contains(events, e => e.Mapped && e.Consumed);
+        Assert.Contains(events, e => e.Mapped && !e.Consumed);
+        Assert.Contains(events, e => !e.Mapped);
+        Assert.Contains(events, e => e.Kind == PoisonKind.Permanent);
+        Assert.Contains(events, e => e.Kind != PoisonKind.Permanent);
+    }
+
     [Theory]
     [MemberData(nameof(SharedPolicies))]
-    public void Sampled_events_give_the_same_outcome_in_the_fast_path_and_the_kernel_model(string policyName)
+    public void Events_sampled_from_a_fleet_run_give_the_same_outcome_in_the_fast_path_and_the_kernel_model(string policyName)
+    {
+        Assert.True(FleetPolicies.TryParse(policyName, out var policy));
+        foreach (var ev in FromFleet(12))
+        {
+            var expected = FleetPolicies.Resolve(policy, ev.Mapped ? FrameUse.MappedHuge : FrameUse.FreeHuge, ev.Kind, badPages: 1,
+                repairAccepted: true, freeHugePage: true);
+            var observed = RunOnKernel(policyName, ev, expected);
+            Assert.True(observed.Matches, $"{policyName} {ev}: fast path {expected} but kernel model {observed.Detail}");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(SharedPolicies))]
+    public void Random_events_give_the_same_outcome_in_the_fast_path_and_the_kernel_model(string policyName)
     {
         Assert.True(FleetPolicies.TryParse(policyName, out var policy));
         foreach (var ev in Sample(12, seed: 20261125))
