@@ -80,6 +80,9 @@ public sealed class ServerOutcome
     /// <summary>True when anything is non-zero (the server had a fault or deposited poison).</summary>
     public bool Touched;
 
+    /// <summary>True when some policy metric may be non-zero (the server had a UE site); false means all policy rows are zero.</summary>
+    public bool HasPolicyData;
+
     public void Clear()
     {
         Array.Clear(Policy);
@@ -89,6 +92,7 @@ public sealed class ServerOutcome
         Array.Clear(ModeFrames);
         Array.Clear(ModeLines);
         Touched = false;
+        HasPolicyData = false;
     }
 }
 

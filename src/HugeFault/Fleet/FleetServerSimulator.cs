@@ -119,6 +119,7 @@ public sealed class FleetServerSimulator
         o.Server[(int)ServerMetric.Sites] = _siteCount;
         o.Server[(int)ServerMetric.DimmReplacements] = _replacementCount;
         if (_siteCount == 0) return true;
+        o.HasPolicyData = true;
         // hgm, hgm-full-split, vma-convert and keep-mapped make the same decisions on every event and differ only in
         // page-table memory (and in what the frame is called): run the class once, tracking both page-table variants.
         int classRun = -1;
@@ -450,15 +451,15 @@ public sealed class FleetServerSimulator
         var arrivals = Xoshiro256StarStar.ForStream(seed, (ulong)index * 4 + 2);
         double nextArrival = _m.ArrivalRatePerHour > 0 ? t0 + Distributions.Exponential(ref arrivals, _m.ArrivalRatePerHour) : double.PositiveInfinity;
         int nextSite = 0;
-        _pendingCount = 0;
+        ClearPending();
         double hours = _m.Hours;
         double scrubHours = _m.Config.Faults.ScrubHours;
         while (true)
         {
             double tSite = nextSite < _siteCount ? _sites[nextSite].Start : double.PositiveInfinity;
-            double tPend = _pendingCount > 0 ? _pending[0].Time : double.PositiveInfinity;
+            double tPend = HasPending ? _pending[_pendingHead].Time : double.PositiveInfinity;
             double tRep = replacementsDone < _replacementCount ? _replacements[replacementsDone] : double.PositiveInfinity;
-            bool workToCome = nextSite < _siteCount || _pendingCount > 0 || replacementsDone < _replacementCount;
+            bool workToCome = nextSite < _siteCount || HasPending || replacementsDone < _replacementCount;
             double tArr = workToCome ? nextArrival : double.PositiveInfinity;
             double tDep = _heapCount > 0 ? _heap[0].End : double.PositiveInfinity;
             if (!workToCome)
@@ -468,7 +469,7 @@ public sealed class FleetServerSimulator
             }
             double tWork = Math.Min(tSite, tRep);
             double lastStart = nextSite > 0 ? _sites[nextSite - 1].Start : t0;
-            if (_pendingCount == 0 && tWork < hours && tArr < tWork && tArr > lastStart + scrubHours && tWork - tArr > JumpHours)
+            if (!HasPending && tWork < hours && tArr < tWork && tArr > lastStart + scrubHours && tWork - tArr > JumpHours)
             {
                 // A long quiet gap (decided from policy-independent times only): let the VMs present now depart, then
                 // refill to the stationary occupancy at the next site instead of simulating months of churn.
@@ -493,7 +494,7 @@ public sealed class FleetServerSimulator
                 ResetHost();
                 // Refill only if something can still happen on this host (the VMs present matter only to later errors).
                 if (nextSite < _siteCount || replacementsDone < _replacementCount) Fill(t, seed, index, replacementsDone);
-                _pendingCount = 0;
+                ClearPending();
             }
             else if (t == tDep)
             {
@@ -509,13 +510,14 @@ public sealed class FleetServerSimulator
             {
                 // Patrol scrub finds many lines at one instant: handle every event due now in one go.
                 do Handle(policy, pi, PopPending());
-                while (_pendingCount > 0 && _pending[0].Time == t);
+                while (HasPending && _pending[_pendingHead].Time == t);
             }
             else
             {
                 // A pattern spanning many frames starts in all of them at once.
                 do Schedule(nextSite++, w);
                 while (nextSite < _siteCount && _sites[nextSite].Start == t);
+                SortPending();
             }
         }
         Advance(hours);
@@ -625,15 +627,14 @@ public sealed class FleetServerSimulator
 
     private void ResetHost()
     {
-        for (int f = 0; f < _m.Frames; f++)
-        {
-            _state[f] = (byte)(f < _m.KernelFrames ? FrameState.Kernel : f < _m.PoolStart ? FrameState.User4k : FrameState.Free);
-            _owner[f] = -1;
-            _raw[f] = 0;
-            _pt[f] = 0;
-            _pt2[f] = 0;
-            _nextFrame[f] = -1;
-        }
+        _state.AsSpan(0, _m.KernelFrames).Fill((byte)FrameState.Kernel);
+        _state.AsSpan(_m.KernelFrames, _m.PoolStart - _m.KernelFrames).Fill((byte)FrameState.User4k);
+        _state.AsSpan(_m.PoolStart).Fill((byte)FrameState.Free);
+        _owner.AsSpan().Fill(-1);
+        _nextFrame.AsSpan().Fill(-1);
+        Array.Clear(_raw);
+        Array.Clear(_pt);
+        Array.Clear(_pt2);
         Array.Clear(_freeBits);
         for (int f = _m.PoolStart; f < _m.Frames; f++) _freeBits[f >> 6] |= 1UL << (f & 63);
         _freeCount = _m.PoolFrames;
@@ -818,40 +819,46 @@ public sealed class FleetServerSimulator
         PushPending(new Pending { Time = t, Site = si, Consumed = demand <= s.Scrub });
     }
 
-    // Pending events: a binary min-heap on (time, site) so ties resolve identically in every run.
-    private static bool Before(in Pending a, in Pending b) => a.Time < b.Time || (a.Time == b.Time && a.Site < b.Site);
+    // Pending events: a queue sorted by (time, site). Sites are scheduled in same-time batches, so the queue is re-sorted
+    // once per batch (introsort over a span, allocation-free) and popped from its head.
+    private int _pendingHead;
+
+    private struct PendingOrder : IComparer<Pending>
+    {
+        public readonly int Compare(Pending a, Pending b)
+        {
+            int c = a.Time.CompareTo(b.Time);
+            return c != 0 ? c : a.Site.CompareTo(b.Site);
+        }
+    }
 
     private void PushPending(Pending p)
     {
-        if (_pendingCount == _pending.Length) Array.Resize(ref _pending, _pending.Length * 2);
-        int i = _pendingCount++;
-        while (i > 0)
+        if (_pendingCount == _pending.Length)
         {
-            int parent = (i - 1) >> 1;
-            if (!Before(p, _pending[parent])) break;
-            _pending[i] = _pending[parent];
-            i = parent;
+            if (_pendingHead > 0)
+            {
+                Array.Copy(_pending, _pendingHead, _pending, 0, _pendingCount - _pendingHead);
+                _pendingCount -= _pendingHead;
+                _pendingHead = 0;
+            }
+            if (_pendingCount == _pending.Length) Array.Resize(ref _pending, _pending.Length * 2);
         }
-        _pending[i] = p;
+        _pending[_pendingCount++] = p;
     }
+
+    private void SortPending() => _pending.AsSpan(_pendingHead, _pendingCount - _pendingHead).Sort(default(PendingOrder));
+
+    private bool HasPending => _pendingHead < _pendingCount;
 
     private Pending PopPending()
     {
-        var top = _pending[0];
-        var last = _pending[--_pendingCount];
-        int i = 0;
-        while (true)
-        {
-            int c = 2 * i + 1;
-            if (c >= _pendingCount) break;
-            if (c + 1 < _pendingCount && Before(_pending[c + 1], _pending[c])) c++;
-            if (!Before(_pending[c], last)) break;
-            _pending[i] = _pending[c];
-            i = c;
-        }
-        if (_pendingCount > 0) _pending[i] = last;
+        var top = _pending[_pendingHead++];
+        if (_pendingHead == _pendingCount) _pendingHead = _pendingCount = 0;
         return top;
     }
+
+    private void ClearPending() => _pendingHead = _pendingCount = 0;
 
     /// <summary>One UE event under one policy: the per-policy fast path (<see cref="FleetPolicies.Resolve"/>) plus guest consequences.</summary>
     private void Handle(FleetPolicy policy, int pi, Pending ev)

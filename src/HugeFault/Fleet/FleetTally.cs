@@ -48,7 +48,7 @@ public sealed class FleetTally
         if (!o.Touched) return;
         ServersTouched++;
         int m = MainlineIndex;
-        for (int p = 0; p < Policies.Length; p++)
+        for (int p = 0; o.HasPolicyData && p < Policies.Length; p++)
         {
             for (int k = 0; k < ServerOutcome.PolicyMetrics; k++)
             {
