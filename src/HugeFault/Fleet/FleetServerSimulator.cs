@@ -823,12 +823,35 @@ public sealed class FleetServerSimulator
     // once per batch (introsort over a span, allocation-free) and popped from its head.
     private int _pendingHead;
 
-    private struct PendingOrder : IComparer<Pending>
+    private static bool Before(in Pending a, in Pending b) => a.Time < b.Time || (a.Time == b.Time && a.Site < b.Site);
+
+    /// <summary>Quicksort by (time, site) — keys are unique — with insertion sort for short runs. No delegates, no boxing.</summary>
+    private static void SortPending(Span<Pending> a)
     {
-        public readonly int Compare(Pending a, Pending b)
+        while (a.Length > 16)
         {
-            int c = a.Time.CompareTo(b.Time);
-            return c != 0 ? c : a.Site.CompareTo(b.Site);
+            // Median of three as the pivot, moved to the end.
+            int mid = a.Length >> 1, last = a.Length - 1;
+            if (Before(a[mid], a[0])) (a[mid], a[0]) = (a[0], a[mid]);
+            if (Before(a[last], a[0])) (a[last], a[0]) = (a[0], a[last]);
+            if (Before(a[mid], a[last])) (a[mid], a[last]) = (a[last], a[mid]);
+            var pivot = a[last];
+            int store = 0;
+            for (int i = 0; i < last; i++)
+                if (Before(a[i], pivot)) { (a[i], a[store]) = (a[store], a[i]); store++; }
+            (a[store], a[last]) = (a[last], a[store]);
+            // Recurse into the smaller side, loop on the larger: O(log n) depth.
+            var left = a[..store];
+            var right = a[(store + 1)..];
+            if (left.Length < right.Length) { SortPending(left); a = right; }
+            else { SortPending(right); a = left; }
+        }
+        for (int i = 1; i < a.Length; i++)
+        {
+            var x = a[i];
+            int j = i - 1;
+            while (j >= 0 && Before(x, a[j])) { a[j + 1] = a[j]; j--; }
+            a[j + 1] = x;
         }
     }
 
@@ -847,7 +870,7 @@ public sealed class FleetServerSimulator
         _pending[_pendingCount++] = p;
     }
 
-    private void SortPending() => _pending.AsSpan(_pendingHead, _pendingCount - _pendingHead).Sort(default(PendingOrder));
+    private void SortPending() => SortPending(_pending.AsSpan(_pendingHead, _pendingCount - _pendingHead));
 
     private bool HasPending => _pendingHead < _pendingCount;
 
