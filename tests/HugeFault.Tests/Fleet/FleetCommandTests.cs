@@ -121,6 +121,23 @@ public class FleetCommandTests
     }
 
     [Fact]
+    public void Merging_shards_of_different_runs_or_non_fleet_files_is_refused_with_one_line_each()
+    {
+        var a = Invoke("fleet", "--servers", "300", "--seed", "1", "--shard", "0/2", "--json", "--policy", "mainline");
+        var b = Invoke("fleet", "--servers", "300", "--seed", "2", "--shard", "1/2", "--json", "--policy", "mainline");
+        string fa = Temp("a.json", a.Out), fb = Temp("b.json", b.Out), junk = Temp("junk.json", "{\"hello\": 1}");
+        var mixed = Invoke("fleet", "merge", fa, fb);
+        Assert.Equal(2, mixed.Exit);
+        Assert.Contains("comes from a different run", mixed.Err);
+        var bad = Invoke("fleet", "merge", fa, junk, "/nonexistent/x.json");
+        Assert.Equal(2, bad.Exit);
+        var lines = bad.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(2, lines.Length);
+        Assert.Contains("not a 'hugefault fleet --json' output", lines[0]);
+        Assert.Contains("file not found", lines[1]);
+    }
+
+    [Fact]
     public void The_shard_defaults_from_kubernetes_or_slurm_environment()
     {
         Assert.Equal(new FleetShard(2, 8), FleetCommand.ResolveShard(null, n => n switch { "JOB_COMPLETION_INDEX" => "2", "HUGEFAULT_SHARDS" => "8", _ => null }));
