@@ -115,7 +115,7 @@ public sealed class FleetServerSimulator
         _replacementCount = 0;
         int patterns = FindAllPatterns(deposited, ref rng);
         ApplyReplacements(ref rng, ref patterns);
-        BuildSites(index, patterns, deposited);
+        BuildSites(index, patterns);
         o.Server[(int)ServerMetric.Sites] = _siteCount;
         o.Server[(int)ServerMetric.DimmReplacements] = _replacementCount;
         if (_siteCount == 0) return true;
@@ -322,7 +322,7 @@ public sealed class FleetServerSimulator
 
     // ---------------------------------------------------------------- sites
 
-    private void BuildSites(long index, int patterns, int deposited)
+    private void BuildSites(long index, int patterns)
     {
         var o = _out;
         var srng = Xoshiro256StarStar.ForStream(_m.Config.Seed, (ulong)index * 4 + 1);
@@ -382,7 +382,6 @@ public sealed class FleetServerSimulator
             }
         }
         if (dramPatterns > 0) o.Server[(int)ServerMetric.ServersWithUe] = 1;
-        _ = deposited;
         // Sites in start order (insertion sort: stable, allocation-free; counts are small).
         var span = _sites.AsSpan(0, _siteCount);
         for (int i = 1; i < span.Length; i++)
