@@ -1,0 +1,304 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+
+namespace HugeFault.Fleet;
+
+/// <summary>What a report needs besides the tallies: the run's identity and the VM-years denominator.</summary>
+/// <param name="Seed">Root seed.</param>
+/// <param name="ServersTotal">Servers of the whole study (all shards).</param>
+/// <param name="Years">Mission per server.</param>
+/// <param name="MeanConcurrentVms">VMs per server on average (VM-years = servers × years × this).</param>
+/// <param name="Shard">"K/N", or "merged" / "all".</param>
+/// <param name="ConfigSummary">One-line description of the configuration.</param>
+/// <param name="ZeroProbability">P(a server has no fault and no deposited poison).</param>
+public sealed record FleetContext(ulong Seed, long ServersTotal, double Years, double MeanConcurrentVms, string Shard, string ConfigSummary, double ZeroProbability);
+
+/// <summary>One reported quantity of one policy.</summary>
+public sealed record FleetMetricRow(string Policy, string Metric, string Unit, MeanEstimate Value, MeanEstimate? DiffVsMainline, double Total);
+
+/// <summary>The reported quantities, derived from a <see cref="FleetTally"/> (pure data; rendering lives in the CLI).</summary>
+public sealed record FleetReport(FleetContext Context, FleetTally Tally)
+{
+    private const double GiB = 1L << 30;
+
+    /// <summary>(metric, unit, source, scale from the per-server integer to the unit).</summary>
+    public static IReadOnlyList<(string Name, string Unit, PolicyMetric Source, bool PerVmYears, double Scale)> Metrics { get; } =
+    [
+        ("stranded_gib_days", "GiB-days per server", PolicyMetric.StrandedPageHours, false, 4096.0 / GiB / 24.0),
+        ("stranded_gib_end", "GiB per server at end", PolicyMetric.StrandedPagesEnd, false, 4096.0 / GiB),
+        ("ue_events", "per server", PolicyMetric.UeEvents, false, 1),
+        ("consumed_ues", "per server", PolicyMetric.ConsumedUes, false, 1),
+        ("vm_crashes", "per 1,000 VM-years", PolicyMetric.VmsKilled, true, 1000),
+        ("vms_killed", "per server", PolicyMetric.VmsKilled, false, 1),
+        ("guest_memory_lost_gib", "GiB per server", PolicyMetric.GuestLostBytes, false, 1 / GiB),
+        ("good_data_lost_gib", "GiB per server", PolicyMetric.GoodDataLostBytes, false, 1 / GiB),
+        ("extra_memory_peak_gib", "GiB per server", PolicyMetric.ExtraPeakBytes, false, 1 / GiB),
+        ("page_table_peak_kib", "KiB per server", PolicyMetric.PageTablePeakBytes, false, 1 / 1024.0),
+        ("live_migrations", "per server", PolicyMetric.LiveMigrations, false, 1),
+        ("hugepages_lost", "1 GiB pages per server", PolicyMetric.HugePagesLost, false, 1),
+        ("repairs", "per server", PolicyMetric.Repairs, false, 1),
+        ("fallbacks", "per server", PolicyMetric.Fallbacks, false, 1),
+        ("servers_with_ue_event", "fraction of servers", PolicyMetric.ServersWithUeEvent, false, 1),
+    ];
+
+    public double VmYearsPerServer => Context.Years * Context.MeanConcurrentVms;
+
+    /// <summary>Mean stranded GiB per server during monthly bin <paramref name="b"/> of policy <paramref name="p"/>.</summary>
+    public double SeriesMeanGiB(int p, int b)
+    {
+        double binHours = Context.Years * 8760.0 / Tally.Bins;
+        return Tally.Series[p, b] * 4096.0 / GiB / binHours / Math.Max(1, Tally.Servers);
+    }
+
+    public IEnumerable<FleetMetricRow> Rows()
+    {
+        var t = Tally;
+        for (int p = 0; p < t.Policies.Length; p++)
+        {
+            foreach (var (name, unit, src, perVm, scale) in Metrics)
+            {
+                double k = perVm ? scale / VmYearsPerServer : scale;
+                var v = t.PolicyMean(p, src).Scale(k);
+                MeanEstimate? d = t.MainlineIndex >= 0 && p != t.MainlineIndex ? t.PolicyDiff(p, src).Scale(k) : null;
+                double total = (double)t.Sum[p, (int)src] * (perVm ? 1 : scale);
+                yield return new FleetMetricRow(t.Policies[p], name, unit, v, d, total);
+            }
+        }
+    }
+
+    /// <summary>Fraction of servers with a fault-level UE (an uncorrectable pattern) over the mission.</summary>
+    public MeanEstimate ServersWithUe => Tally.ServerMean(ServerMetric.ServersWithUe);
+
+    /// <summary>Exactly one JSON object: context, fleet-level numbers, per-policy metrics with CIs and paired differences, and the raw accumulators <c>hugefault fleet merge</c> adds up.</summary>
+    public string ToJson()
+    {
+        var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+        {
+            var t = Tally;
+            var c = Context;
+            w.WriteStartObject();
+            w.WriteString("format", "hugefault-fleet/1");
+            w.WriteStartObject("context");
+            w.WriteNumber("seed", c.Seed);
+            w.WriteNumber("servers_total", c.ServersTotal);
+            w.WriteNumber("years", c.Years);
+            w.WriteNumber("mean_concurrent_vms", c.MeanConcurrentVms);
+            w.WriteString("shard", c.Shard);
+            w.WriteString("config", c.ConfigSummary);
+            w.WriteNumber("p_server_fault_free", c.ZeroProbability);
+            w.WriteEndObject();
+
+            w.WriteStartObject("fleet");
+            w.WriteNumber("servers", t.Servers);
+            w.WriteNumber("server_years", t.Servers * c.Years);
+            w.WriteNumber("vm_years", t.Servers * VmYearsPerServer);
+            Est(w, "servers_with_ue_fraction", ServersWithUe);
+            Est(w, "faults_per_server", t.ServerMean(ServerMetric.Faults));
+            Est(w, "ue_patterns_per_server", t.ServerMean(ServerMetric.UePatterns));
+            Est(w, "dimm_replacements_per_server", t.ServerMean(ServerMetric.DimmReplacements));
+            Est(w, "kernel_ues_per_server", t.ServerMean(ServerMetric.KernelUes));
+            w.WriteStartArray("ue_footprint_by_mode");
+            for (int i = 0; i < ServerOutcome.Modes; i++)
+            {
+                w.WriteStartObject();
+                w.WriteString("mode", ModeName(i));
+                w.WriteNumber("patterns", t.ModePatterns[i]);
+                w.WriteNumber("frames_1g", t.ModeFrames[i]);
+                w.WriteNumber("lines", t.ModeLines[i]);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteEndObject();
+
+            w.WriteStartObject("policies");
+            foreach (var group in Rows().GroupBy(r => r.Policy))
+            {
+                w.WriteStartObject(group.Key);
+                foreach (var r in group)
+                {
+                    w.WriteStartObject(r.Metric);
+                    w.WriteString("unit", r.Unit);
+                    w.WriteNumber("mean", r.Value.Mean);
+                    Ci(w, "ci95", r.Value);
+                    w.WriteNumber("total", r.Total);
+                    if (r.DiffVsMainline is { } d)
+                    {
+                        w.WriteNumber("diff_vs_mainline", d.Mean);
+                        Ci(w, "diff_ci95", d);
+                    }
+                    w.WriteEndObject();
+                }
+                w.WriteEndObject();
+            }
+            w.WriteEndObject();
+
+            w.WriteStartObject("series_mean_stranded_gib_per_server");
+            for (int p = 0; p < t.Policies.Length; p++)
+            {
+                w.WriteStartArray(t.Policies[p]);
+                for (int b = 0; b < t.Bins; b++) w.WriteNumberValue(SeriesMeanGiB(p, b));
+                w.WriteEndArray();
+            }
+            w.WriteEndObject();
+
+            WriteRaw(w, t);
+            w.WriteEndObject();
+        }
+        return Encoding.UTF8.GetString(buffer.ToArray());
+    }
+
+    public static string ModeName(int i) => i < Dram.DramFaultModes.Count ? Dram.DramFaultModes.Name((Dram.DramFaultMode)i) : "deposited";
+
+    private static void Est(Utf8JsonWriter w, string name, MeanEstimate e)
+    {
+        w.WriteStartObject(name);
+        w.WriteNumber("mean", e.Mean);
+        Ci(w, "ci95", e);
+        w.WriteEndObject();
+    }
+
+    private static void Ci(Utf8JsonWriter w, string name, MeanEstimate e)
+    {
+        w.WriteStartArray(name);
+        w.WriteNumberValue(e.Lower);
+        w.WriteNumberValue(e.Upper);
+        w.WriteEndArray();
+    }
+
+    private static void WriteRaw(Utf8JsonWriter w, FleetTally t)
+    {
+        w.WriteStartObject("raw");
+        w.WriteStartArray("policies");
+        foreach (var p in t.Policies) w.WriteStringValue(p);
+        w.WriteEndArray();
+        w.WriteNumber("bins", t.Bins);
+        w.WriteNumber("servers", t.Servers);
+        w.WriteNumber("servers_touched", t.ServersTouched);
+        Matrix(w, "sum", t.Sum);
+        Matrix(w, "sum_sq", t.SumSq);
+        Matrix(w, "diff_sum", t.DiffSum);
+        Matrix(w, "diff_sum_sq", t.DiffSumSq);
+        Vector(w, "server_sum", t.ServerSum);
+        Vector(w, "server_sum_sq", t.ServerSumSq);
+        Longs(w, "mode_patterns", t.ModePatterns);
+        Longs(w, "mode_frames", t.ModeFrames);
+        Longs(w, "mode_lines", t.ModeLines);
+        w.WriteStartArray("series");
+        for (int p = 0; p < t.Policies.Length; p++)
+        {
+            w.WriteStartArray();
+            for (int b = 0; b < t.Bins; b++) w.WriteNumberValue(t.Series[p, b]);
+            w.WriteEndArray();
+        }
+        w.WriteEndArray();
+        w.WriteEndObject();
+    }
+
+    // Int128 values are written as exact integer literals.
+    private static void Matrix(Utf8JsonWriter w, string name, Int128[,] m)
+    {
+        w.WriteStartArray(name);
+        for (int i = 0; i < m.GetLength(0); i++) Vector(w, null, Enumerable.Range(0, m.GetLength(1)).Select(j => m[i, j]).ToArray());
+        w.WriteEndArray();
+    }
+
+    private static void Vector(Utf8JsonWriter w, string? name, Int128[] v)
+    {
+        if (name is null) w.WriteStartArray(); else w.WriteStartArray(name);
+        foreach (var x in v) w.WriteRawValue(x.ToString(CultureInfo.InvariantCulture));
+        w.WriteEndArray();
+    }
+
+    private static void Longs(Utf8JsonWriter w, string name, long[] v)
+    {
+        w.WriteStartArray(name);
+        foreach (var x in v) w.WriteNumberValue(x);
+        w.WriteEndArray();
+    }
+
+    /// <summary>Reads a report written by <see cref="ToJson"/> back into context and exact tallies; null with a message when the text is not one.</summary>
+    public static (FleetReport? Report, string? Error) FromJson(string json)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(json);
+            var root = doc.RootElement;
+            if (!root.TryGetProperty("format", out var f) || f.GetString() != "hugefault-fleet/1")
+                return (null, "not a 'hugefault fleet --json' output (missing format hugefault-fleet/1)");
+            var c = root.GetProperty("context");
+            var ctx = new FleetContext(c.GetProperty("seed").GetUInt64(), c.GetProperty("servers_total").GetInt64(), c.GetProperty("years").GetDouble(),
+                c.GetProperty("mean_concurrent_vms").GetDouble(), c.GetProperty("shard").GetString() ?? "", c.GetProperty("config").GetString() ?? "",
+                c.GetProperty("p_server_fault_free").GetDouble());
+            var raw = root.GetProperty("raw");
+            var policies = raw.GetProperty("policies").EnumerateArray().Select(x => x.GetString() ?? "").ToArray();
+            var t = new FleetTally(policies, raw.GetProperty("bins").GetInt32());
+            t.Servers = raw.GetProperty("servers").GetInt64();
+            t.ServersTouched = raw.GetProperty("servers_touched").GetInt64();
+            ReadMatrix(raw.GetProperty("sum"), t.Sum);
+            ReadMatrix(raw.GetProperty("sum_sq"), t.SumSq);
+            ReadMatrix(raw.GetProperty("diff_sum"), t.DiffSum);
+            ReadMatrix(raw.GetProperty("diff_sum_sq"), t.DiffSumSq);
+            ReadVector(raw.GetProperty("server_sum"), t.ServerSum);
+            ReadVector(raw.GetProperty("server_sum_sq"), t.ServerSumSq);
+            ReadLongs(raw.GetProperty("mode_patterns"), t.ModePatterns);
+            ReadLongs(raw.GetProperty("mode_frames"), t.ModeFrames);
+            ReadLongs(raw.GetProperty("mode_lines"), t.ModeLines);
+            int p = 0;
+            foreach (var row in raw.GetProperty("series").EnumerateArray())
+            {
+                int b = 0;
+                foreach (var x in row.EnumerateArray()) t.Series[p, b++] = x.GetInt64();
+                p++;
+            }
+            return (new FleetReport(ctx, t), null);
+        }
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException or IndexOutOfRangeException)
+        {
+            return (null, $"malformed fleet JSON: {e.Message}");
+        }
+    }
+
+    private static void ReadMatrix(JsonElement e, Int128[,] m)
+    {
+        int i = 0;
+        foreach (var row in e.EnumerateArray())
+        {
+            int j = 0;
+            foreach (var x in row.EnumerateArray()) m[i, j++] = Int128.Parse(x.GetRawText(), CultureInfo.InvariantCulture);
+            i++;
+        }
+    }
+
+    private static void ReadVector(JsonElement e, Int128[] v)
+    {
+        int j = 0;
+        foreach (var x in e.EnumerateArray()) v[j++] = Int128.Parse(x.GetRawText(), CultureInfo.InvariantCulture);
+    }
+
+    private static void ReadLongs(JsonElement e, long[] v)
+    {
+        int j = 0;
+        foreach (var x in e.EnumerateArray()) v[j++] = x.GetInt64();
+    }
+
+    /// <summary>Merges shard reports: exact sums; contexts must agree on seed, years, VM density and policies.</summary>
+    public static (FleetReport? Report, string? Error) Merge(IReadOnlyList<FleetReport> parts)
+    {
+        if (parts.Count == 0) return (null, "nothing to merge");
+        var first = parts[0];
+        var total = new FleetTally(first.Tally.Policies, first.Tally.Bins);
+        foreach (var p in parts)
+        {
+            var c = p.Context;
+            if (c.Seed != first.Context.Seed || c.Years != first.Context.Years || c.ServersTotal != first.Context.ServersTotal ||
+                c.MeanConcurrentVms != first.Context.MeanConcurrentVms || c.ConfigSummary != first.Context.ConfigSummary)
+                return (null, $"shard {c.Shard} comes from a different run (seed, years, servers or configuration differ)");
+            if (!p.Tally.Policies.SequenceEqual(first.Tally.Policies) || p.Tally.Bins != first.Tally.Bins)
+                return (null, $"shard {c.Shard} has a different policy list");
+            total.Merge(p.Tally);
+        }
+        return (new FleetReport(first.Context with { Shard = "merged" }, total), null);
+    }
+}
