@@ -27,14 +27,17 @@ public class PolicyBench
         var a = _k.Spawn("A");
         int fd = (int)_k.MemfdCreate(a, "g", Memfd.MFD_HUGETLB | Memfd.MFD_HUGE_1GB).Ret;
         _k.Ftruncate(a, fd, 1L << 30);
+        var tasks = new List<TaskStruct> { a };
+        for (int i = 1; i < Mappers; i++) tasks.Add(_k.Fork(a, "P" + i)); // fork first: each maps the file itself
         ulong va = 0;
-        for (int i = 0; i < Mappers; i++)
+        foreach (var t in tasks)
         {
-            var t = i == 0 ? a : _k.Fork(a, "P" + i);
-            va = (ulong)_k.Mmap(t, 1UL << 30, Mman.PROT_READ | Mman.PROT_WRITE, Mman.MAP_SHARED, fd, 0, "m").Ret;
-            _k.Access(t, va, 64, write: true, 7, 0);
+            ulong v = (ulong)_k.Mmap(t, 1UL << 30, Mman.PROT_READ | Mman.PROT_WRITE, Mman.MAP_SHARED, fd, 0, "m").Ret;
+            _k.Access(t, v, 64, write: true, 7, 0);
+            if (t == a) va = v;
         }
         var r = _k.Walk(a.Mm, va + 0x1234_5040);
+        if (!r.Entry.Present) throw new InvalidOperationException("setup: the folio is not mapped");
         _pa = (r.Entry.Pfn << Units.PAGE_SHIFT) + (va + 0x1234_5040 - r.Va);
         _k.Phys.PoisonLine(_pa, PoisonKind.Permanent);
     }

@@ -100,6 +100,8 @@ public sealed partial class Kernel
         if (folio.Flags.Has(PageFlags.HugetlbFreed))
         {
             // free hugetlb folio: __page_handle_poison() = dissolve + take_page_off_buddy()
+            if (Policy.HandleFreeHugetlb(this, new MfContext(folio, pfn, flags, pa, FirstPoison: true)) is { } handled)
+                return ActionResult(pfn, handled.Type, handled.Result, alreadyPoisoned: !folio.IsHwpoison);
             int r = DissolveFreeHugetlbFolio(folio);
             return ActionResult(pfn, "free huge page", r == 0 ? MfResult.MF_RECOVERED : MfResult.MF_FAILED);
         }

@@ -15,6 +15,9 @@ public interface IRecoveryPolicy
     /// <summary>memory_failure() on an in-use hugetlb folio whose PG_hwpoison and raw_hwp record were just set. Returns the result and the action_result() page type.</summary>
     (MfResult Result, string Type) HandleInUseHugetlb(Kernel k, MfContext ctx);
 
+    /// <summary>memory_failure() on a free hugetlb folio (just marked): a policy may deal with it itself; null = mainline (dissolve).</summary>
+    (MfResult Result, string Type)? HandleFreeHugetlb(Kernel k, MfContext ctx);
+
     /// <summary>memory_failure() on a hugetlb folio already poisoned (another or the same raw page). Returns memory_failure()'s value.</summary>
     int HandleRepoisonHugetlb(Kernel k, MfContext ctx);
 

@@ -34,6 +34,8 @@ public abstract class RecoveryPolicyBase : IRecoveryPolicy
         return (k.MeHugePage(folio), "huge page");
     }
 
+    public virtual (MfResult, string)? HandleFreeHugetlb(Kernel k, MfContext ctx) => null;
+
     /// <summary>hwpoison_user_mappings() at folio granularity. False if unmapping failed.</summary>
     protected static bool HwpoisonUserMappingsWhole(Kernel k, MfContext ctx)
     {

@@ -9,7 +9,7 @@ namespace HugeFault.Policies;
 /// advice modelled on DAX_RECOVERY_WRITE: an atomic 64-byte zero write (MOVDIR64B) that clears transient and
 /// deposited poison. On success the raw page's record goes, the folio is usable again and mappers refault it;
 /// 64 bytes of data are lost (zeroed). Permanent poison cannot be repaired: the policy falls back to
-/// <c>fallback</c> (default hgm). For a VM's guest memory the repair is refused unless <c>enlightened=true</c>,
+/// <c>fallback</c> (default mainline: "unmap per usual"). For a VM's guest memory the repair is refused unless <c>enlightened=true</c>,
 /// because the kernel may not zero guest memory behind the guest's back.
 /// </summary>
 public sealed class RepairPolicy : RecoveryPolicyBase
@@ -21,7 +21,7 @@ public sealed class RepairPolicy : RecoveryPolicyBase
     {
         _auto = !parameters.TryGetValue("auto", out var a) || a != "false";
         _enlightened = parameters.TryGetValue("enlightened", out var e) && e == "true";
-        var fb = parameters.TryGetValue("fallback", out var f) ? f : "hgm";
+        var fb = parameters.TryGetValue("fallback", out var f) ? f : "mainline";
         if (fb == "repair") throw new ArgumentException("repair cannot fall back to itself");
         _fallback = RecoveryPolicies.Create(fb, parameters);
     }
@@ -51,6 +51,19 @@ public sealed class RepairPolicy : RecoveryPolicyBase
         k.LineReport = null;
         if (_auto) Repair(k, folio, ctx.PhysAddr);
         return r;
+    }
+
+    /// <summary>A free page holds no one's data: the kernel rewrites a non-permanent line itself and keeps the page.</summary>
+    public override (MfResult, string)? HandleFreeHugetlb(Kernel k, MfContext ctx)
+    {
+        if (k.Phys.LinePoison(ctx.PhysAddr) is not (PoisonKind.Transient or PoisonKind.Deposited)) return null;
+        var folio = ctx.Folio;
+        k.Phys.RepairLine(ctx.PhysAddr);
+        folio.RawHwp.Remove(ctx.RawPfn);
+        if (folio.RawHwp.Count == 0) folio.Flags = folio.Flags.Without(PageFlags.PG_hwpoison);
+        k.Stats.Repairs++;
+        k.Log($"repair: {Units.Hex(Units.AlignDown(ctx.PhysAddr, Units.CACHELINE))}: free huge page, line rewritten with zeros");
+        return (MfResult.MF_RECOVERED, "free huge page (repaired)");
     }
 
     public override (ulong, int) AdjustReport(Kernel k, TaskStruct t, ulong addr, int lsb)

@@ -41,6 +41,8 @@ public sealed class VmaConvertPolicy : RecoveryPolicyBase
             k.PoisonSubpageMapping(vma.Mm, hva + ((ctx.RawPfn - folio.Pfn) << Units.PAGE_SHIFT), ctx.RawPfn);
         bool forcekill = folio.Flags.Has(PageFlags.PG_dirty) || (ctx.Flags & MfFlags.MF_MUST_KILL) != 0;
         k.KillProcs(tokill, forcekill, false, ctx.RawPfn, ctx.Flags, Units.PAGE_SHIFT);
+        // an ordinary folio from now on: normal refcounting frees it (quarantining its raw pages) with its last user
+        k.DropMfRef(folio);
         return (MfResult.MF_RECOVERED, "huge page (VMA converted)");
     }
 }
