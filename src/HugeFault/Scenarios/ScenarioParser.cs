@@ -68,10 +68,18 @@ public static class ScenarioParser
     {
         var errors = new List<ScenarioError>();
         var stream = new YamlStream();
-        try { stream.Load(new StringReader(text)); }
+        var parser = new Parser(new StringReader(text));
+        try { stream.Load(parser); }
         catch (YamlException e)
         {
             return (null, [new ScenarioError(new SourcePos(file, (int)e.Start.Line, (int)e.Start.Column), "YAML syntax error: " + (e.InnerException?.Message ?? e.Message), "check indentation and quoting")]);
+        }
+        catch (InvalidOperationException)
+        {
+            // YamlDotNet's scanner throws this (not a YamlException) on some unterminated flow collections,
+            // e.g. "{as: A, map: a" followed by a new block item: report it after the last event it parsed.
+            var at = parser.Current?.End ?? Mark.Empty;
+            return (null, [new ScenarioError(new SourcePos(file, (int)Math.Max(1, at.Line), (int)Math.Max(1, at.Column)), "YAML syntax error: unterminated flow collection ('{' or '[' without its closing bracket)", "close every '{' with '}' and '[' with ']' on the same item")]);
         }
         if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is not YamlMappingNode root)
             return (null, [new ScenarioError(new SourcePos(file, 1, 1), "a scenario must be a YAML mapping", "start with 'name:', 'host:' and 'steps:'")]);
