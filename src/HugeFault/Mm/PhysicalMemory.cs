@@ -58,6 +58,8 @@ public sealed class PhysicalMemory
     public void FreeFolio(Folio f)
     {
         if (!_folios.Remove(f.Pfn)) throw new InvalidOperationException($"double free of {f}");
+        // free_pages_prepare(): an order-0 page with PG_hwpoison never reaches buddy (page-table pages included)
+        if (f.Order == 0 && f.IsHwpoison) _rawHwpoison.Add(f.Pfn);
         // Only healthy pages go back: a block containing quarantined raw pages is freed page by page
         // around them (this is what Jiaqi Yan's "only free healthy pages" proposal does; mainline frees the
         // block and then takes the raw page off buddy, with a race window we do not model).
