@@ -150,7 +150,8 @@ public sealed partial class Kernel
         v.Mm.Vmas.Remove(v);
         v.File?.IMmap.Remove(v);
         v.AnonVma?.Vmas.Remove(v);
-        if (v.File is { Internal: true } f && f.IMmap.Count == 0 && f.OpenCount == 0) EvictInode(f);
+        // the VMA held the last reference to an unlinked file (anonymous hugetlb, or a memfd closed while mapped): evict it
+        if (v.File is { Unlinked: true } f && f.IMmap.Count == 0 && f.OpenCount == 0) EvictInode(f);
     }
 
     /// <summary>Last reference to an unlinked inode: truncate its page cache (evict()).</summary>
@@ -205,6 +206,7 @@ public sealed partial class Kernel
         if (--t.Mm.Users == 0)
         {
             foreach (var v in t.Mm.Vmas.OrderBy(v => v.Start).ToList()) UnmapVmaRange(v, v.Start, v.End);
+            FreeTable(t.Mm, t.Mm.Pgd); // __mmdrop() -> mm_free_pgd(): the PGD goes with the mm
         }
         foreach (var fd in t.Fds.Keys.ToList()) Close(t, fd);
         KAct($"{t} exited: {reason}");

@@ -24,8 +24,8 @@ public static class Invariants
     public static List<MmStruct> Mms(Kernel k) => k.Tasks.Select(t => t.Mm).Distinct().OrderBy(m => m.Id).ToList();
 
     /// <summary>
-    /// Stats.TablePagesNow equals the page-table pages reachable from every mm's PGD (dead mms keep only
-    /// their PGD), each mm's PgtablePages matches its own tables, and a dead mm has no VMAs.
+    /// Stats.TablePagesNow equals the page-table pages reachable from the live mms' PGDs, each mm's
+    /// PgtablePages matches its own tables, and a dead mm has no VMAs and no page-table pages left.
     /// Returns the pfns of page-table pages (they are folios too, but not user memory).
     /// </summary>
     public static HashSet<ulong> PageTables(Kernel k, List<string> p)
@@ -34,6 +34,14 @@ public static class Invariants
         long total = 0;
         foreach (var mm in Mms(k))
         {
+            if (mm.Users == 0)
+            {
+                // exit_mmap() + mm_free_pgd(): a dead mm holds no VMAs and no page-table pages, not even its PGD
+                if (mm.Vmas.Count > 0) p.Add($"dead mm {mm.Id} still has {mm.Vmas.Count} VMAs");
+                if (mm.PgtablePages != 0) p.Add($"dead mm {mm.Id} still holds {mm.PgtablePages} page-table pages");
+                if (k.Phys.Folios.TryGetValue(mm.Pgd.Pfn, out var pf) && pf == mm.Pgd.Backing) p.Add($"dead mm {mm.Id}'s PGD {Units.Hex(mm.Pgd.Pfn)} was never freed");
+                continue;
+            }
             int n = 0;
             void Count(PageTable t)
             {
@@ -52,7 +60,6 @@ public static class Invariants
             Count(mm.Pgd);
             total += n;
             if (n != mm.PgtablePages) p.Add($"mm {mm.Id}: PgtablePages={mm.PgtablePages} but {n} tables are reachable");
-            if (mm.Users == 0 && mm.Vmas.Count > 0) p.Add($"dead mm {mm.Id} still has {mm.Vmas.Count} VMAs");
         }
         if (total != k.Stats.TablePagesNow) p.Add($"Stats.TablePagesNow={k.Stats.TablePagesNow} but {total} page-table pages are reachable from the mms' PGDs");
         return pfns;

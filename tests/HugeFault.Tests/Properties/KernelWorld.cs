@@ -93,6 +93,18 @@ public sealed class KernelWorld
         return live.Count == 0 ? null : live[p % live.Count];
     }
 
+    private static bool NeedsMap(OpKind k) => k is OpKind.Load or OpKind.Store or OpKind.Munmap or OpKind.DontNeed
+        or OpKind.MadvHwpoison or OpKind.MadvSoftOffline or OpKind.HwErrorScrub or OpKind.HwErrorLatent;
+
+    private static bool NeedsFd(OpKind k) => k is OpKind.Ftruncate or OpKind.MmapFile or OpKind.Close or OpKind.Pread
+        or OpKind.Read or OpKind.PunchHole or OpKind.Fallocate;
+
+    private TaskStruct? LiveWith(int p, Func<TaskStruct, bool> has)
+    {
+        var live = Tasks.Where(t => t.Alive && has(t)).ToList();
+        return live.Count == 0 ? Live(p) : live[p % live.Count];
+    }
+
     private FdSlot? FdOf(TaskStruct t, int s)
     {
         var mine = Fds.Where(f => f.Task == t).ToList();
@@ -112,7 +124,10 @@ public sealed class KernelWorld
     {
         CompletedLoad = null; ReadRanges.Clear();
         K.Tick();
-        var t = Live(op.P);
+        // steps that need a mapping or an fd go to a task that has one, so few steps are wasted
+        var t = NeedsMap(op.Kind) ? LiveWith(op.P, t => Maps.Any(m => m.Task == t))
+            : NeedsFd(op.Kind) ? LiveWith(op.P, t => Fds.Any(f => f.Task == t))
+            : Live(op.P);
         if (t is null)
         {
             if (Tasks.Count >= 12) return "no live task";
@@ -127,6 +142,10 @@ public sealed class KernelWorld
 
     private string Do(Op op, TaskStruct t)
     {
+        // nothing to act on yet: the step creates it instead (a mapping, or a file to map later)
+        if (NeedsMap(op.Kind) && MapOf(t, 0) is null)
+            return Do(op with { Kind = op.C % 2 == 0 ? OpKind.MmapAnon : Fds.Any(f => f.Task == t) ? OpKind.MmapFile : OpKind.MemfdCreate }, t);
+        if (NeedsFd(op.Kind) && FdOf(t, 0) is null) return Do(op with { Kind = OpKind.MemfdCreate }, t);
         switch (op.Kind)
         {
             case OpKind.MemfdCreate:
@@ -230,9 +249,22 @@ public sealed class KernelWorld
                 if (MapOf(t, op.S) is not { } m) return "no mapping";
                 ulong va = Units.AlignDown(m.Va + (ulong)op.A * 4099 % m.Len, Units.CACHELINE);
                 var r = K.Walk(t.Mm, va);
-                if (!r.Entry.Present || !(r.Level == PtLevel.Pte || r.Entry.Huge)) return "not mapped";
+                if (!r.Entry.Present || !(r.Level == PtLevel.Pte || r.Entry.Huge))
+                {
+                    K.Access(t, va, 1, write: op.C % 2 == 1); // fault it in first: errors hit memory in use
+                    r = K.Walk(t.Mm, va);
+                }
+                if (!t.Alive || !r.Entry.Present || !(r.Level == PtLevel.Pte || r.Entry.Huge)) return "not mapped";
                 ulong pa = (r.Entry.Pfn << Units.PAGE_SHIFT) + (va - r.Va);
-                return PoisonAt(pa, scrub: op.Kind == OpKind.HwErrorScrub, $"{t} va {Units.Hex(va)}");
+                string what = PoisonAt(pa, scrub: op.Kind == OpKind.HwErrorScrub, $"{t} va {Units.Hex(va)}");
+                if (op.Kind == OpKind.HwErrorLatent && op.B % 2 == 0 && t.Alive)
+                {
+                    // consumed at once by a load of the line: a machine check in t's context
+                    var res = K.Access(t, va, Units.CACHELINE, write: false);
+                    if (res.Outcome == "ok") CompletedLoad = (t, va, Units.CACHELINE);
+                    what += $", consumed by {t}: {res.Outcome}";
+                }
+                return what;
             }
             case OpKind.HwErrorAnyFolio:
             {
