@@ -9,7 +9,7 @@ public enum OpKind
 {
     Load, Store, MemfdCreate, Ftruncate, MmapFile, MmapAnon, Munmap, Fork, Exit, Close,
     MadvHwpoison, MadvSoftOffline, HwErrorScrub, HwErrorLatent, HwErrorAnyFolio, Pread, Read, PunchHole, Fallocate,
-    DontNeed, NrHugepages,
+    DontNeed, NrHugepages, PrctlMceKill, SysctlEarlyKill,
 }
 
 /// <summary>One random step: a kind and five small integers whose meaning depends on the kind (see <see cref="KernelWorld.Apply"/>).</summary>
@@ -84,7 +84,9 @@ public sealed class KernelWorld
         < 90 => OpKind.PunchHole,
         < 92 => OpKind.Fallocate,
         < 95 => OpKind.DontNeed,
-        _ => OpKind.NrHugepages,
+        < 97 => OpKind.NrHugepages,
+        < 99 => OpKind.PrctlMceKill,
+        _ => OpKind.SysctlEarlyKill,
     };
 
     private TaskStruct? Live(int p)
@@ -306,6 +308,15 @@ public sealed class KernelWorld
                 var res = K.Fallocate(t, f.Fd, mode, off, len);
                 return $"{t}: fallocate({f.Fd}, {op.Kind}, {Units.Size(off)}, {Units.Size(len)}) = {(res.Failed ? Errno.Name(res.Errno) : "0")}";
             }
+            case OpKind.PrctlMceKill:
+            {
+                var pol = (MceKillPolicy)(op.A % 3);
+                K.PrctlMceKill(t, pol);
+                return $"{t}: prctl(PR_MCE_KILL, {pol})";
+            }
+            case OpKind.SysctlEarlyKill:
+                K.EarlyKill = !K.EarlyKill;
+                return $"vm.memory_failure_early_kill = {(K.EarlyKill ? 1 : 0)}";
             case OpKind.NrHugepages:
             {
                 var h = op.A % 2 == 0 ? K.H2M : K.H1G;
