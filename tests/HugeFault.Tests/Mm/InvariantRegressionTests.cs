@@ -140,3 +140,45 @@ public class InvariantRegressionTests
         Assert.Equal(0, check.Mismatches);
     }
 }
+
+public class PrivateMappingContentTests
+{
+    private const int RW = Mman.PROT_READ | Mman.PROT_WRITE;
+    private const ulong H = 2 * Units.MiB;
+
+    [Fact]
+    public void A_first_write_to_a_private_mapping_of_a_hugetlbfs_page_copies_the_file_content()
+    {
+        var k = new Kernel(new KernelConfig { HugePages2M = 4 });
+        var t = k.Spawn("A");
+        int fd = (int)k.MemfdCreate(t, "m", Memfd.MFD_HUGETLB | Memfd.MFD_HUGE_2MB).Ret;
+        k.Ftruncate(t, fd, (long)H);
+        ulong shared = (ulong)k.Mmap(t, H, RW, Mman.MAP_SHARED, fd, 0, "s").Ret;
+        k.Access(t, shared, H, write: true, seed: 77);
+        ulong priv = (ulong)k.Mmap(t, H, RW, Mman.MAP_PRIVATE, fd, 0, "p").Ret;
+
+        Assert.Equal("ok", k.Access(t, priv, 64, write: true, seed: 5).Outcome); // write fault: COW of the file page
+
+        var check = new ContentCheck(77, 64);
+        Assert.Equal("ok", k.Access(t, priv + 64, 4096, write: false, check: check).Outcome);
+        Assert.Equal(0, check.Mismatches);
+    }
+
+    [Fact]
+    public void A_first_write_to_a_private_mapping_of_a_tmpfs_page_copies_the_file_content()
+    {
+        var k = new Kernel(new KernelConfig());
+        var t = k.Spawn("A");
+        int fd = (int)k.MemfdCreate(t, "m", 0).Ret;
+        k.Ftruncate(t, fd, (long)H);
+        ulong shared = (ulong)k.Mmap(t, H, RW, Mman.MAP_SHARED, fd, 0, "s").Ret;
+        k.Access(t, shared, H, write: true, seed: 77);
+        ulong priv = (ulong)k.Mmap(t, H, RW, Mman.MAP_PRIVATE, fd, 0, "p").Ret;
+
+        Assert.Equal("ok", k.Access(t, priv, 64, write: true, seed: 5).Outcome);
+
+        var check = new ContentCheck(77, 64);
+        Assert.Equal("ok", k.Access(t, priv + 64, 4032, write: false, check: check).Outcome);
+        Assert.Equal(0, check.Mismatches);
+    }
+}
