@@ -17,6 +17,8 @@ public static class Invariants
         PoolCountersAddUp(k, p);
         if (!w.Unpoisoned) HardwareCorruptedCountsDistinctRawPages(k, p);
         NoLoadReturnedPoison(w, p);
+        w.Shadow.Sync();
+        w.Shadow.Check(w, p);
         return p;
     }
 
@@ -74,6 +76,7 @@ public static class Invariants
     {
         var entire = new Dictionary<Folio, int>();
         var partial = new Dictionary<Folio, int>();
+        var rmap = new Dictionary<Folio, HashSet<Vma>>();
         foreach (var mm in Mms(k))
         {
             foreach (var v in mm.Vmas)
@@ -93,7 +96,8 @@ public static class Invariants
                 if (f is null) { p.Add($"mm {mm.Id}: leaf at {Units.Hex(r.Va)} maps pfn {Units.Hex(e.Pfn)}, which is free memory"); return; }
                 if (f.Flags.Has(PageFlags.HugetlbFreed)) p.Add($"mm {mm.Id}: leaf at {Units.Hex(r.Va)} maps {f}, which is on the hugetlb free list");
                 if (f.IsHwpoison) p.Add($"mm {mm.Id}: leaf at {Units.Hex(r.Va)} still maps PG_hwpoison {f}");
-                if (!k.RmapVmas(f).Contains(vma)) p.Add($"mm {mm.Id}: leaf at {Units.Hex(r.Va)} maps {f} but the folio's rmap does not hold {vma}");
+                if (!rmap.TryGetValue(f, out var vmas)) rmap[f] = vmas = k.RmapVmas(f).ToHashSet();
+                if (!vmas.Contains(vma)) p.Add($"mm {mm.Id}: leaf at {Units.Hex(r.Va)} maps {f} but the folio's rmap does not hold {vma}");
                 var d = r.Size >= f.Size ? entire : partial;
                 d[f] = d.GetValueOrDefault(f) + 1;
             });

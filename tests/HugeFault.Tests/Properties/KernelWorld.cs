@@ -39,6 +39,9 @@ public sealed class KernelWorld
     /// <summary>Physical ranges whose bytes a read()/pread() returned in the last step.</summary>
     public List<(ulong Pa, ulong Len)> ReadRanges { get; } = new();
     public bool Unpoisoned { get; private set; }
+    /// <summary>What memory should hold (see <see cref="ContentShadow"/>).</summary>
+    public ContentShadow Shadow { get; }
+    private int _names;
 
     public KernelWorld()
     {
@@ -47,6 +50,7 @@ public sealed class KernelWorld
         var b = K.Spawn("B");
         b.Sigbus = SigbusDisposition.Default; // B dies of an uncaught SIGBUS: exercises exit from inside memory_failure()
         Tasks.Add(a); Tasks.Add(b);
+        Shadow = new ContentShadow(K);
         K.FlushCounters();
     }
 
@@ -119,7 +123,11 @@ public sealed class KernelWorld
         return mine.Count == 0 ? null : mine[s % mine.Count];
     }
 
-    private static ulong GranuleOf(Inode i) => i.Hstate?.Size ?? 2 * Units.MiB;
+    /// <summary>Size unit of a file's lengths and offsets: its huge page size, or 64 KiB for tmpfs (16 pages keep the 4 KiB folio count small).</summary>
+    private static ulong GranuleOf(Inode i) => i.Hstate?.Size ?? SmallUnit;
+
+    /// <summary>Unit of 4 KiB-page mappings and tmpfs files.</summary>
+    public const ulong SmallUnit = 64 * Units.KiB;
 
     /// <summary>Runs one step; returns a short description of what it did (for failure messages).</summary>
     public string Apply(Op op)
@@ -173,19 +181,19 @@ public sealed class KernelWorld
                 bool shared = op.A % 3 != 0;
                 int flags = (shared ? Mman.MAP_SHARED : Mman.MAP_PRIVATE) | (op.B % 4 == 0 ? Mman.MAP_NORESERVE : 0);
                 ulong len = f.Granule * (ulong)(1 + op.C % 3), off = f.Granule * (ulong)(op.C / 3 % 2);
-                var res = K.Mmap(t, len, Mman.PROT_READ | Mman.PROT_WRITE, flags, f.Fd, off, "m" + Maps.Count);
+                var res = K.Mmap(t, len, Mman.PROT_READ | Mman.PROT_WRITE, flags, f.Fd, off, "m" + _names++);
                 if (!res.Failed) Maps.Add(new MapSlot(t, (ulong)res.Ret, len, f.Granule));
                 return $"{t}: mmap(fd {f.Fd}, {Units.Size(len)} @ {Units.Size(off)}, {(shared ? "shared" : "private")}{((flags & Mman.MAP_NORESERVE) != 0 ? "|noreserve" : "")}) = {(res.Failed ? Errno.Name(res.Errno) : Units.Hex((ulong)res.Ret))}";
             }
             case OpKind.MmapAnon:
             {
                 int kind = op.A % 3;
-                ulong g = kind switch { 0 => 2 * Units.MiB, 1 => Units.GiB, _ => 2 * Units.MiB };
+                ulong g = kind switch { 0 => 2 * Units.MiB, 1 => Units.GiB, _ => SmallUnit };
                 bool shared = op.B % 3 == 0;
                 int flags = Mman.MAP_ANONYMOUS | (shared ? Mman.MAP_SHARED : Mman.MAP_PRIVATE) | (op.B % 4 == 1 ? Mman.MAP_NORESERVE : 0)
                     | kind switch { 0 => Mman.MAP_HUGETLB | Mman.MAP_HUGE_2MB, 1 => Mman.MAP_HUGETLB | Mman.MAP_HUGE_1GB, _ => 0 };
                 ulong len = g * (ulong)(1 + op.C % 2);
-                var res = K.Mmap(t, len, Mman.PROT_READ | Mman.PROT_WRITE, flags, -1, 0, "m" + Maps.Count);
+                var res = K.Mmap(t, len, Mman.PROT_READ | Mman.PROT_WRITE, flags, -1, 0, "m" + _names++);
                 if (!res.Failed) Maps.Add(new MapSlot(t, (ulong)res.Ret, len, kind == 2 ? Units.PAGE_SIZE : g));
                 return $"{t}: mmap(anon {(kind == 2 ? "4K" : Units.Size(g))} {Units.Size(len)} {(shared ? "shared" : "private")}) = {(res.Failed ? Errno.Name(res.Errno) : Units.Hex((ulong)res.Ret))}";
             }
@@ -210,6 +218,7 @@ public sealed class KernelWorld
                 if (Tasks.Count(x => x.Alive) >= MaxTasks) return "too many tasks";
                 var c = K.Fork(t, "C" + Tasks.Count);
                 Tasks.Add(c);
+                Shadow.Fork(t.Mm, c.Mm);
                 foreach (var f in Fds.Where(f => f.Task == t).ToList()) Fds.Add(f with { Task = c });
                 foreach (var m in Maps.Where(m => m.Task == t).ToList()) Maps.Add(m with { Task = c });
                 return $"{t}: fork = {c}";
@@ -231,7 +240,7 @@ public sealed class KernelWorld
                 ulong off = (ulong)op.A * 4099 % m.Len;
                 ulong len = Math.Min(m.Len - off, op.B % 4 == 0 ? m.Len : 1 + (ulong)op.B % (64 * 1024));
                 bool write = op.Kind == OpKind.Store;
-                var res = K.Access(t, m.Va + off, len, write, seed: write ? 1 + (ulong)(op.C % 5) : 0, patternOffset: (long)off);
+                var res = Access(t, m.Va + off, len, write, seed: write ? 1 + (ulong)(op.C % 5) : 0, po: (long)off);
                 if (!write && res.Outcome == "ok") CompletedLoad = (t, m.Va + off, len);
                 if (!t.Alive) Forget(t);
                 return $"{t}: {(write ? "store" : "load")} {Units.Hex(m.Va + off)} len={len}: {res.Outcome} done={res.Done}";
@@ -253,7 +262,7 @@ public sealed class KernelWorld
                 var r = K.Walk(t.Mm, va);
                 if (!r.Entry.Present || !(r.Level == PtLevel.Pte || r.Entry.Huge))
                 {
-                    K.Access(t, va, 1, write: op.C % 2 == 1); // fault it in first: errors hit memory in use
+                    Access(t, va, 1, write: op.C % 2 == 1, seed: 0, po: 0); // fault it in first: errors hit memory in use
                     r = K.Walk(t.Mm, va);
                 }
                 if (!t.Alive || !r.Entry.Present || !(r.Level == PtLevel.Pte || r.Entry.Huge)) return "not mapped";
@@ -326,6 +335,15 @@ public sealed class KernelWorld
             }
         }
         throw new InvalidOperationException(op.Kind.ToString());
+    }
+
+    /// <summary>A user access, with its stored bytes applied to the shadow.</summary>
+    private AccessResult Access(TaskStruct t, ulong va, ulong len, bool write, ulong seed, long po)
+    {
+        var layout = write ? ContentShadow.Layout(t.Mm) : null;
+        var res = K.Access(t, va, len, write, seed, po);
+        if (write && res.Done > 0) Shadow.Store(t, layout!, va, res.Done, seed, po);
+        return res;
     }
 
     private string PoisonAt(ulong pa, bool scrub, string where)
