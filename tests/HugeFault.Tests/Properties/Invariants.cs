@@ -15,7 +15,7 @@ public static class Invariants
         var tables = PageTables(k, p);
         RmapAgreesWithPageTables(k, tables, p);
         PoolCountersAddUp(k, p);
-        if (!w.Unpoisoned) HardwareCorruptedCountsDistinctRawPages(k, p);
+        HardwareCorruptedCountsDistinctRawPages(k, p); // unpoison keeps it too (w.Unpoisoned)
         NoLoadReturnedPoison(w, p);
         w.Shadow.Sync();
         w.Shadow.Check(w, p);

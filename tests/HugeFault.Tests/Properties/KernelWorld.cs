@@ -9,7 +9,7 @@ public enum OpKind
 {
     Load, Store, MemfdCreate, Ftruncate, MmapFile, MmapAnon, Munmap, Fork, Exit, Close,
     MadvHwpoison, MadvSoftOffline, HwErrorScrub, HwErrorLatent, HwErrorAnyFolio, Pread, Read, PunchHole, Fallocate,
-    DontNeed, NrHugepages, PrctlMceKill, SysctlEarlyKill,
+    DontNeed, NrHugepages, PrctlMceKill, SysctlEarlyKill, UnpoisonPfn,
 }
 
 /// <summary>One random step: a kind and five small integers whose meaning depends on the kind (see <see cref="KernelWorld.Apply"/>).</summary>
@@ -89,8 +89,9 @@ public sealed class KernelWorld
         < 92 => OpKind.Fallocate,
         < 95 => OpKind.DontNeed,
         < 97 => OpKind.NrHugepages,
-        < 99 => OpKind.PrctlMceKill,
-        _ => OpKind.SysctlEarlyKill,
+        < 98 => OpKind.PrctlMceKill,
+        < 99 => OpKind.SysctlEarlyKill,
+        _ => OpKind.UnpoisonPfn,
     };
 
     private TaskStruct? Live(int p)
@@ -326,6 +327,17 @@ public sealed class KernelWorld
             case OpKind.SysctlEarlyKill:
                 K.EarlyKill = !K.EarlyKill;
                 return $"vm.memory_failure_early_kill = {(K.EarlyKill ? 1 : 0)}";
+            case OpKind.UnpoisonPfn:
+            {
+                // debugfs hwpoison/unpoison-pfn on one of the poisoned raw pages (refused after a real hardware error)
+                var raw = K.Phys.RawHwpoisonPages.Concat(K.Phys.Folios.Values.SelectMany(f => f.IsHugetlb ? f.RawHwp : f.IsHwpoison ? [f.Pfn] : []))
+                    .Distinct().Order().ToList();
+                if (raw.Count == 0) return "nothing to unpoison";
+                ulong pfn = raw[op.A % raw.Count];
+                int r = K.UnpoisonMemory(pfn);
+                if (r == 0) Unpoisoned = true;
+                return $"unpoison_pfn({Units.Hex(pfn)}) = {r}";
+            }
             case OpKind.NrHugepages:
             {
                 var h = op.A % 2 == 0 ? K.H2M : K.H1G;
