@@ -9,7 +9,7 @@ public enum OpKind
 {
     Load, Store, MemfdCreate, Ftruncate, MmapFile, MmapAnon, Munmap, Fork, Exit, Close,
     MadvHwpoison, MadvSoftOffline, HwErrorScrub, HwErrorLatent, HwErrorAnyFolio, Pread, Read, PunchHole, Fallocate,
-    DontNeed, NrHugepages, PrctlMceKill, SysctlEarlyKill, UnpoisonPfn,
+    DontNeed, NrHugepages, PrctlMceKill, SysctlEarlyKill, UnpoisonPfn, UffdioPoison,
 }
 
 /// <summary>One random step: a kind and five small integers whose meaning depends on the kind (see <see cref="KernelWorld.Apply"/>).</summary>
@@ -42,6 +42,7 @@ public sealed class KernelWorld
     /// <summary>What memory should hold (see <see cref="ContentShadow"/>).</summary>
     public ContentShadow Shadow { get; }
     private int _names;
+    private readonly Dictionary<TaskStruct, int> _uffd = new();
 
     public KernelWorld()
     {
@@ -87,7 +88,8 @@ public sealed class KernelWorld
         < 87 => OpKind.Read,
         < 90 => OpKind.PunchHole,
         < 92 => OpKind.Fallocate,
-        < 95 => OpKind.DontNeed,
+        < 94 => OpKind.DontNeed,
+        < 95 => OpKind.UffdioPoison,
         < 97 => OpKind.NrHugepages,
         < 98 => OpKind.PrctlMceKill,
         < 99 => OpKind.SysctlEarlyKill,
@@ -100,7 +102,7 @@ public sealed class KernelWorld
         return live.Count == 0 ? null : live[p % live.Count];
     }
 
-    private static bool NeedsMap(OpKind k) => k is OpKind.Load or OpKind.Store or OpKind.Munmap or OpKind.DontNeed
+    private static bool NeedsMap(OpKind k) => k is OpKind.Load or OpKind.Store or OpKind.Munmap or OpKind.DontNeed or OpKind.UffdioPoison
         or OpKind.MadvHwpoison or OpKind.MadvSoftOffline or OpKind.HwErrorScrub or OpKind.HwErrorLatent;
 
     private static bool NeedsFd(OpKind k) => k is OpKind.Ftruncate or OpKind.MmapFile or OpKind.Close or OpKind.Pread
@@ -327,6 +329,17 @@ public sealed class KernelWorld
             case OpKind.SysctlEarlyKill:
                 K.EarlyKill = !K.EarlyKill;
                 return $"vm.memory_failure_early_kill = {(K.EarlyKill ? 1 : 0)}";
+            case OpKind.UffdioPoison:
+            {
+                // userfaultfd(UFFD_FEATURE_POISON), UFFDIO_REGISTER (WP mode: faults are not held), UFFDIO_POISON of one page
+                if (MapOf(t, op.S) is not { } m) return "no mapping";
+                if (!_uffd.TryGetValue(t, out int ufd))
+                    _uffd[t] = ufd = (int)K.UserfaultfdCreate(t, Userfaultfd.UFFD_FEATURE_POISON).Ret;
+                var reg = K.UffdioRegister(t, ufd, m.Va, m.Len, Kernel.UFFDIO_REGISTER_MODE_WP);
+                ulong at = m.Va + m.Granule * ((ulong)op.A % (m.Len / m.Granule));
+                var res = K.UffdioPoison(t, ufd, at, m.Granule);
+                return $"{t}: UFFDIO_REGISTER = {(reg.Failed ? Errno.Name(reg.Errno) : "0")}, UFFDIO_POISON({Units.Hex(at)}, {Units.Size(m.Granule)}) = {(res.Failed ? Errno.Name(res.Errno) : res.Ret.ToString())}";
+            }
             case OpKind.UnpoisonPfn:
             {
                 // debugfs hwpoison/unpoison-pfn on one of the poisoned raw pages (refused after a real hardware error)
