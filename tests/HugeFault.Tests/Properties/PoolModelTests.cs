@@ -359,12 +359,12 @@ public class PoolModelTests
     [Fact]
     public void The_2M_pool_counters_match_a_naive_reference_without_overcommit()
     {
-        Pbt.Run(GenOp.Array[1, 50], ops => Run(ops, pool: 6, overcommit: 0), iter: 400, stream: 11, Print);
+        Pbt.Run(GenOp.Array[1, 50], ops => Run(ops, pool: 6, overcommit: 0), iter: 1000, stream: 11, Print);
     }
 
     [Fact]
     public void The_2M_pool_counters_match_a_naive_reference_with_overcommit()
     {
-        Pbt.Run(GenOp.Array[1, 50], ops => Run(ops, pool: 3, overcommit: 2), iter: 400, stream: 12, Print);
+        Pbt.Run(GenOp.Array[1, 50], ops => Run(ops, pool: 3, overcommit: 2), iter: 1000, stream: 12, Print);
     }
 }
