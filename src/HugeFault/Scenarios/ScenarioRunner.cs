@@ -79,6 +79,7 @@ public sealed class ScenarioRunner
 
     private TaskStruct Proc(Step s) => _procs[s.As!];
     private string A(Step s, string k) => s.Args[k].Text;
+    private long Value(Step s) => long.TryParse(A(s, "value"), out var v) ? v : (long)Size(s, "value");
     private bool Has(Step s, string k) => s.Args.ContainsKey(k);
     private ulong Size(Step s, string k, ulong dflt = 0) => Has(s, k) && ScenarioParser.TryParseSize(A(s, k), out var v) ? v : dflt;
     private int Fd(Step s, string k = "fd") => _fds.TryGetValue((s.As ?? "", A(s, k)), out var fd) ? fd : -1;
@@ -102,6 +103,9 @@ public sealed class ScenarioRunner
 
     private string Exec(Step s)
     {
+        // a mapping can be declared by an mmap step that failed at run time: report it, do not crash
+        if (s.Op != "mmap" && s.Args.TryGetValue("map", out var mapArg) && !_maps.ContainsKey(mapArg.Text))
+            return Sys(s, s.Op, $"{mapArg.Text}: no such mapping (its mmap failed)", SysResult.Err(Errno.EFAULT));
         switch (s.Op)
         {
             case "memfd_create":
@@ -193,7 +197,7 @@ public sealed class ScenarioRunner
             }
             case "sysctl":
             {
-                long v = long.Parse(A(s, "value"));
+                long v = Value(s); // validated as a number or a size
                 switch (A(s, "name"))
                 {
                     case "vm.memory_failure_early_kill": _k.EarlyKill = v != 0; break;
@@ -206,7 +210,7 @@ public sealed class ScenarioRunner
             case "nr_hugepages":
             {
                 var h = A(s, "size") == "1G" ? _k.H1G : _k.H2M;
-                long v = long.Parse(A(s, "value"));
+                long v = Value(s); // validated as a number or a size
                 _k.SetNrHugepages(h, v);
                 return Sys(s, "write", $"/sys/kernel/mm/hugepages/hugepages-{h.Size >> 10}kB/nr_hugepages, {v}", SysResult.Ok());
             }
@@ -334,7 +338,7 @@ public sealed class ScenarioRunner
         if (Has(s, "pfn"))
         {
             var t = A(s, "pfn");
-            if (t.StartsWith('$')) return _vars[t[1..]];
+            if (t.StartsWith('$')) return _vars.GetValueOrDefault(t[1..]); // 0 when pfn_of could not read it, as pagemap gives
             return ScenarioParser.TryParseSize(t, out var v) ? v : 0;
         }
         var task = Proc(s);
@@ -363,7 +367,8 @@ public sealed class ScenarioRunner
         else
         {
             var t = Proc(s); int fd = Fd(s);
-            var inode = t.Fds[fd].Inode;
+            if (!t.Fds.TryGetValue(fd, out var of)) return Sys(s, "hw_error", $"{A(s, "fd")}: not an open file", SysResult.Err(Errno.EBADF));
+            var inode = of.Inode;
             ulong off = Size(s, "offset");
             if (!inode.PageCache.TryGetValue(off / inode.FolioSize, out var f)) return Sys(s, "hw_error", "file offset has no page", SysResult.Err(Errno.ENOENT));
             pa = f.PhysAddr + off % inode.FolioSize;
