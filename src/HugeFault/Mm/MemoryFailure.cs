@@ -404,7 +404,7 @@ public sealed partial class Kernel
         if (folio is null)
         {
             if (!Phys.IsRawHwpoison(pfn)) { Log($"Unpoison: Page was already unpoisoned {Units.Hex(pfn)}"); return 0; }
-            Phys.ClearRawHwpoison(pfn);
+            Phys.PutPageBackBuddy(pfn); // unpoison_memory() of a free page: back to buddy, not lost
             NumPoisonedPages--;
             Log($"Unpoison: Software-unpoisoned page {Units.Hex(pfn)}");
             return 0;

@@ -139,6 +139,14 @@ public sealed class PhysicalMemory
     /// <summary>Sets PG_hwpoison on a raw page that is not part of any allocated folio (quarantine).</summary>
     public bool SetRawHwpoison(ulong pfn) => _rawHwpoison.Add(pfn);
     public bool ClearRawHwpoison(ulong pfn) => _rawHwpoison.Remove(pfn);
+
+    /// <summary>put_page_back_buddy(): an unpoisoned quarantined page that no folio holds goes back to the free lists.</summary>
+    public bool PutPageBackBuddy(ulong pfn)
+    {
+        if (!_rawHwpoison.Remove(pfn)) return false;
+        if (FolioOf(pfn) is null && !IsFreePfn(pfn)) FreeBlock(pfn, 0);
+        return true;
+    }
     public bool IsRawHwpoison(ulong pfn) => _rawHwpoison.Contains(pfn);
 
     // ---- hardware poison: what the DRAM/cache actually holds ----

@@ -68,6 +68,25 @@ public class InvariantRegressionTests
     }
 
     [Fact]
+    public void Unpoisoning_a_quarantined_page_gives_it_back_to_the_allocator()
+    {
+        var k = new Kernel(new KernelConfig { HugePages1G = 2 });
+        var t = k.Spawn("A");
+        ulong va = (ulong)k.Mmap(t, Units.GiB, RW, Mman.MAP_PRIVATE | Mman.MAP_ANONYMOUS | Mman.MAP_HUGETLB | Mman.MAP_HUGE_1GB, -1, 0, "a").Ret;
+        k.Access(t, va, 8, write: true, seed: 1);
+        ulong pfn = k.Walk(t.Mm, va).Entry.Pfn + 0x36f;
+        Assert.Equal(0, k.Madvise(t, va + 0x36f000, Units.PAGE_SIZE, Mman.MADV_HWPOISON).Ret); // anon: unmapped, dissolved, raw page quarantined
+        Assert.True(k.Phys.IsRawHwpoison(pfn));
+        ulong free = k.Phys.FreePages;
+
+        Assert.Equal(0, k.UnpoisonMemory(pfn)); // simulated errors only: allowed
+
+        Assert.Equal(0, k.NumPoisonedPages);
+        Assert.True(k.Phys.IsFreePfn(pfn), "the unpoisoned page was lost: neither free nor allocated");
+        Assert.Equal(free + 1, k.Phys.FreePages);
+    }
+
+    [Fact]
     public void Exiting_frees_every_page_table_page_including_the_PGD()
     {
         var k = new Kernel(new KernelConfig { HugePages2M = 2 });

@@ -3,8 +3,9 @@ using HugeFault.Mm;
 namespace HugeFault.Tests.Properties;
 
 /// <summary>
-/// Invariants of the kernel model that must hold after every operation (with mainline recovery and no unpoison).
-/// Each returns human-readable problems instead of throwing, so one step can report several.
+/// Invariants of the kernel model that must hold after every operation (mainline recovery). Each adds
+/// human-readable problems to a list instead of throwing, so one step can report several. HardwareCorrupted
+/// is checked with unpoison in the mix too (<see cref="KernelWorld.Unpoisoned"/> says whether one succeeded).
 /// </summary>
 public static class Invariants
 {
@@ -15,7 +16,8 @@ public static class Invariants
         var tables = PageTables(k, p);
         RmapAgreesWithPageTables(k, tables, p);
         PoolCountersAddUp(k, p);
-        HardwareCorruptedCountsDistinctRawPages(k, p); // unpoison keeps it too (w.Unpoisoned)
+        HardwareCorruptedCountsDistinctRawPages(k, p);
+        MemoryIsConserved(k, p);
         NoLoadReturnedPoison(w, p);
         w.Shadow.Sync();
         w.Shadow.Check(w, p);
@@ -153,6 +155,25 @@ public static class Invariants
         if (k.NumPoisonedPages != raw.Count) p.Add($"NumPoisonedPages={k.NumPoisonedPages} but {raw.Count} distinct raw pages are poisoned");
         foreach (var r in k.Phys.RawHwpoisonPages)
             if (k.Phys.IsFreePfn(r)) p.Add($"quarantined raw page {Units.Hex(r)} is back on the buddy free lists");
+    }
+
+    /// <summary>
+    /// Every 4 KiB frame is in exactly one place: free in buddy, in an allocated folio, or quarantined
+    /// (PG_hwpoison raw page off buddy); and the page-table counters agree with each other.
+    /// </summary>
+    public static void MemoryIsConserved(Kernel k, List<string> p)
+    {
+        ulong inFolios = 0;
+        foreach (var f in k.Phys.Folios.Values) inFolios += f.NrPages;
+        ulong quarantined = (ulong)k.Phys.RawHwpoisonPages.Count(r => k.Phys.FolioOf(r) is null);
+        ulong free = 0;
+        for (int o = 0; o <= Units.MAX_ORDER; o++) free += (ulong)k.Phys.FreeBlocks(o) << o;
+        if (free != k.Phys.FreePages) p.Add($"FreePages={k.Phys.FreePages} but the buddy free lists hold {free} pages");
+        if (free + inFolios + quarantined != k.Phys.TotalPages)
+            p.Add($"{free} free + {inFolios} in folios + {quarantined} quarantined pages != {k.Phys.TotalPages} pages of memory");
+        var st = k.Stats;
+        if (st.TablePagesAllocated - st.TablePagesFreed != st.TablePagesNow)
+            p.Add($"TablePagesAllocated={st.TablePagesAllocated} - TablePagesFreed={st.TablePagesFreed} != TablePagesNow={st.TablePagesNow}");
     }
 
     /// <summary>A load that completed read no hardware-poisoned cacheline; a read()/pread() returned no poisoned byte.</summary>
