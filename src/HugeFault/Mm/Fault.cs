@@ -134,7 +134,7 @@ public sealed partial class Kernel
         ulong idx = vma.FileOffset(va) >> h.Shift;
         bool resv = vma.PrivateResv?.Remove(idx) ?? false;
         var nf = AllocHugetlbFolio(h, resv);
-        if (nf is null) return new(FaultKind.Sigbus);
+        if (nf is null) { if (resv) vma.PrivateResv!.Add(idx); return new(FaultKind.Sigbus); } // restore_reserve_on_error()
         CopyFolioContent(old, nf);
         nf.Flags = nf.Flags.With(PageFlags.PG_anon);
         nf.AnonVma = vma.AnonVma; nf.Index = idx;

@@ -87,6 +87,31 @@ public class InvariantRegressionTests
     }
 
     [Fact]
+    public void A_COW_fault_that_finds_no_page_keeps_the_private_reservation_for_later()
+    {
+        // the only free 1 GiB page backs the private mapping's reservation, is poisoned and cannot be dissolved;
+        // the COW fault gets SIGBUS and must not lose the reservation (resv_huge_pages would leak forever)
+        var k = new Kernel(new KernelConfig { HugePages1G = 2 });
+        var t = k.Spawn("A");
+        int fd = (int)k.MemfdCreate(t, "m", Memfd.MFD_HUGETLB | Memfd.MFD_HUGE_1GB).Ret;
+        k.Ftruncate(t, fd, (long)(2 * Units.GiB));
+        ulong va = (ulong)k.Mmap(t, Units.GiB, RW, Mman.MAP_PRIVATE, fd, Units.GiB, "p").Ret;
+        Assert.Equal(0, k.Fallocate(t, fd, 0, Units.GiB, Units.GiB).Ret);
+        Assert.Equal("ok", k.Access(t, va, 8, write: false).Outcome); // maps the file's page read-only
+        var spare = Assert.Single(k.H1G.FreeList);
+        k.Phys.PoisonLine(spare.PhysAddr + 0x1000, PoisonKind.Permanent);
+        k.MemoryFailure(spare.Pfn + 1, MfFlags.None); // cannot be dissolved: it backs the reservation
+        Assert.Equal(1, k.H1G.resv_huge_pages);
+
+        Assert.Equal("SIGBUS BUS_ADRERR", k.Access(t, va, 8, write: true, seed: 1).Outcome);
+
+        Assert.Equal(1, k.H1G.resv_huge_pages);
+        Assert.Single(t.Mm.FindVma(va)!.PrivateResv!);
+        k.Munmap(t, va, Units.GiB);
+        Assert.Equal(0, k.H1G.resv_huge_pages);
+    }
+
+    [Fact]
     public void Exiting_frees_every_page_table_page_including_the_PGD()
     {
         var k = new Kernel(new KernelConfig { HugePages2M = 2 });

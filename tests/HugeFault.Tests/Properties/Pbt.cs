@@ -7,37 +7,39 @@ namespace HugeFault.Tests.Properties;
 /// (stream, i+1), so CI sees the same cases every run. When a case fails, CsCheck's Check.Sample is started
 /// from that case's seed to shrink it (its seed reproduces the failure), and for operation sequences a greedy
 /// delete-one-step pass then finds a minimal reproduction, which is what the failure message shows.
-/// Set HUGEFAULT_PBT_ITER=N to add N random (non-deterministic) CsCheck iterations for exploration.
+/// Set HUGEFAULT_PBT_ITER=N to add N iterations from random seeds (exploration; failures are minimised the same way).
 /// </summary>
 internal static class Pbt
 {
     public static void Run<T>(Gen<T> gen, Action<T> assert, int iter, uint stream, Func<T, string> print)
     {
-        for (int i = 0; i < iter; i++)
-        {
-            var pcg = new PCG(stream, (ulong)i + 1);
-            string seed = pcg.ToString();
-            var input = gen.Generate(pcg, null, out _);
-            if (Fails(assert, input) is not { } first) continue;
-            string cs;
-            try { Check.Sample(gen, assert, seed: seed, iter: 300, threads: 1, print: print); cs = "CsCheck did not reproduce it"; }
-            catch (Exception e) { cs = e.Message.Split('\n')[0]; }
-            var (min, why) = input is object[] or Array ? Minimise(assert, input, first) : (input, first);
-            throw new PropertyFailedException(
-                $"iteration {i} (seed {seed}) failed. CsCheck: {cs}\nminimal reproduction: {print(min)}\n{why.Message}", why);
-        }
+        for (int i = 0; i < iter; i++) One(gen, assert, i, new PCG(stream, (ulong)i + 1), print);
+        // exploration: random seeds through the same path, so a failure is minimised too
         if (int.TryParse(Environment.GetEnvironmentVariable("HUGEFAULT_PBT_ITER"), out int extra) && extra > 0)
-            Check.Sample(gen, assert, iter: extra, threads: 1, print: print);
+            for (int i = 0; i < extra; i++) One(gen, assert, iter + i, new PCG(stream, (ulong)Random.Shared.NextInt64()), print);
     }
 
-    private static Exception? Fails<T>(Action<T> assert, T input)
+    private static void One<T>(Gen<T> gen, Action<T> assert, int i, PCG pcg, Func<T, string> print)
+    {
+        string seed = pcg.ToString();
+        var input = gen.Generate(pcg, null, out _);
+        if (Fails(assert, input) is not { } first) return;
+        string cs;
+        try { Check.Sample(gen, assert, seed: seed, iter: 300, threads: 1, print: print); cs = "CsCheck did not reproduce it"; }
+        catch (Exception e) { cs = e.Message.Split('\n')[0]; }
+        var (min, why) = input is Array ? Minimise(assert, input, first) : (input, first);
+        throw new PropertyFailedException(
+            $"iteration {i} (seed {seed}) failed. CsCheck: {cs}\nminimal reproduction: {print(min)}\n{why.Message}", why);
+    }
+
+    internal static Exception? Fails<T>(Action<T> assert, T input)
     {
         try { assert(input); return null; }
         catch (Exception e) { return e; }
     }
 
     /// <summary>Greedy delta debugging for arrays: drop chunks, then single elements, while the failure persists.</summary>
-    private static (T, Exception) Minimise<T>(Action<T> assert, T input, Exception why)
+    internal static (T, Exception) Minimise<T>(Action<T> assert, T input, Exception why)
     {
         var cur = (Array)(object)input!;
         var type = cur.GetType().GetElementType()!;
