@@ -40,6 +40,18 @@ public class ScenarioFuzzTests
     private static string Print((int File, Edit[] Edits) c) => $"{Names[c.File]} with {string.Join(", ", c.Edits.Select(e => e.ToString()))}";
 
     [Fact]
+    public void A_fuzzed_file_on_which_YamlDotNet_threw_an_ArgumentException_gives_a_syntax_error()
+    {
+        // found by the property below: "The current event is of an unsupported type. (Parameter 'parser')"
+        string text = BuiltinScenarios.Read("conformance/mainline/24-kvm-guest-touches-poisoned-page.yaml");
+        Edit[] edits = [new(4, 949385, 26363), new(2, 363353, 86004), new(0, 102816, 619713), new(0, 536974, 26747), new(2, 86865, 32170), new(4, 82877, 872471)];
+        foreach (var e in edits) text = e.Apply(text);
+        var (sc, errors) = ScenarioParser.Parse("fuzz.yaml", text);
+        Assert.Null(sc);
+        Assert.Contains(errors, e => e.Message.StartsWith("YAML syntax error", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Randomly_edited_builtin_scenarios_never_throw_and_every_error_points_inside_the_file()
     {
         Pbt.Run(GenCase, c =>
