@@ -13,14 +13,14 @@ public class KernelProperties
     [Fact]
     public void Random_operation_sequences_keep_every_invariant_after_every_step()
     {
-        Pbt.Run(KernelWorld.GenOps, ops => KernelWorld.RunChecked(ops), iter: 300, stream: 1, Print);
+        Pbt.Run(KernelWorld.GenOps, ops => KernelWorld.RunChecked(ops), iter: 600, stream: 1, Print);
     }
 
     [Fact]
     public void Random_sequences_without_errors_keep_every_invariant_after_every_step()
     {
         var faultFree = KernelWorld.GenOp.Where(o => o.Kind is not (OpKind.MadvHwpoison or OpKind.MadvSoftOffline or OpKind.HwErrorScrub or OpKind.HwErrorLatent or OpKind.HwErrorAnyFolio)).Array[1, 60];
-        Pbt.Run(faultFree, ops => KernelWorld.RunChecked(ops), iter: 150, stream: 2, Print);
+        Pbt.Run(faultFree, ops => KernelWorld.RunChecked(ops), iter: 300, stream: 2, Print);
     }
 
     [Fact]
@@ -32,6 +32,6 @@ public class KernelProperties
             foreach (var op in ops) w.Apply(op);
             return string.Join("\n", w.K.Trace.Select(e => $"{e.TimeNs} {e.Kind} {e.Describe()}"));
         }
-        Pbt.Run(KernelWorld.GenOps, ops => Assert.Equal(TraceOf(ops), TraceOf(ops)), iter: 60, stream: 3, Print);
+        Pbt.Run(KernelWorld.GenOps, ops => Assert.Equal(TraceOf(ops), TraceOf(ops)), iter: 100, stream: 3, Print);
     }
 }

@@ -75,6 +75,6 @@ public class ScenarioFuzzTests
             Assert.Empty(errors);
             var run = ScenarioRunner.Run(sc); // a scenario that validates must run without throwing (expectations may fail)
             Assert.Equal(sc.Steps.Count, run.Steps.Count);
-        }, iter: 400, stream: 21, Print);
+        }, iter: 1000, stream: 21, Print);
     }
 }
