@@ -70,11 +70,14 @@ public sealed partial class Kernel
 
         Folio? folio = null;
         bool anonNew = false;
-        if (!privateMap || !write)
+        // the page cache is looked up for private write faults too: the new private folio is a copy of the file's
+        // page (hugetlb_no_page() maps it, then hugetlb_wp() copies), not a zero page
         {
             inode.PageCache.TryGetValue(idx, out folio);
             if (folio is not null && folio.IsHwpoison && !Policy.AllowFaultOnPoisonedFolio(this, vma, folio, va))
                 return new(FaultKind.Hwpoison, Policy.NoPageHwpoisonShift(this, vma, folio, va));
+            if (privateMap && write && folio is not null && Phys.FirstPoisonedLine(folio.PhysAddr, folio.Size) is not null)
+                return new(FaultKind.Hwpoison, h.Shift); // copy_user_large_folio() meets the poison: VM_FAULT_HWPOISON_LARGE
         }
         if (privateMap && inode.Internal && folio is null) anonNew = true; // anonymous private hugetlb: never in a page cache
         if (folio is null || (privateMap && write))
@@ -141,7 +144,7 @@ public sealed partial class Kernel
         ulong idx = vma.FileOffset(va) >> h.Shift;
         bool resv = vma.PrivateResv?.Remove(idx) ?? false;
         var nf = AllocHugetlbFolio(h, resv);
-        if (nf is null) return new(FaultKind.Sigbus);
+        if (nf is null) { if (resv) vma.PrivateResv!.Add(idx); return new(FaultKind.Sigbus); } // restore_reserve_on_error()
         CopyFolioContent(old, nf);
         nf.Flags = nf.Flags.With(PageFlags.PG_anon);
         nf.AnonVma = vma.AnonVma; nf.Index = idx;
@@ -216,9 +219,19 @@ public sealed partial class Kernel
             if (w && write) f.Flags = f.Flags.With(PageFlags.PG_dirty);
             return FaultResult.Ok;
         }
-        if ((vma.Flags & VmFlags.VM_UFFD_MISSING) != 0 && vma.Uffd is { } u2) { u2.Messages.Add(pva); return new(FaultKind.Userfault); }
+        // do_cow_fault(): a private write fault on a file page copies the file's page (beyond EOF: SIGBUS)
+        Folio? cowSrc = null;
+        if (vma.File is { } cf)
+        {
+            ulong cidx = vma.FileOffset(pva) >> Units.PAGE_SHIFT;
+            if (cidx << Units.PAGE_SHIFT >= Units.AlignUp(cf.Size, Units.PAGE_SIZE) && !cf.Internal) return new(FaultKind.Sigbus);
+            if (cf.PageCache.TryGetValue(cidx, out cowSrc) && (cowSrc.IsHwpoison || Phys.FirstPoisonedLine(cowSrc.PhysAddr, cowSrc.Size) is not null))
+                return new(FaultKind.Hwpoison, Units.PAGE_SHIFT);
+        }
+        if ((vma.Flags & VmFlags.VM_UFFD_MISSING) != 0 && vma.Uffd is { } u2 && cowSrc is null) { u2.Messages.Add(pva); return new(FaultKind.Userfault); }
         var af = Phys.AllocFolio(0);
         if (af is null) return new(FaultKind.Oom);
+        if (cowSrc is not null) CopyFolioContent(cowSrc, af);
         af.Flags = af.Flags.With(PageFlags.PG_anon);
         af.AnonVma = vma.AnonVma ??= NewAnonVma(vma);
         bool wr = (vma.Flags & VmFlags.VM_WRITE) != 0;

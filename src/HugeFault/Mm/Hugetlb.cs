@@ -199,6 +199,13 @@ public sealed partial class Kernel
     {
         ulong fs = inode.FolioSize;
         ulong first = Units.AlignUp(start, fs) / fs, last = end == ulong.MaxValue ? ulong.MaxValue : end / fs;
+        // hugetlb_vmdelete_list(): every VMA of the file loses the range, private COW copies included
+        foreach (var v in inode.IMmap.ToList())
+        {
+            ulong vs = v.PgOff << Units.PAGE_SHIFT, ve = vs + v.Length;
+            ulong s = Math.Max(vs, first * fs), e = last == ulong.MaxValue ? ve : Math.Min(ve, last * fs);
+            if (s < e) ZapRange(v.Mm, v.Start + (s - vs), v.Start + (e - vs));
+        }
         foreach (var idx in inode.PageCache.Keys.Where(i => i >= first && i < last).ToList())
         {
             var f = inode.PageCache[idx];

@@ -384,10 +384,12 @@ public sealed partial class Kernel
                 nf.Flags = nf.Flags.With(PageFlags.PG_hugetlb); nf.RefCount = 1;
                 h.nr_huge_pages++;
             }
-            MigrateFolio(folio, nf);
-            // the old folio is now free: dissolve it, poisoning the raw page (page_handle_poison())
+            // page_handle_poison(): the raw page is recorded before the old folio's last reference goes, so a
+            // surplus folio dissolved during migration quarantines it instead of returning it to buddy
             folio.Flags = folio.Flags.With(PageFlags.PG_hwpoison);
             folio.RawHwp.Add(pfn);
+            MigrateFolio(folio, nf);
+            // the old folio is now free: dissolve it
             if (folio.Flags.Has(PageFlags.HugetlbFreed) && DissolveFreeHugetlbFolio(folio) == 0) { }
             NumPoisonedPages++;
             Log($"soft offline: {Units.Hex(pfn)}: hugepage soft offlined");
@@ -396,6 +398,7 @@ public sealed partial class Kernel
         var n4 = Phys.AllocFolio(0);
         if (n4 is null) return -Errno.ENOMEM;
         MigrateFolio(folio, n4);
+        Phys.TakePageOffBuddy(pfn); // page_handle_poison(): the freed old page must not go back to the allocator
         Phys.SetRawHwpoison(pfn);
         NumPoisonedPages++;
         Log($"soft offline: {Units.Hex(pfn)}: page migration succeeded");
@@ -446,7 +449,7 @@ public sealed partial class Kernel
         if (folio is null)
         {
             if (!Phys.IsRawHwpoison(pfn)) { Log($"Unpoison: Page was already unpoisoned {Units.Hex(pfn)}"); return 0; }
-            Phys.ClearRawHwpoison(pfn);
+            Phys.PutPageBackBuddy(pfn); // unpoison_memory() of a free page: back to buddy, not lost
             NumPoisonedPages--;
             Log($"Unpoison: Software-unpoisoned page {Units.Hex(pfn)}");
             return 0;

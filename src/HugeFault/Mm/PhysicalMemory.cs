@@ -58,6 +58,8 @@ public sealed class PhysicalMemory
     public void FreeFolio(Folio f)
     {
         if (!_folios.Remove(f.Pfn)) throw new InvalidOperationException($"double free of {f}");
+        // free_pages_prepare(): an order-0 page with PG_hwpoison never reaches buddy (page-table pages included)
+        if (f.Order == 0 && f.IsHwpoison) _rawHwpoison.Add(f.Pfn);
         // Only healthy pages go back: a block containing quarantined raw pages is freed page by page
         // around them (this is what Jiaqi Yan's "only free healthy pages" proposal does; mainline frees the
         // block and then takes the raw page off buddy, with a race window we do not model).
@@ -137,6 +139,14 @@ public sealed class PhysicalMemory
     /// <summary>Sets PG_hwpoison on a raw page that is not part of any allocated folio (quarantine).</summary>
     public bool SetRawHwpoison(ulong pfn) => _rawHwpoison.Add(pfn);
     public bool ClearRawHwpoison(ulong pfn) => _rawHwpoison.Remove(pfn);
+
+    /// <summary>put_page_back_buddy(): an unpoisoned quarantined page that no folio holds goes back to the free lists.</summary>
+    public bool PutPageBackBuddy(ulong pfn)
+    {
+        if (!_rawHwpoison.Remove(pfn)) return false;
+        if (FolioOf(pfn) is null && !IsFreePfn(pfn)) FreeBlock(pfn, 0);
+        return true;
+    }
     public bool IsRawHwpoison(ulong pfn) => _rawHwpoison.Contains(pfn);
 
     // ---- hardware poison: what the DRAM/cache actually holds ----

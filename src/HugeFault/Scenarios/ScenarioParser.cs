@@ -73,10 +73,22 @@ public static class ScenarioParser
     {
         var errors = new List<ScenarioError>();
         var stream = new YamlStream();
-        try { stream.Load(new StringReader(text)); }
+        var parser = new Parser(new StringReader(text));
+        try { stream.Load(parser); }
         catch (YamlException e)
         {
             return (null, [new ScenarioError(new SourcePos(file, (int)e.Start.Line, (int)e.Start.Column), "YAML syntax error: " + (e.InnerException?.Message ?? e.Message), "check indentation and quoting")]);
+        }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+        {
+            // YamlDotNet throws these (not a YamlException) on some malformed input: InvalidOperationException on
+            // unterminated flow collections ("{as: A, map: a" then a new item), ArgumentException on events the
+            // representation model does not support. Report them after the last event it parsed.
+            var at = parser.Current?.End ?? Mark.Empty;
+            var pos = new SourcePos(file, (int)Math.Max(1, at.Line), (int)Math.Max(1, at.Column));
+            return (null, [e is InvalidOperationException
+                ? new ScenarioError(pos, "YAML syntax error: unterminated flow collection ('{' or '[' without its closing bracket)", "close every '{' with '}' and '[' with ']' on the same item")
+                : new ScenarioError(pos, "YAML syntax error: unexpected YAML construct here", "check indentation, quoting and stray '%', '&', '*' or '!' characters")]);
         }
         if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is not YamlMappingNode root)
             return (null, [new ScenarioError(new SourcePos(file, 1, 1), "a scenario must be a YAML mapping", "start with 'name:', 'host:' and 'steps:'")]);

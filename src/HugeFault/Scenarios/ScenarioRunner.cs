@@ -94,15 +94,14 @@ public sealed class ScenarioRunner
         if (s.As is { } a && !_procs.ContainsKey(a)) return $"process '{a}' does not exist";
         if (s.As is { } p && !_procs[p].Alive && s.Op != "exit") return $"process '{p}' is dead ({_procs[p].ExitReason})";
         if (s.Args.TryGetValue("vm", out var vmArg) && !_vms.ContainsKey(vmArg.Text)) return $"vm '{vmArg.Text}' was not created";
-        if (s.Op != "mmap" && s.Args.TryGetValue("map", out var m) && !_maps.ContainsKey(m.Text)) return $"mapping '{m.Text}' was not created (its mmap failed)";
         if (s.Op is not ("memfd_create" or "open" or "userfaultfd") && s.Args.TryGetValue("fd", out var f) && !_fds.ContainsKey((s.As ?? "", f.Text))) return $"fd '{f.Text}' was not created (its open failed)";
         if (s.Args.TryGetValue("uffd", out var u) && !_fds.ContainsKey((s.As ?? "", u.Text))) return $"userfaultfd '{u.Text}' was not created";
-        if (s.Args.TryGetValue("pfn", out var v) && v.Text.StartsWith('$') && !_vars.ContainsKey(v.Text[1..])) return $"variable '{v.Text}' was not set";
         return null;
     }
 
     private TaskStruct Proc(Step s) => _procs[s.As!];
     private string A(Step s, string k) => s.Args[k].Text;
+    private long Value(Step s) => long.TryParse(A(s, "value"), out var v) ? v : (long)Size(s, "value");
     private bool Has(Step s, string k) => s.Args.ContainsKey(k);
     private ulong Size(Step s, string k, ulong dflt = 0) => Has(s, k) && ScenarioParser.TryParseSize(A(s, k), out var v) ? v : dflt;
     private int Fd(Step s, string k = "fd") => _fds.TryGetValue((s.As ?? "", A(s, k)), out var fd) ? fd : -1;
@@ -126,6 +125,9 @@ public sealed class ScenarioRunner
 
     private string Exec(Step s)
     {
+        // a mapping can be declared by an mmap step that failed at run time: report it, do not crash
+        if (s.Op != "mmap" && s.Args.TryGetValue("map", out var mapArg) && !_maps.ContainsKey(mapArg.Text))
+            return Sys(s, s.Op, $"{mapArg.Text}: no such mapping (its mmap failed)", SysResult.Err(Errno.EFAULT));
         switch (s.Op)
         {
             case "memfd_create":
@@ -217,7 +219,7 @@ public sealed class ScenarioRunner
             }
             case "sysctl":
             {
-                long v = long.Parse(A(s, "value"));
+                long v = Value(s); // validated as a number or a size
                 switch (A(s, "name"))
                 {
                     case "vm.memory_failure_early_kill": _k.EarlyKill = v != 0; break;
@@ -230,7 +232,7 @@ public sealed class ScenarioRunner
             case "nr_hugepages":
             {
                 var h = A(s, "size") == "1G" ? _k.H1G : _k.H2M;
-                long v = long.Parse(A(s, "value"));
+                long v = Value(s); // validated as a number or a size
                 _k.SetNrHugepages(h, v);
                 return Sys(s, "write", $"/sys/kernel/mm/hugepages/hugepages-{h.Size >> 10}kB/nr_hugepages, {v}", SysResult.Ok());
             }
@@ -449,7 +451,7 @@ public sealed class ScenarioRunner
         if (Has(s, "pfn"))
         {
             var t = A(s, "pfn");
-            if (t.StartsWith('$')) return _vars[t[1..]];
+            if (t.StartsWith('$')) return _vars.GetValueOrDefault(t[1..]); // 0 when pfn_of could not read it, as pagemap gives
             return ScenarioParser.TryParseSize(t, out var v) ? v : 0;
         }
         var task = Proc(s);
@@ -478,7 +480,8 @@ public sealed class ScenarioRunner
         else
         {
             var t = Proc(s); int fd = Fd(s);
-            var inode = t.Fds[fd].Inode;
+            if (!t.Fds.TryGetValue(fd, out var of)) return Sys(s, "hw_error", $"{A(s, "fd")}: not an open file", SysResult.Err(Errno.EBADF));
+            var inode = of.Inode;
             ulong off = Size(s, "offset");
             if (!inode.PageCache.TryGetValue(off / inode.FolioSize, out var f)) return Sys(s, "hw_error", "file offset has no page", SysResult.Err(Errno.ENOENT));
             pa = f.PhysAddr + off % inode.FolioSize;

@@ -1,0 +1,159 @@
+using HugeFault.Fs;
+using HugeFault.Mm;
+
+namespace HugeFault.Tests.Properties;
+
+/// <summary>
+/// A shadow of what user memory should hold, kept beside the kernel model by the test: one content map per
+/// file page (shared: by inode and index) and per private copy (by mm, mapping name and index). Stores are
+/// applied to it with the same pattern arithmetic as the CPU (<see cref="ContentMap"/> tags), a private page's
+/// copy starts as the file's page (or zeros) at its first write, and fork copies a process's private pages.
+/// After each step it compares every page-cache folio and every mapped private folio, and the bytes of a load
+/// that completed, with the shadow (sampled cachelines), so a lost write, a zero page where a copy belongs,
+/// or a copy that went to the wrong process shows up.
+/// Pages leave the shadow when the model drops them (truncate, punch, unmap, exit); that is checked elsewhere.
+/// </summary>
+public sealed class ContentShadow(Kernel k)
+{
+    private readonly Dictionary<(Inode Inode, ulong Idx), ContentMap> _shared = new();
+    private readonly Dictionary<(MmStruct Mm, string Name, ulong Idx), ContentMap> _own = new();
+
+    private static ulong Granule(Vma v) => v.Hstate?.Size ?? Units.PAGE_SIZE;
+
+    private static ContentMap Clone(ContentMap? src, ulong size)
+    {
+        var c = new ContentMap();
+        if (src is not null) c.CopyFrom(src, 0, 0, (uint)(size >> Units.CACHELINE_SHIFT));
+        return c;
+    }
+
+    /// <summary>The file's page as a private mapping sees it before its own copy exists (null = zeros).</summary>
+    private ContentMap? FileView(Inode? f, ulong idx) =>
+        f is not null && f.PageCache.ContainsKey(idx) ? _shared.GetValueOrDefault((f, idx)) : null;
+
+    /// <summary>The layout of a VMA before an access (the task may die during it, taking its VMAs).</summary>
+    public sealed record VmaInfo(ulong Start, ulong End, bool Shared, Inode? File, string Name, ulong PgOff, ulong Granule)
+    {
+        public ulong FileOffset(ulong va) => (PgOff << Units.PAGE_SHIFT) + (va - Start);
+    }
+
+    public static List<VmaInfo> Layout(MmStruct mm) =>
+        mm.Vmas.Select(v => new VmaInfo(v.Start, v.End, v.IsShared, v.File, v.Name, v.PgOff, Granule(v))).ToList();
+
+    /// <summary>The first <paramref name="done"/> bytes of a store at va by t went to memory (VMAs as in <paramref name="layout"/> before the store).</summary>
+    public void Store(TaskStruct t, List<VmaInfo> layout, ulong va, ulong done, ulong seed, long po)
+    {
+        for (ulong cur = va; cur < va + done;)
+        {
+            var v = layout.First(x => cur >= x.Start && cur < x.End);
+            ulong g = v.Granule, page = Units.AlignDown(cur, g), n = Math.Min(page + g, va + done) - cur;
+            ulong idx = v.FileOffset(page) / g;
+            ContentMap cm;
+            if (v.Shared)
+            {
+                if (!_shared.TryGetValue((v.File!, idx), out cm!)) _shared[(v.File!, idx)] = cm = new ContentMap();
+            }
+            else if (!_own.TryGetValue((t.Mm, v.Name, idx), out cm!))
+                _own[(t.Mm, v.Name, idx)] = cm = Clone(FileView(v.File, idx), g); // the COW copy of the file's page, or zeros
+            cm.Write(cur - page, n, seed, po + (long)(cur - va));
+            cur += n;
+        }
+    }
+
+    /// <summary>fork(): the child's private pages start as copies of the parent's.</summary>
+    public void Fork(MmStruct parent, MmStruct child)
+    {
+        foreach (var ((mm, name, idx), cm) in _own.Where(kv => kv.Key.Mm == parent).ToList())
+        {
+            if (parent.Vmas.FirstOrDefault(x => x.Name == name) is not { } v) continue; // unmapped since: Sync drops it
+            _own[(child, name, idx)] = Clone(cm, Granule(v));
+        }
+    }
+
+    /// <summary>Follows the model's page drops: file pages that left the page cache, private copies no longer mapped.</summary>
+    public void Sync()
+    {
+        foreach (var key in _shared.Keys.Where(x => !x.Inode.PageCache.ContainsKey(x.Idx)).ToList()) _shared.Remove(key);
+        var seen = new HashSet<(MmStruct, string, ulong)>();
+        foreach (var mm in Invariants.Mms(k).Where(m => m.Users > 0))
+            foreach (var v in mm.Vmas.Where(v => !v.IsShared))
+            {
+                ulong g = Granule(v);
+                k.ForEachLeaf(mm, v.Start, v.End, r =>
+                {
+                    var key = (mm, v.Name, v.FileOffset(Units.AlignDown(Math.Max(r.Va, v.Start), g)) / g);
+                    if (r.Entry.Present && k.Phys.FolioOf(r.Entry.Pfn) is { IsAnon: true })
+                    {
+                        seen.Add(key);
+                        // a private page the shadow has not seen written (a read fault on a hole): the file's page or zeros
+                        if (!_own.ContainsKey(key)) _own[key] = Clone(FileView(v.File, key.Item3), g);
+                    }
+                    else if (r.Entry.IsHwpoison && _own.ContainsKey(key)) seen.Add(key);
+                });
+            }
+        foreach (var key in _own.Keys.Where(x => !seen.Contains(x)).ToList()) _own.Remove(key);
+    }
+
+    /// <summary>Compares memory with the shadow; adds a line per difference.</summary>
+    public void Check(KernelWorld w, List<string> p)
+    {
+        foreach (var ((inode, idx), cm) in _shared)
+        {
+            var f = inode.PageCache[idx];
+            Compare(cm, 0, inode.FolioSize, f, 0, $"{inode} page {idx}", p, dense: false);
+        }
+        foreach (var mm in Invariants.Mms(k).Where(m => m.Users > 0))
+            foreach (var v in mm.Vmas.Where(v => !v.IsShared))
+            {
+                ulong g = Granule(v);
+                k.ForEachLeaf(mm, v.Start, v.End, r =>
+                {
+                    if (!r.Entry.Present || k.Phys.FolioOf(r.Entry.Pfn) is not { IsAnon: true } f || r.Size != g) return;
+                    var key = (mm, v.Name, v.FileOffset(r.Va) / g);
+                    if (_own.TryGetValue(key, out var cm))
+                        Compare(cm, 0, g, f, (r.Entry.Pfn - f.Pfn) << Units.PAGE_SHIFT, $"mm {mm.Id} private page {v.Name}#{key.Item3} at {Units.Hex(r.Va)}", p, dense: false);
+                });
+            }
+        if (w.CompletedLoad is var (t, va, len) && t.Alive)
+        {
+            for (ulong cur = va; cur < va + len;)
+            {
+                var v = t.Mm.FindVma(cur)!;
+                ulong g = Granule(v), page = Units.AlignDown(cur, g), n = Math.Min(page + g, va + len) - cur;
+                ulong idx = v.FileOffset(page) / g;
+                var want = v.IsShared ? _shared.GetValueOrDefault((v.File!, idx)) : _own.TryGetValue((t.Mm, v.Name, idx), out var own) ? own : FileView(v.File, idx);
+                var r = k.Walk(t.Mm, cur);
+                var f = k.Phys.FolioOf(r.Entry.Pfn)!;
+                ulong folioOffOfPage = ((r.Entry.Pfn - f.Pfn) << Units.PAGE_SHIFT) + (cur - r.Va) - (cur - page);
+                Compare(want, cur - page, n, f, folioOffOfPage, $"a load by {t} at {Units.Hex(cur)} ({v.Name}#{idx})", p, dense: true);
+                cur += n;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Compares cachelines of [off, off+len) of a shadow page with folio f at folio offset foff + off: up to ~48
+    /// lines (dense, for loads) or 8 (first, last and spread, for the every-step sweep of all memory).
+    /// </summary>
+    private static void Compare(ContentMap? want, ulong off, ulong len, Folio f, ulong foff, string what, List<string> p, bool dense)
+    {
+        uint first = (uint)(off >> Units.CACHELINE_SHIFT), last = (uint)((off + len - 1) >> Units.CACHELINE_SHIFT);
+        uint baseLine = (uint)(foff >> Units.CACHELINE_SHIFT);
+        uint per = dense ? 16u : 3u;
+        IEnumerable<uint> Lines()
+        {
+            uint count = last - first + 1;
+            if (count <= 3 * per) { for (uint l = first; l <= last; l++) yield return l; yield break; }
+            for (uint i = 0; i < per; i++) { yield return first + i; yield return last - i; yield return first + (uint)((ulong)count * (2 * i + 1) / (2 * per)); }
+        }
+        foreach (var l in Lines())
+        {
+            ulong expected = want?.Tag(l) ?? ContentTag.Zero, actual = f.Content?.Tag(baseLine + l) ?? ContentTag.Zero;
+            if (expected != actual)
+            {
+                p.Add($"{what}: cacheline {l} holds {actual:x} but {(expected == 0 ? "zeros" : $"{expected:x}")} were written there");
+                return;
+            }
+        }
+    }
+}
