@@ -12,6 +12,7 @@ public static class Program
         root.Subcommands.Add(CompareCommand.Create());
         root.Subcommands.Add(RunCommand.Create());
         root.Subcommands.Add(DramCommand.Create());
+        root.Subcommands.Add(OracleCommand.Create());
         var parse = root.Parse(args);
         return parse.Invoke();
     }
