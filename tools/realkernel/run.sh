@@ -37,9 +37,11 @@ for entry in "${probes[@]}"; do
   case "$entry" in
     scenario:*)
       p=${entry#scenario:}
-      bootargs="$(cat "$CACHE/scenarios/$p.bootargs") hfscenario=$p" ;;
+      bootargs="$(cat "$CACHE/scenarios/$p.bootargs") hfscenario=$p"
+      mem=$(cat "$CACHE/scenarios/$p.mem" 2>/dev/null || echo 4G) ;;
     *)
       p=$entry
+      mem=4G
       bootargs=$("$runner" bootargs "$p") ;;
   esac
   log=$out/$p.console.log
@@ -50,7 +52,7 @@ for entry in "${probes[@]}"; do
     attempts=$((attempts + 1))
     t0=$(date +%s.%N)
     set +e
-    timeout --foreground -k 5 "$timeout_s" qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp 2 -m 4G \
+    timeout --foreground -k 5 "$timeout_s" qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp 2 -m "$mem" \
       -display none -monitor none -serial "file:$log" -no-reboot \
       -kernel "$CACHE/vmlinuz" -initrd "$CACHE/initramfs.cpio.gz" \
       -append "console=ttyS0 loglevel=1 panic=-1 $bootargs hfprobe=$p" </dev/null

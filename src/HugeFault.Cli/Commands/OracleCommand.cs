@@ -19,14 +19,15 @@ internal static class OracleCommand
         var timeout = new Option<int>("--timeout") { Description = "Seconds per boot", DefaultValueFactory = _ => 300 };
         var verbose = new Option<bool>("--verbose") { Description = "Show every compared field, not only mismatches" };
         var strict = new Option<bool>("--fail-on-mismatch") { Description = "Exit 1 if any compared step differs" };
+        var writeSummary = new Option<bool>("--write-summary") { Description = "With --model-only: rewrite summary.json next to the traces (after a model change)" };
         var cmd = new Command("oracle", "Differential check: run mainline scenarios on the model and on a real Linux kernel and compare step by step.")
-            { files, modelOnly, record, results, timeout, verbose, strict };
+            { files, modelOnly, record, results, timeout, verbose, strict, writeSummary };
         cmd.SetAction(pr => Execute(pr.GetValue(files) ?? [], pr.GetValue(modelOnly), pr.GetValue(record), pr.GetValue(results),
-            pr.GetValue(timeout), pr.GetValue(verbose), pr.GetValue(strict), Console.Out, Console.Error));
+            pr.GetValue(timeout), pr.GetValue(verbose), pr.GetValue(strict), Console.Out, Console.Error, pr.GetValue(writeSummary)));
         return cmd;
     }
 
-    public static int Execute(string[] files, bool modelOnly, bool record, string? results, int timeoutS, bool verbose, bool strict, TextWriter w, TextWriter err)
+    public static int Execute(string[] files, bool modelOnly, bool record, string? results, int timeoutS, bool verbose, bool strict, TextWriter w, TextWriter err, bool writeSummary = false)
     {
         if (modelOnly && record) { err.WriteLine("--model-only and --record exclude each other"); return 2; }
         var (scenarios, errors) = ScenarioInputs.Load(files);
@@ -47,7 +48,7 @@ internal static class OracleCommand
         var kernels = list.Where(r => r.Status == "compared").Select(r => r.Kernel).Distinct().ToList();
         w.WriteLine($"kernel used for the real traces: {(kernels.Count == 0 ? "none" : string.Join(", ", kernels))} (traces in {dir})");
         foreach (var r in list) OracleSession.Print(w, r, verbose);
-        if (!modelOnly || record) OracleSession.WriteSummary(dir, list);
+        if (!modelOnly || writeSummary) OracleSession.WriteSummary(dir, list);
         int cmp = list.Count(r => r.Status == "compared");
         w.WriteLine($"{cmp} of {list.Count} scenarios compared; {list.Count(r => r.Status == "compared" && r.MismatchedSteps == 0)} match in every step; "
             + $"{list.Sum(r => r.MatchedSteps)} steps match, {list.Sum(r => r.MismatchedSteps)} differ; expectations pass on Linux in {list.Count(r => r.RealPassed == true)}");

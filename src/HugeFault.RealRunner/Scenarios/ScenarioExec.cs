@@ -44,6 +44,8 @@ internal sealed unsafe class ScenarioExec
 
     // per process state (a fork child gets a copy of its parent's)
     private readonly Dictionary<string, (ulong Base, long Len)> _maps = new();
+    /// <summary>Mapping names, newest last: a signal address is named after the newest live mapping holding it.</summary>
+    private readonly List<string> _mapOrder = new();
     private readonly Dictionary<string, long> _fds = new();
     private readonly Dictionary<string, ulong> _vars = new();
     private readonly HashSet<string> _uffdMaps = new();
@@ -257,7 +259,7 @@ internal sealed unsafe class ScenarioExec
                 long fd = fdn is null ? -1 : _fds.GetValueOrDefault(fdn, -1);
                 long len = Num(a, "length");
                 long res = ExceptionTable.Syscall(__NR_mmap, 0, len, Num(a, "prot"), Num(a, "flags"), fd, Num(a, "offset"));
-                if (res >= 0 || res <= -4096) _maps[Str(a, "name")!] = ((ulong)res, len);
+                if (res >= 0 || res <= -4096) { _maps[Str(a, "name")!] = ((ulong)res, len); _mapOrder.Add(Str(a, "name")!); }
                 Ret(r, res);
                 break;
             }
@@ -266,7 +268,15 @@ internal sealed unsafe class ScenarioExec
                 var m = _maps[Str(a, "map")!];
                 long off = Num(a, "offset"), len = Num(a, "length");
                 if (len < 0) len = m.Len - off;
-                Ret(r, ExceptionTable.Syscall(__NR_munmap, (long)m.Base + off, len));
+                long res = ExceptionTable.Syscall(__NR_munmap, (long)m.Base + off, len);
+                if (res == 0)
+                {
+                    // keep naming what is left: a whole unmap forgets the name, a head or tail unmap shrinks it
+                    string n = Str(a, "map")!;
+                    if (off == 0 && len >= m.Len) { _maps.Remove(n); _mapOrder.Remove(n); }
+                    else if (off + len >= m.Len) _maps[n] = (m.Base, off);
+                }
+                Ret(r, res);
                 break;
             }
             case "madvise":
@@ -497,9 +507,9 @@ internal sealed unsafe class ScenarioExec
 
     private string Sym(ulong addr)
     {
-        foreach (var (n, m) in _maps)
-            if (addr >= m.Base && addr < m.Base + (ulong)m.Len)
-                return addr == m.Base ? n : $"{n}+0x{addr - m.Base:x}";
+        for (int i = _mapOrder.Count - 1; i >= 0; i--)
+            if (_maps.TryGetValue(_mapOrder[i], out var m) && addr >= m.Base && addr < m.Base + (ulong)m.Len)
+                return addr == m.Base ? _mapOrder[i] : $"{_mapOrder[i]}+0x{addr - m.Base:x}";
         return $"0x{addr:x}";
     }
 

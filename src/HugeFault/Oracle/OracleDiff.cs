@@ -60,7 +60,8 @@ public static class OracleDiff
             f.Add(new FieldDiff("data", Data(m.DataMismatches), Data(r.DataMismatches)));
         f.Add(new FieldDiff("signals", Join(m.Signals.Select(OracleTraces.NormalizeSignal).Order(StringComparer.Ordinal)),
             Join(r.Signals.Select(OracleTraces.NormalizeSignal).Order(StringComparer.Ordinal))));
-        f.Add(new FieldDiff("log", Join(m.Log.Select(OracleTraces.NormalizeLog)), Join(r.Log.Select(OracleTraces.NormalizeLog))));
+        f.Add(new FieldDiff("log", Join(m.Log.Where(l => !OracleTraces.IsNoise(l)).Select(OracleTraces.NormalizeLog)),
+            Join(r.Log.Where(l => !OracleTraces.IsNoise(l)).Select(OracleTraces.NormalizeLog))));
         foreach (var k in OracleTraces.CounterKeys)
         {
             long mv = m.Counters.GetValueOrDefault(k, -1), rv = r.Counters.GetValueOrDefault(k, -1);

@@ -78,6 +78,7 @@ public static class OracleSession
             var plan = OraclePlan.Build(sc);
             File.WriteAllText(Path.Combine(plans, key + ".json"), plan.ToJsonString());
             File.WriteAllText(Path.Combine(plans, key + ".bootargs"), OraclePlan.BootArgs(sc));
+            File.WriteAllText(Path.Combine(plans, key + ".mem"), OraclePlan.GuestMemory(sc));
             File.Copy(sc.File, Path.Combine(plans, key + ".yaml"), true);
             keys.Add(key);
         }
@@ -119,17 +120,22 @@ public static class OracleSession
         }).ToArray()),
     };
 
+    /// <summary>Writes DIR/summary.json; entries of scenarios not in <paramref name="results"/> that are already there are kept.</summary>
     public static void WriteSummary(string dir, IEnumerable<OracleScenarioResult> results)
     {
-        var list = results.ToList();
-        var kernels = list.Where(r => r.Status == "compared").Select(r => r.Kernel).Distinct().ToList();
+        var entries = new SortedDictionary<string, JsonNode>(StringComparer.Ordinal);
+        string path = Path.Combine(dir, "summary.json");
+        if (File.Exists(path) && JsonNode.Parse(File.ReadAllText(path))?["scenarios"] is JsonArray old)
+            foreach (var e in old) if (e?["scenario"]?.GetValue<string>() is { } k) entries[k] = e.DeepClone();
+        foreach (var r in results) entries[r.Key] = ResultJson(r);
+        var kernels = entries.Values.Where(e => (string?)e["status"] == "compared").Select(e => (string?)e["kernel"]).Distinct().ToList();
         var o = new JsonObject
         {
-            ["kernel"] = kernels.Count == 1 ? kernels[0] : string.Join(", ", kernels),
-            ["scenarios"] = new JsonArray(list.Select(r => (JsonNode)ResultJson(r)).ToArray()),
+            ["kernel"] = string.Join(", ", kernels),
+            ["scenarios"] = new JsonArray(entries.Values.ToArray()),
         };
         Directory.CreateDirectory(dir);
-        File.WriteAllText(Path.Combine(dir, "summary.json"), o.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        File.WriteAllText(path, o.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
     }
 
     /// <summary>Plain-text report: per scenario a header, then per step match/mismatch with both values side by side.</summary>

@@ -165,6 +165,13 @@ public static partial class OracleTraces
     [GeneratedRegex(@"(\S):\d+\b")] private static partial Regex CommPid();
     [GeneratedRegex(@"\s+")] private static partial Regex Spaces();
 
+    /// <summary>Kernel log lines that come from running under qemu TCG, not from the scenario (timer and
+    /// clocksource complaints of a slow emulated CPU); they are left out of the comparison.</summary>
+    public static readonly string[] NoisePrefixes =
+        ["hrtimer: interrupt took", "clocksource:", "perf: interrupt took too long", "sched: RT throttling", "random: crng", "watchdog:", "rcu:", "INFO: rcu"];
+
+    public static bool IsNoise(string line) => NoisePrefixes.Any(p => line.TrimStart().StartsWith(p, StringComparison.Ordinal));
+
     /// <summary>A kernel log line with hex numbers (pfns, addresses) and pids replaced by placeholders.</summary>
     public static string NormalizeLog(string line)
     {
