@@ -43,7 +43,12 @@ public static class OracleDiff
     public static List<FieldDiff> CompareStep(OracleStep m, OracleStep r)
     {
         var f = new List<FieldDiff>();
-        if (m.Panic || r.Panic) { f.Add(new FieldDiff("panic", B(m.Panic), B(r.Panic))); return f; }
+        if (m.Panic || r.Panic)
+        {
+            f.Add(new FieldDiff("panic", B(m.Panic), B(r.Panic)));
+            if (m.Panic && r.Panic) f.Add(new FieldDiff("panic message", OracleTraces.NormalizeLog(m.PanicText ?? ""), OracleTraces.NormalizeLog(r.PanicText ?? "")));
+            return f;
+        }
         if (m.Skipped is not null || r.Skipped is not null)
         {
             f.Add(new FieldDiff("ran", m.Skipped is null ? "yes" : "skipped", r.Skipped is null ? "yes" : "skipped"));

@@ -29,6 +29,8 @@ public sealed record OracleStep(int Index, string Op, string? As)
     /// <summary>null = nothing checked; otherwise the number of 64-byte lines that differ from the expected pattern.</summary>
     public long? DataMismatches { get; init; }
     public bool Panic { get; init; }
+    /// <summary>The panic message ("Kernel panic - not syncing: …") when <see cref="Panic"/>.</summary>
+    public string? PanicText { get; init; }
 }
 
 /// <summary>A whole run in normalized form.</summary>
@@ -84,6 +86,7 @@ public static partial class OracleTraces
                 Done = acc is null ? null : (long)acc.Done,
                 DataMismatches = mism,
                 Panic = ev.OfType<PanicEvent>().Any(),
+                PanicText = ev.OfType<PanicEvent>().FirstOrDefault()?.Describe(),
             });
         }
         return new OracleTrace("model", "model " + h.KernelVersion, steps);
@@ -107,6 +110,7 @@ public static partial class OracleTraces
         string kernel = "?";
         var steps = new List<OracleStep>();
         bool panic = false;
+        string? panicText = null;
         foreach (var line in lines)
         {
             if (string.IsNullOrWhiteSpace(line) || !line.TrimStart().StartsWith('{')) continue;
@@ -114,7 +118,8 @@ public static partial class OracleTraces
             var r = doc.RootElement;
             if (r.TryGetProperty("kernel", out var kv) && kv.ValueKind == JsonValueKind.String && kv.GetString() is { Length: > 0 } kk && kernel == "?") kernel = kk;
             string kind = r.TryGetProperty("kind", out var k) ? k.GetString() ?? "" : r.TryGetProperty("step", out var st) && st.ValueKind == JsonValueKind.String ? st.GetString() ?? "" : "";
-            if (kind == "console" && r.TryGetProperty("text", out var tx) && (tx.GetString() ?? "").Contains("Kernel panic", StringComparison.Ordinal)) panic = true;
+            if (kind == "console" && r.TryGetProperty("text", out var tx) && tx.GetString() is { } ctext && ctext.IndexOf("Kernel panic", StringComparison.Ordinal) is int at and >= 0)
+            { panic = true; panicText ??= ctext[at..].Trim(); }
             if (kind != "step") continue;
             int i = r.GetProperty("i").GetInt32();
             string op = r.GetProperty("op").GetString()!;
@@ -150,7 +155,7 @@ public static partial class OracleTraces
             bool firstMissing = true;
             foreach (var s in sc.Steps.Where(s => !seen.Contains(s.Index)))
             {
-                steps.Add(new OracleStep(s.Index, s.Op, s.As) { Skipped = panic ? "the host panicked" : "no result from the guest", Panic = panic && firstMissing });
+                steps.Add(new OracleStep(s.Index, s.Op, s.As) { Skipped = panic ? "the host panicked" : "no result from the guest", Panic = panic && firstMissing, PanicText = panic && firstMissing ? panicText : null });
                 firstMissing = false;
             }
             steps.Sort((x, y) => x.Index.CompareTo(y.Index));
@@ -163,6 +168,7 @@ public static partial class OracleTraces
     [GeneratedRegex(@"0x[0-9a-fA-F]+")] private static partial Regex HexPrefixed();
     [GeneratedRegex(@"\b(?=[0-9a-f]*[0-9])(?=[0-9a-f]*[a-f])[0-9a-f]{4,}\b|\b[0-9a-f]{6,}\b")] private static partial Regex HexBare();
     [GeneratedRegex(@"(\S):\d+\b")] private static partial Regex CommPid();
+    [GeneratedRegex(@"\b(page|pfn) [0-9a-f]+\b")] private static partial Regex PageNumber();
     [GeneratedRegex(@"\s+")] private static partial Regex Spaces();
 
     /// <summary>Kernel log lines that come from running under qemu TCG, not from the scenario (timer and
@@ -178,6 +184,7 @@ public static partial class OracleTraces
         string s = HexPrefixed().Replace(line.Trim(), "<hex>");
         s = CommPid().Replace(s, "$1:<pid>");
         s = HexBare().Replace(s, "<hex>");
+        s = PageNumber().Replace(s, "$1 <hex>");
         return Spaces().Replace(s, " ");
     }
 

@@ -13,6 +13,7 @@ public class OracleNormalizationTests
     [InlineData("Injecting memory failure for pfn 0x100e05 at process virtual address 0x7f7e44205000",
         "Injecting memory failure for pfn <hex> at process virtual address <hex>")]
     [InlineData("Kernel panic - not syncing: Memory failure on page 100c05", "Kernel panic - not syncing: Memory failure on page <hex>")]
+    [InlineData("Kernel panic - not syncing: Memory failure on page 201", "Kernel panic - not syncing: Memory failure on page <hex>")]
     [InlineData("Memory failure: 0x1: recovery action for huge page: Recovered", "Memory failure: <hex>: recovery action for huge page: Recovered")]
     public void Log_lines_lose_pfns_addresses_and_pids(string raw, string normalized)
         => Assert.Equal(normalized, OracleTraces.NormalizeLog(raw));
