@@ -439,7 +439,8 @@ internal sealed unsafe class ScenarioExec
 
     private (long Lines, long Mismatches, long First) _check;
 
-    private static byte PatternByte(ulong seed, long o)
+    /// <summary>ContentTag.PatternByte of the model (pinned by PatternByteTests on both sides).</summary>
+    internal static byte PatternByte(ulong seed, long o)
     {
         ulong x = seed + (ulong)o * 0x9E3779B97F4A7C15UL;
         x ^= x >> 33; x *= 0xff51afd7ed558ccdUL; x ^= x >> 33;
