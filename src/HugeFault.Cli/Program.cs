@@ -13,6 +13,7 @@ public static class Program
         root.Subcommands.Add(RunCommand.Create());
         root.Subcommands.Add(DramCommand.Create());
         root.Subcommands.Add(FleetCommand.Create());
+        root.Subcommands.Add(OracleCommand.Create());
         var parse = root.Parse(args);
         try
         {

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the guest initramfs: busybox-static, the NativeAOT HugeFault.RealRunner with the three
 # libraries it links (libc, libm, ld-linux), hwpoison-inject.ko and an /init that runs one probe
-# named on the kernel command line (hfprobe=NAME, which the kernel hands to /init as $hfprobe).
+# named on the kernel command line (hfprobe=NAME, which the kernel hands to /init as $hfprobe), or
+# the scenario plan /scenarios/KEY.json named by hfscenario=KEY (plans, their YAML and boot arguments
+# are written to $CACHE/scenarios/ by `hugefault oracle` before it calls this script).
 # Output: $CACHE/initramfs.cpio.gz. Run setup.sh first.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -14,7 +16,8 @@ dotnet publish "$repo/src/HugeFault.RealRunner/HugeFault.RealRunner.csproj" -c R
 runner=$CACHE/runner/HugeFault.RealRunner
 
 root=$(mktemp -d); trap 'rm -rf "$root"' EXIT
-mkdir -p "$root"/{bin,proc,sys,dev,tmp,runner,lib64,lib/x86_64-linux-gnu}
+mkdir -p "$root"/{bin,proc,sys,dev,tmp,runner,scenarios,lib64,lib/x86_64-linux-gnu}
+if [ -d "$CACHE/scenarios" ]; then cp "$CACHE"/scenarios/* "$root/scenarios/" 2>/dev/null || true; fi
 cp /bin/busybox "$root/bin/busybox"
 cp "$runner" "$root/runner/"
 cp "$CACHE/hwpoison-inject.ko" "$root/"
@@ -36,10 +39,17 @@ mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mount -t debugfs debugfs /sys/kernel/debug
 echo "@@@ INIT uptime=$(cut -d' ' -f1 /proc/uptime)"
 if insmod /hwpoison-inject.ko; then echo "@@@ insmod ok"; else echo "@@@ insmod failed"; fi
-echo "@@@ BEGIN ${hfprobe:-none} uptime=$(cut -d' ' -f1 /proc/uptime)"
-/runner/HugeFault.RealRunner probe "${hfprobe:-selftest}"
-rc=$?
-echo "@@@ END ${hfprobe:-none} rc=$rc uptime=$(cut -d' ' -f1 /proc/uptime)"
+if [ -n "${hfscenario:-}" ]; then
+  echo "@@@ BEGIN $hfscenario uptime=$(cut -d' ' -f1 /proc/uptime)"
+  /runner/HugeFault.RealRunner run-scenario "/scenarios/$hfscenario.json"
+  rc=$?
+  echo "@@@ END $hfscenario rc=$rc uptime=$(cut -d' ' -f1 /proc/uptime)"
+else
+  echo "@@@ BEGIN ${hfprobe:-none} uptime=$(cut -d' ' -f1 /proc/uptime)"
+  /runner/HugeFault.RealRunner probe "${hfprobe:-selftest}"
+  rc=$?
+  echo "@@@ END ${hfprobe:-none} rc=$rc uptime=$(cut -d' ' -f1 /proc/uptime)"
+fi
 poweroff -f
 INIT
 chmod +x "$root/init"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Boots the Debian kernel under qemu (TCG) once per probe and saves each probe's JSON lines.
-#   tools/realkernel/run.sh [--timeout SECONDS] [--out DIR] all | PROBE...
+#   tools/realkernel/run.sh [--timeout SECONDS] [--out DIR] all | PROBE... | scenario:KEY...
+# scenario:KEY boots with $CACHE/scenarios/KEY.bootargs and runs the plan KEY.json (see build-initramfs.sh).
 # One boot per probe: poison cannot be undone within a boot. Needs setup.sh and build-initramfs.sh.
 # Per probe it writes DIR/PROBE.jsonl (the runner's lines, then "console" lines for any other
 # serial output inside the probe, e.g. a panic, then a "timing" line) and DIR/PROBE.console.log.
@@ -32,8 +33,17 @@ json_str() { # escape a line for a JSON string
 }
 
 fail=0
-for p in "${probes[@]}"; do
-  bootargs=$("$runner" bootargs "$p")
+for entry in "${probes[@]}"; do
+  case "$entry" in
+    scenario:*)
+      p=${entry#scenario:}
+      bootargs="$(cat "$CACHE/scenarios/$p.bootargs") hfscenario=$p"
+      mem=$(cat "$CACHE/scenarios/$p.mem" 2>/dev/null || echo 4G) ;;
+    *)
+      p=$entry
+      mem=4G
+      bootargs=$("$runner" bootargs "$p") ;;
+  esac
   log=$out/$p.console.log
   # Multi-threaded TCG occasionally oopses while the kernel patches its own text during boot
   # ("Oops: int3" in an early initcall): a boot that never reaches the probe is retried.
@@ -42,7 +52,7 @@ for p in "${probes[@]}"; do
     attempts=$((attempts + 1))
     t0=$(date +%s.%N)
     set +e
-    timeout --foreground -k 5 "$timeout_s" qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp 2 -m 4G \
+    timeout --foreground -k 5 "$timeout_s" qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp 2 -m "$mem" \
       -display none -monitor none -serial "file:$log" -no-reboot \
       -kernel "$CACHE/vmlinuz" -initrd "$CACHE/initramfs.cpio.gz" \
       -append "console=ttyS0 loglevel=1 panic=-1 $bootargs hfprobe=$p" </dev/null

@@ -186,9 +186,13 @@ public sealed partial class Kernel
             if (folio.Mapping is { } inode && !folio.IsAnon)
             {
                 ulong off = folio.Index * inode.FolioSize + ((reportPfn - folio.Pfn) << Units.PAGE_SHIFT);
-                foreach (var v in inode.IMmap.Where(v => v.Mm == t.Mm).OrderBy(v => v.Start))
+                // i_mmap order (the interval tree keeps equal ranges in insertion order): with one signal per task, the
+                // first mapping of the file is the one reported (07c, 18b on 6.12)
+                foreach (var v in inode.IMmap.Where(v => v.Mm == t.Mm))
                 {
-                    if (v.AddressOf(off) is { } addr && (v.IsShared || IsMappedIn(folio, v))) list.Add(new ToKill(tsk, addr, shift, v));
+                    // collect_procs_file(): every VMA of the file covering the offset, shared or private (even one that
+                    // holds a COW copy instead of the page-cache folio: 07d on 6.12)
+                    if (v.AddressOf(off) is { } addr) list.Add(new ToKill(tsk, addr, shift, v));
                 }
             }
             else if (folio.AnonVma is { } av)
@@ -289,8 +293,16 @@ public sealed partial class Kernel
     internal void KillProcs(List<ToKill> tokill, bool forcekill, bool fail, ulong pfn, MfFlags flags, int? lsbOverride = null)
     {
         if (!forcekill) return;
+        var signalled = new HashSet<TaskStruct>();
         foreach (var tk in tokill)
         {
+            // a second SIGBUS while the first is pending is not queued (legacy signal): one per task, though
+            // kill_proc() still logs every attempt (07c, 18b on 6.12)
+            if (!signalled.Add(tk.Task))
+            {
+                if (!fail) Log($"Memory failure: {Units.Hex(pfn)}: Sending SIGBUS to {tk.Task.Comm}:{tk.Task.Pid} due to hardware memory corruption");
+                continue;
+            }
             if (fail)
             {
                 Log($"Memory failure: {Units.Hex(pfn)}: forcibly killing {tk.Task.Comm}:{tk.Task.Pid} because of failure to unmap corrupted page");
@@ -392,7 +404,6 @@ public sealed partial class Kernel
             // the old folio is now free: dissolve it
             if (folio.Flags.Has(PageFlags.HugetlbFreed) && DissolveFreeHugetlbFolio(folio) == 0) { }
             NumPoisonedPages++;
-            Log($"soft offline: {Units.Hex(pfn)}: hugepage soft offlined");
             return 0;
         }
         var n4 = Phys.AllocFolio(0);
@@ -401,7 +412,6 @@ public sealed partial class Kernel
         Phys.TakePageOffBuddy(pfn); // page_handle_poison(): the freed old page must not go back to the allocator
         Phys.SetRawHwpoison(pfn);
         NumPoisonedPages++;
-        Log($"soft offline: {Units.Hex(pfn)}: page migration succeeded");
         return 0;
     }
 
@@ -444,24 +454,29 @@ public sealed partial class Kernel
     /// </summary>
     public int UnpoisonMemory(ulong pfn)
     {
+        // order of checks and wording as unpoison_memory() in 6.12 (checked on the real kernel, scenario 20b)
         if (HwMemoryFailure) { Log("Unpoison: Disabled after HW memory failure"); return -Errno.EOPNOTSUPP; }
+        string P = Units.Hex(pfn);
         var folio = Phys.FolioOf(pfn);
         if (folio is null)
         {
-            if (!Phys.IsRawHwpoison(pfn)) { Log($"Unpoison: Page was already unpoisoned {Units.Hex(pfn)}"); return 0; }
+            if (!Phys.IsRawHwpoison(pfn)) { Log($"Unpoison: {P}: page was already unpoisoned"); return -Errno.EBUSY; }
             Phys.PutPageBackBuddy(pfn); // unpoison_memory() of a free page: back to buddy, not lost
             NumPoisonedPages--;
-            Log($"Unpoison: Software-unpoisoned page {Units.Hex(pfn)}");
+            Log($"Unpoison: {P}: software-unpoisoned page");
             return 0;
         }
-        if (!folio.IsHwpoison) { Log($"Unpoison: Page was already unpoisoned {Units.Hex(pfn)}"); return 0; }
-        if (folio.Mapped) { Log($"Unpoison: Someone maps the hwpoison page {Units.Hex(pfn)}"); return -Errno.EBUSY; }
-        if (folio.Mapping is not null) { Log($"Unpoison: the hwpoison page has non-NULL mapping {Units.Hex(pfn)}"); return -Errno.EBUSY; }
+        // PG_hwpoison of a hugetlb folio lives on the head page only: a raw (tail) pfn reads as not poisoned
+        bool pageFlag = folio.IsHwpoison && (!folio.IsHugetlb || pfn == folio.Pfn);
+        if (!pageFlag) { Log($"Unpoison: {P}: page was already unpoisoned"); return -Errno.EBUSY; }
+        if (folio.RefCount > 1) { Log($"Unpoison: {P}: someone grabs the hwpoison page"); return -Errno.EBUSY; }
+        if (folio.Mapped) { Log($"Unpoison: {P}: someone maps the hwpoison page"); return -Errno.EBUSY; }
+        if (folio.Mapping is not null) { Log($"Unpoison: {P}: the hwpoison page has non-NULL mapping"); return -Errno.EBUSY; }
         int n = folio.IsHugetlb ? folio.RawHwp.Count : 1;
         folio.RawHwp.Clear();
         folio.Flags = folio.Flags.Without(PageFlags.PG_hwpoison);
         NumPoisonedPages -= n;
-        Log($"Unpoison: Software-unpoisoned page {Units.Hex(pfn)}");
+        Log($"Unpoison: {P}: software-unpoisoned page");
         DropMfRef(folio);
         return 0;
     }

@@ -67,7 +67,8 @@ public sealed partial class Kernel
                 }
             }
             var r = Walk(t.Mm, a);
-            if (!r.Entry.IsNone && r.Shift <= (v.Hstate?.Shift ?? Units.PAGE_SHIFT)) return done > 0 ? SysResult.Ok((long)done) : SysResult.Err(Errno.EEXIST);
+            // huge_pte_none_mostly(): a poison marker counts as empty, UFFDIO_COPY replaces it (21c on 6.12)
+            if (!r.Entry.IsNone && !r.Entry.IsPoisonMarker && r.Shift <= (v.Hstate?.Shift ?? Units.PAGE_SHIFT)) return done > 0 ? SysResult.Ok((long)done) : SysResult.Err(Errno.EEXIST);
             int res = MfillAtomicPte(t, v, a, step, seed, patternOffset + (long)(a - dst));
             if (res != 0) return done > 0 ? SysResult.Ok((long)done) : SysResult.Err(-res);
             done += step;

@@ -103,7 +103,7 @@ public static class LiveMigration
             }
             downtime = (long)(remaining / bw * 1e9) + rttNs;
             bytes += (long)remaining; total += downtime;
-            CopyAll(src, dst, uffd, granule);
+            CopyAll(src, dst, uffd, granule, poisoned);
         }
         else
         {
@@ -126,7 +126,7 @@ public static class LiveMigration
             // the background stream sends the rest
             long rest = (long)good - (long)fetched.Count * (long)granule;
             if (rest > 0) { bytes += rest; total += (long)(rest / bw * 1e9); }
-            CopyAll(src, dst, uffd, granule);
+            CopyAll(src, dst, uffd, granule, poisoned);
         }
         stalls.Sort();
         long P(double q) => stalls.Count == 0 ? 0 : stalls[Math.Min(stalls.Count - 1, (int)Math.Floor(q * stalls.Count))];
@@ -141,21 +141,22 @@ public static class LiveMigration
     }
 
     /// <summary>Copies the source's guest data into the destination (UFFDIO_COPY per granule), skipping fake-poisoned ranges.</summary>
-    private static void CopyAll(Vm src, Vm dst, int uffd, ulong granule)
+    private static void CopyAll(Vm src, Vm dst, int uffd, ulong granule, List<(ulong Gpa, ulong Size)> poisoned)
     {
         var dk = dst.Host;
+        bool Bad(ulong a, ulong len) => poisoned.Any(p => p.Gpa < a + len && p.Gpa + p.Size > a);
         foreach (var (idx, sf) in src.Ram.PageCache)
         {
             ulong fileOff = idx * src.Ram.FolioSize;
-            // one UFFDIO_COPY for the whole page, or piece by piece around fake-poisoned 4 KiB (HGM)
-            var r = dk.UffdioCopy(dst.Vmm, uffd, dst.RamHva + fileOff, sf.Size, 0, 0);
-            if (r.Failed && granule < sf.Size)
+            // one UFFDIO_COPY for the whole page, or piece by piece around fake-poisoned ranges (which UFFDIO_COPY
+            // would otherwise overwrite: a poison marker counts as empty)
+            if (!Bad(fileOff, sf.Size)) dk.UffdioCopy(dst.Vmm, uffd, dst.RamHva + fileOff, sf.Size, 0, 0);
+            else if (granule < sf.Size)
                 for (ulong off = 0; off < sf.Size; off += Units.PMD_SIZE)
                 {
-                    var r2 = dk.UffdioCopy(dst.Vmm, uffd, dst.RamHva + fileOff + off, Units.PMD_SIZE, 0, 0);
-                    if (r2.Failed)
-                        for (ulong o4 = off; o4 < off + Units.PMD_SIZE; o4 += Units.PAGE_SIZE)
-                            dk.UffdioCopy(dst.Vmm, uffd, dst.RamHva + fileOff + o4, Units.PAGE_SIZE, 0, 0);
+                    if (!Bad(fileOff + off, Units.PMD_SIZE)) { dk.UffdioCopy(dst.Vmm, uffd, dst.RamHva + fileOff + off, Units.PMD_SIZE, 0, 0); continue; }
+                    for (ulong o4 = off; o4 < off + Units.PMD_SIZE; o4 += Units.PAGE_SIZE)
+                        if (!Bad(fileOff + o4, Units.PAGE_SIZE)) dk.UffdioCopy(dst.Vmm, uffd, dst.RamHva + fileOff + o4, Units.PAGE_SIZE, 0, 0);
                 }
             if (dst.Ram.PageCache.TryGetValue(fileOff >> dst.Ram.FolioShift, out var df) && sf.Content is { } sc)
                 df.EnsureContent().CopyFrom(sc, 0, 0, (uint)(sf.Size >> Units.CACHELINE_SHIFT));

@@ -1,0 +1,152 @@
+using System.Globalization;
+using HugeFault.Scenarios;
+
+namespace HugeFault.Oracle;
+
+/// <summary>One compared field of one step: the model's and the real kernel's normalized values.</summary>
+public sealed record FieldDiff(string Field, string Model, string Real)
+{
+    public bool Match => Model == Real;
+}
+
+/// <summary>A step compared: every field, plus the scenario's expectations evaluated on the real trace.</summary>
+public sealed record StepDiff(int Index, string Op, string? As, string? Skipped, IReadOnlyList<FieldDiff> Fields, IReadOnlyList<string> RealFailures)
+{
+    public bool Match => Skipped is not null || Fields.All(f => f.Match);
+    public IEnumerable<FieldDiff> Mismatches => Fields.Where(f => !f.Match);
+}
+
+/// <summary>Compares a model trace with a real one, step by step, field by field, in normalized form.</summary>
+public static class OracleDiff
+{
+    public static List<StepDiff> Compare(Scenario sc, OracleTrace model, OracleTrace real)
+    {
+        var list = new List<StepDiff>();
+        foreach (var s in sc.Steps)
+        {
+            var m = model.Steps.FirstOrDefault(x => x.Index == s.Index);
+            var r = real.Steps.FirstOrDefault(x => x.Index == s.Index);
+            if (m is null || r is null) { list.Add(new StepDiff(s.Index, s.Op, s.As, "missing in " + (m is null ? "model" : "real") + " trace", [], [])); continue; }
+            if (r.Skipped is not null && !r.Panic)
+            {
+                list.Add(new StepDiff(s.Index, s.Op, s.As, "real: " + r.Skipped, [], []));
+                continue;
+            }
+            var fields = CompareStep(m, r);
+            var fails = s.Expect is null ? [] : OracleExpect.Check(s.Expect, r);
+            list.Add(new StepDiff(s.Index, s.Op, s.As, null, fields, fails));
+        }
+        return list;
+    }
+
+    /// <summary>The fields of two steps that both sides report.</summary>
+    public static List<FieldDiff> CompareStep(OracleStep m, OracleStep r)
+    {
+        var f = new List<FieldDiff>();
+        if (m.Panic || r.Panic)
+        {
+            f.Add(new FieldDiff("panic", B(m.Panic), B(r.Panic)));
+            if (m.Panic && r.Panic) f.Add(new FieldDiff("panic message", OracleTraces.NormalizeLog(m.PanicText ?? ""), OracleTraces.NormalizeLog(r.PanicText ?? "")));
+            return f;
+        }
+        if (m.Skipped is not null || r.Skipped is not null)
+        {
+            f.Add(new FieldDiff("ran", m.Skipped is null ? "yes" : "skipped", r.Skipped is null ? "yes" : "skipped"));
+            return f;
+        }
+        var mr = OracleTraces.NormalizeRet(m); var rr = OracleTraces.NormalizeRet(r);
+        if (mr is not null || rr is not null) f.Add(new FieldDiff("ret", mr ?? "-", rr ?? "-"));
+        if (m.Outcome is not null || r.Outcome is not null)
+        {
+            f.Add(new FieldDiff("outcome", OracleTraces.NormalizeOutcome(m.Outcome) ?? "-", OracleTraces.NormalizeOutcome(r.Outcome) ?? "-"));
+            if (m.Done is not null && r.Done is not null) f.Add(new FieldDiff("done", N(m.Done.Value), N(r.Done.Value)));
+        }
+        if (m.DataMismatches is not null || r.DataMismatches is not null)
+            f.Add(new FieldDiff("data", Data(m.DataMismatches), Data(r.DataMismatches)));
+        f.Add(new FieldDiff("signals", Join(m.Signals.Select(OracleTraces.NormalizeSignal).Order(StringComparer.Ordinal)),
+            Join(r.Signals.Select(OracleTraces.NormalizeSignal).Order(StringComparer.Ordinal))));
+        f.Add(new FieldDiff("log", Join(m.Log.Where(l => !OracleTraces.IsNoise(l)).Select(OracleTraces.NormalizeLog)),
+            Join(r.Log.Where(l => !OracleTraces.IsNoise(l)).Select(OracleTraces.NormalizeLog))));
+        foreach (var k in OracleTraces.CounterKeys)
+        {
+            long mv = m.Counters.GetValueOrDefault(k, -1), rv = r.Counters.GetValueOrDefault(k, -1);
+            if (k.StartsWith("1G.", StringComparison.Ordinal) && rv < 0) continue;
+            f.Add(new FieldDiff(k, N(mv), N(rv)));
+        }
+        return f;
+    }
+
+    private static string B(bool b) => b ? "yes" : "no";
+    private static string N(long v) => v.ToString(CultureInfo.InvariantCulture);
+    private static string Data(long? m) => m is null ? "-" : m == 0 ? "as expected" : $"{m} lines differ";
+    private static string Join(IEnumerable<string> xs) { var s = string.Join(" | ", xs); return s.Length == 0 ? "(none)" : s; }
+}
+
+/// <summary>
+/// A scenario's expectations evaluated on a normalized trace step, with the same rules as
+/// <see cref="ScenarioRunner"/>'s checks (exact or included signals with optional fields, counters,
+/// log substrings, data, outcome prefix, done, panic). <c>trace</c> and <c>alive</c> are model-side
+/// details and are not evaluated here.
+/// </summary>
+public static class OracleExpect
+{
+    public static List<string> Check(Expect e, OracleStep r)
+    {
+        var f = new List<string>();
+        if (e.Panic is { } pn && r.Panic != pn) f.Add($"panic: expected {pn}, got {r.Panic}");
+        if (r.Skipped is not null) return f;
+        long ret = r.Ret ?? 0;
+        if (e.Ret is { } wantRet && ret != wantRet) f.Add($"ret: expected {wantRet}, got {ret}" + (r.Errno is { } en0 ? $" ({en0})" : ""));
+        if (e.Errno is { } en && r.Errno != en) f.Add($"errno: expected {en}, got {r.Errno ?? "none (success)"}");
+        if (e.Signals is { } sigs)
+        {
+            var unmatched = r.Signals.ToList();
+            foreach (var w in sigs)
+            {
+                var hit = unmatched.FirstOrDefault(g => Matches(w, g));
+                if (hit is not null) { unmatched.Remove(hit); continue; }
+                f.Add($"signal to {w.To}: expected {w.Signo}{(w.SiCode is null ? "" : " " + w.SiCode)}{(w.SiAddr is null ? "" : " si_addr=" + w.SiAddr)}{(w.SiAddrLsb is null ? "" : " si_addr_lsb=" + w.SiAddrLsb)}"
+                    + (r.Signals.Count > 0 ? $" (got: {string.Join("; ", r.Signals)})" : " (no signals)"));
+            }
+            if (e.SignalsExact && unmatched.Count > 0) f.Add($"unexpected signal(s): {string.Join("; ", unmatched)}");
+        }
+        foreach (var (key, want) in e.MemInfo ?? new Dictionary<string, long>())
+        {
+            if (key == "PageTables") continue;
+            long got = r.Counters.GetValueOrDefault(key, -1);
+            if (got != want) f.Add($"meminfo {key}: expected {want}, got {got}");
+        }
+        foreach (var (size, want) in e.HugePages ?? new Dictionary<string, HugepageExpect>())
+        {
+            string p = size == "1G" ? "1G." : "";
+            void C(string n, string key, long? w)
+            {
+                if (w is not { } ww) return;
+                long got = r.Counters.GetValueOrDefault(p == "" ? key : p + n, -1);
+                if (got != ww) f.Add($"hugepages {size} {n}: expected {ww}, got {got}");
+            }
+            C("total", "HugePages_Total", want.Total); C("free", "HugePages_Free", want.Free); C("resv", "HugePages_Rsvd", want.Resv); C("surp", "HugePages_Surp", want.Surp);
+        }
+        foreach (var want in e.Log ?? [])
+            if (!r.Log.Any(l => l.Contains(want, StringComparison.Ordinal))) f.Add($"log: no line containing \"{want}\"" + (r.Log.Count > 0 ? $" (got: {string.Join(" | ", r.Log)})" : " (no log lines)"));
+        foreach (var bad in e.NoLog ?? [])
+            if (r.Log.FirstOrDefault(l => l.Contains(bad, StringComparison.Ordinal)) is { } hit) f.Add($"no_log: unexpected line \"{hit}\"");
+        if (e.Data is not null)
+        {
+            if (r.DataMismatches is null) f.Add("data: this step read nothing to compare");
+            else if (r.DataMismatches > 0) f.Add($"data: {r.DataMismatches} cachelines differ from {e.Data}");
+        }
+        if (e.Outcome is { } oc && !(r.Outcome ?? "(no access)").StartsWith(oc, StringComparison.Ordinal)) f.Add($"outcome: expected {oc}, got {r.Outcome ?? "(no access)"}");
+        if (e.Done is { } done && (r.Done ?? 0) != done) f.Add($"done: expected {done} bytes, got {r.Done ?? 0}");
+        return f;
+    }
+
+    private static bool Matches(SignalExpect w, OracleSignal g)
+    {
+        if (g.To != w.To || g.Signo != w.Signo) return false;
+        if (w.SiCode is { } c && g.SiCode != c) return false;
+        if (w.SiAddrLsb is { } l && g.SiAddrLsb != l) return false;
+        if (w.SiAddr is { } a && OracleTraces.NormalizeSym(a) != OracleTraces.NormalizeSym(g.SiAddr)) return false;
+        return true;
+    }
+}
