@@ -234,16 +234,18 @@ public sealed partial class Kernel
                     if (v.Hstate is { } h && (!Units.IsAligned(s, h.Size) || !Units.IsAligned(e, h.Size))) return SysResult.Err(Errno.EINVAL);
                     // __unmap_hugepage_range(): zapping an anonymous page of the reserving private VMA restores its
                     // reservation (unless the pool has surplus pages), so the page cannot be stolen (21c on 6.12)
-                    var restore = new List<ulong>();
-                    if (v.Hstate is { } hs && v.PrivateResv is { } pr)
+                    var restore = new List<(ulong Idx, Folio F)>();
+                    if (v.Hstate is { } hs && v.PrivateResv is not null)
                         ForEachLeaf(t.Mm, s, e, r =>
                         {
                             if (r.Entry.Present && Phys.FolioOf(r.Entry.Pfn) is { IsAnon: true } f && r.Size >= f.Size && hs.surplus_huge_pages == 0)
-                                restore.Add(v.FileOffset(r.Va) >> hs.Shift);
+                                restore.Add((v.FileOffset(r.Va) >> hs.Shift, f));
                         });
                     ZapRange(t.Mm, s, e);
-                    foreach (var idx in restore)
-                        if (v.PrivateResv!.Add(idx)) v.Hstate!.resv_huge_pages++;
+                    // the reservation comes back with the page, in free_huge_folio() (restore_reserve): only if it was freed
+                    foreach (var (idx, f) in restore)
+                        if (f.Flags.Has(PageFlags.HugetlbFreed) && Phys.Folios.ContainsKey(f.Pfn) && v.Hstate!.resv_huge_pages < v.Hstate.free_huge_pages && v.PrivateResv!.Add(idx))
+                            v.Hstate.resv_huge_pages++;
                 }
                 return SysResult.Ok();
             default:
