@@ -54,7 +54,7 @@ public static class ScenarioParser
         ["guest_access"] = (["vm", "gpa"], ["length", "vcpu", "write", "pattern"], "a guest load/store at a guest-physical address through the EPT"),
         ["guest_touch"] = (["vm", "gpa", "length", "pages"], ["rate", "vcpu"], "the guest touches N distinct 4 KiB pages of [gpa, gpa+length), at `rate` touches per second"),
         ["vm_reset"] = (["vm"], [], "system reset: QEMU discards poisoned pages (10.0+: whole huge page) and the guest reboots"),
-        ["migrate"] = (["vm"], ["mode", "on_poison", "bandwidth_gbps", "rtt_us", "dirty_mbps", "touches", "max_downtime_ms"], "live migration to a fresh host of the same configuration"),
+        ["migrate"] = (["vm"], ["mode", "on_poison", "bandwidth_gbps", "rtt_us", "dirty_mbps", "touches", "max_downtime_ms", "preempt"], "live migration to a fresh host of the same configuration"),
         ["check"] = ([], [], "only check expectations"),
     };
 
@@ -319,7 +319,7 @@ public static class ScenarioParser
                 ("migrate", "mode") => ["precopy", "postcopy"],
                 ("migrate", "on_poison") => ["refuse", "fake-poison"],
                 ("vm_create", "page_size") => ["4K", "2M", "1G"],
-                (_, "amd") or (_, "enlightened") or (_, "write") => ["true", "false"],
+                (_, "amd") or (_, "enlightened") or (_, "write") or (_, "preempt") => ["true", "false"],
                 _ => null,
             };
             if (allowed is not null)

@@ -413,12 +413,13 @@ public sealed class ScenarioRunner
                     DirtyBytesPerSecond = Has(s, "dirty_mbps") ? double.Parse(A(s, "dirty_mbps"), CultureInfo.InvariantCulture) * 1e6 : 200e6,
                     PostcopyTouches = Has(s, "touches") ? int.Parse(A(s, "touches"), CultureInfo.InvariantCulture) : 2000,
                     MaxDowntimeMs = Has(s, "max_downtime_ms") ? double.Parse(A(s, "max_downtime_ms"), CultureInfo.InvariantCulture) : 300,
+                    Preempt = !Has(s, "preempt") || A(s, "preempt") == "true",
                 };
                 var r = LiveMigration.Migrate(vm, cfg);
                 _migrations.Add(r); _lastMigration = r;
                 if (r.Refused) { _lastRet = -1; _lastErrno = Errno.EBUSY; return "migrate refused: " + r.Reason; }
                 return $"migrate {cfg.Mode.ToString().ToLowerInvariant()}: {Units.Size((ulong)r.BytesMoved)} moved in {r.TotalNs / 1e9:0.###} s, downtime {r.DowntimeNs / 1e6:0.###} ms, "
-                    + (cfg.Mode == MigrationMode.Postcopy ? $"{r.Faults} faults of {Units.Size(r.Granule)}, stall p50 {r.StallP50Ns / 1e3:0.#} us p99 {r.StallP99Ns / 1e3:0.#} us, " : "")
+                    + (cfg.Mode == MigrationMode.Postcopy ? $"{r.Faults} faults of {Units.Size(r.Granule)}, stall p50 {r.StallP50Ns / 1e3:0.#} us p99 {r.StallP99Ns / 1e3:0.#} us max {r.StallMaxNs / 1e3:0.#} us, " : "")
                     + $"fake-poisoned {Units.Size(r.FakePoisonedBytes)} ({r.FakePoisonBacking}); guest-visible poison {r.PoisonSetRelation}";
             }
             case "check": return "check";

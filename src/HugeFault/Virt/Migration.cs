@@ -30,6 +30,13 @@ public sealed record MigrationConfig
     /// <summary>Post-copy fetch granule; 0 = what the destination allows (4 KiB with HGM's MADV_SPLIT, else the huge page size).</summary>
     public ulong Granule { get; init; }
     public ulong Seed { get; init; } = 1;
+    /// <summary>
+    /// Post-copy with a preempt channel (QEMU's postcopy-preempt): a page request does not wait behind the
+    /// background stream. Without it, a request waits for the data already queued on the stream socket
+    /// (uniform in [0, <see cref="StreamQueueBytes"/>]), which is what spreads the stall distribution.
+    /// </summary>
+    public bool Preempt { get; init; } = true;
+    public ulong StreamQueueBytes { get; init; } = 4UL << 20;
 }
 
 /// <summary>Outcome of one live migration.</summary>
@@ -112,6 +119,7 @@ public static class LiveMigration
             var rng = Xoshiro256StarStar.ForStream(cfg.Seed, 0x4d49_4752);
             var fetched = new HashSet<ulong>();
             long stallNs = (long)(granule / bw * 1e9) + rttNs;
+            long queueNs = (long)(cfg.StreamQueueBytes / bw * 1e9);
             for (int i = 0; i < cfg.PostcopyTouches; i++)
             {
                 ulong gpa = Units.AlignDown(rng.NextUInt64() % src.RamBytes, Units.CACHELINE);
@@ -120,8 +128,9 @@ public static class LiveMigration
                 if (poisoned.Any(p => gpa >= p.Gpa && gpa < p.Gpa + p.Size)) continue;
                 fetched.Add(gbase);
                 faults++;
-                stalls.Add(stallNs);
-                bytes += (long)granule; total += stallNs;
+                long st = stallNs + (cfg.Preempt ? 0 : (long)(rng.NextDouble() * queueNs));
+                stalls.Add(st);
+                bytes += (long)granule; total += st;
             }
             // the background stream sends the rest
             long rest = (long)good - (long)fetched.Count * (long)granule;
