@@ -114,7 +114,8 @@ public sealed partial class Kernel
         if (folio.FakePoison.Count > 0 && existing is null)
         {
             bool w1 = vma.IsShared ? (vma.Flags & VmFlags.VM_WRITE) != 0 : anonNew && (vma.Flags & VmFlags.VM_WRITE) != 0;
-            if (MapAroundFakePoison(vma, folio, hva, w1)) return FaultResult.Ok;
+            vma.Flags |= VmFlags.VM_HUGETLB_HGM;
+            if (MapAroundPages(vma, folio, hva, w1, folio.FakePoison, marker: true)) return FaultResult.Ok;
         }
         var r = existing ?? WalkAlloc(vma.Mm, hva, h.Order == H1G.Order ? PtLevel.Pud : PtLevel.Pmd);
         if (r is null) { return new(FaultKind.Oom); }
@@ -152,17 +153,6 @@ public sealed partial class Kernel
         nf.RefCount--;
         InstallLeaf(r, nf, nf.Pfn, true, true);
         return FaultResult.Ok;
-    }
-
-    private bool MapAroundFakePoison(Vma vma, Folio folio, ulong hva, bool writable)
-    {
-        var level = folio.Order == H1G.Order ? PtLevel.Pud : PtLevel.Pmd;
-        var r = WalkAlloc(vma.Mm, hva, level);
-        if (r is null) return false;
-        InstallLeaf(r.Value, folio, folio.Pfn, writable, writable && vma.IsShared);
-        foreach (var pfn in folio.FakePoison) PoisonSubpageMapping(vma.Mm, hva + ((pfn - folio.Pfn) << Units.PAGE_SHIFT), pfn, marker: true);
-        vma.Flags |= VmFlags.VM_HUGETLB_HGM;
-        return true;
     }
 
     internal void CopyFolioContent(Folio src, Folio dst)
@@ -288,29 +278,17 @@ public sealed partial class Kernel
             ulong leafEnd = r.Va + r.Size;
             ulong n = Math.Min(end, leafEnd) - cur;
             ulong pa = (e.Pfn << Units.PAGE_SHIFT) + (cur - r.Va);
-            var bad = Phys.FirstPoisonedLine(pa, n);
-            // a raw page the kernel already knows is poisoned but left mapped (keep-mapped): the hardware
-            // would raise the machine check again when it is read
-            if (Phys.FolioOf(e.Pfn) is { IsHwpoison: true } pf && pf.RawHwp.Count > 0)
-            {
-                foreach (var raw in pf.RawHwp)
-                {
-                    ulong rs = raw << Units.PAGE_SHIFT;
-                    if (rs + Units.PAGE_SIZE > pa && rs < pa + n && (bad is null || rs < bad.Value)) bad = Math.Max(rs, pa);
-                }
-            }
+            var bad = FirstBadByte(pa, n);
             ulong okLen = bad is { } b ? b - pa : n;
             // a store that only partly covers a line reads it first (RFO); a store never repairs poison
-            if (okLen > 0) DoAccessBytes(e, pa, okLen, write, seed, patternOffset + (long)(cur - va), check, cur - va);
+            if (okLen > 0) TouchBytes(pa, okLen, write, seed, patternOffset + (long)(cur - va), check, cur - va);
             if (bad is { } badPa)
             {
                 cur += okLen;
                 // machine check: do_machine_check() -> kill_me_maybe() -> memory_failure(pfn, MF_ACTION_REQUIRED)
                 KAct($"machine check: {(write ? "store" : "load")} by {t} consumed poisoned line {Units.Hex(badPa)} at {Sym(t, cur)}");
                 int before = t.SignalsReceived;
-                var prev = Current; Current = t;
-                int ret = MemoryFailure(badPa >> Units.PAGE_SHIFT, MfFlags.MF_ACTION_REQUIRED, badPa);
-                Current = prev;
+                int ret = MachineCheck(t, badPa);
                 if (Panicked) return new(cur - va, "panic");
                 if (t.SignalsReceived != before || !t.Alive) return new(cur - va, "SIGBUS BUS_MCEERR_AR (machine check)");
                 if (ret != 0 && ret != -Errno.EHWPOISON)
@@ -328,7 +306,25 @@ public sealed partial class Kernel
         return new(length, "ok");
     }
 
-    private void DoAccessBytes(Pte e, ulong pa, ulong n, bool write, ulong seed, long patternOffset, ContentCheck? check, ulong bufOff)
+    /// <summary>
+    /// The first byte of [pa, pa+n) a CPU access would machine-check on: a hardware-poisoned cacheline, or a raw
+    /// page the kernel already recorded as poisoned but left mapped (keep-mapped), which the hardware re-raises.
+    /// Shared by user accesses, KVM guest-mode accesses and the KVM GUP path.
+    /// </summary>
+    internal ulong? FirstBadByte(ulong pa, ulong n)
+    {
+        var bad = Phys.FirstPoisonedLine(pa, n);
+        if (Phys.FolioOf(pa >> Units.PAGE_SHIFT) is { IsHwpoison: true } pf)
+            foreach (var raw in pf.RawHwp)
+            {
+                ulong rs = raw << Units.PAGE_SHIFT;
+                if (rs + Units.PAGE_SIZE > pa && rs < pa + n && (bad is null || rs < bad.Value)) bad = Math.Max(rs, pa);
+            }
+        return bad;
+    }
+
+    /// <summary>The data side of an access that did not fault: a store writes the pattern, a load is checked.</summary>
+    internal void TouchBytes(ulong pa, ulong n, bool write, ulong seed, long patternOffset, ContentCheck? check, ulong bufOff)
     {
         var f = Phys.FolioOf(pa >> Units.PAGE_SHIFT)!;
         ulong fo = pa - f.PhysAddr;

@@ -63,10 +63,17 @@ public sealed partial class Kernel
     }
 
     /// <summary>
-    /// Maps folio in vma at va (the folio's huge-aligned address) at huge size, then splits around each raw
+    /// Maps folio in vma at hva (its huge-aligned address) at huge size, then splits around each raw
     /// poisoned page so those 4 KiB get hwpoison entries (HGM's answer to a fault on a poisoned folio).
     /// </summary>
-    internal bool MapAroundPoison(Vma vma, Folio folio, ulong hva, bool writable, bool marker = false)
+    internal bool MapAroundPoison(Vma vma, Folio folio, ulong hva, bool writable) =>
+        MapAroundPages(vma, folio, hva, writable, folio.RawHwp, marker: false);
+
+    /// <summary>
+    /// The hugetlb_pte walk both HGM poison and copy-around's fake poison use: map the folio as large as
+    /// possible and leave each page of <paramref name="holes"/> as a 4 KiB hwpoison entry or poison marker.
+    /// </summary>
+    internal bool MapAroundPages(Vma vma, Folio folio, ulong hva, bool writable, IReadOnlyCollection<ulong> holes, bool marker)
     {
         var level = folio.Order == H1G.Order ? PtLevel.Pud : PtLevel.Pmd;
         var r = WalkAlloc(vma.Mm, hva, level);
@@ -78,7 +85,7 @@ public sealed partial class Kernel
                 var w = Walk(vma.Mm, a);
                 if (!w.Entry.IsNone) { a = w.Va + w.Size - Units.PAGE_SIZE; continue; }
                 ulong pfn = folio.Pfn + ((a - hva) >> Units.PAGE_SHIFT);
-                if (folio.RawHwp.Contains(pfn)) { PoisonSubpageMapping(vma.Mm, a, pfn, marker); continue; }
+                if (holes.Contains(pfn)) { PoisonSubpageMapping(vma.Mm, a, pfn, marker); continue; }
                 var leaf = WalkAlloc(vma.Mm, a, PtLevel.Pte);
                 if (leaf is null) return false;
                 InstallLeaf(leaf.Value, folio, pfn, writable, writable && vma.IsShared);
@@ -86,7 +93,7 @@ public sealed partial class Kernel
             return true;
         }
         InstallLeaf(r.Value, folio, folio.Pfn, writable, writable && vma.IsShared);
-        foreach (var raw in folio.RawHwp.ToList())
+        foreach (var raw in holes.ToList())
             if (!PoisonSubpageMapping(vma.Mm, hva + ((raw - folio.Pfn) << Units.PAGE_SHIFT), raw, marker)) return false;
         return true;
     }

@@ -26,21 +26,14 @@ public sealed partial class Kernel
         ReportMceErr(vcpu, Sig.BUS_MCEERR_AR, Units.AlignDown(hva, Units.PAGE_SIZE), Units.PAGE_SHIFT, forced: true);
 
     /// <summary>A machine check consumed by task t at physical address pa (do_machine_check → memory_failure(MF_ACTION_REQUIRED)).</summary>
-    public int MachineCheck(TaskStruct t, ulong pa)
+    public int MachineCheck(TaskStruct t, ulong pa) => MemoryFailureIn(t, pa >> Units.PAGE_SHIFT, MfFlags.MF_ACTION_REQUIRED, pa);
+
+    /// <summary>memory_failure() run in t's context (current = t), as from a #MC handler's task work or madvise.</summary>
+    internal int MemoryFailureIn(TaskStruct t, ulong pfn, MfFlags flags, ulong? pa = null)
     {
         var prev = Current; Current = t;
-        int r = MemoryFailure(pa >> Units.PAGE_SHIFT, MfFlags.MF_ACTION_REQUIRED, pa);
-        Current = prev;
-        return r;
-    }
-
-    /// <summary>Guest-mode data access on host physical memory (no host page-table walk: the EPT gave pa).</summary>
-    public void GuestBytes(ulong pa, ulong n, bool write, ulong seed, long patternOffset, ContentCheck? check, ulong bufOff)
-    {
-        var f = Phys.FolioOf(pa >> Units.PAGE_SHIFT)!;
-        ulong fo = pa - f.PhysAddr;
-        if (write) f.EnsureContent().Write(fo, n, seed, patternOffset);
-        else check?.Check(f, fo, n, bufOff);
+        try { return MemoryFailure(pfn, flags, pa); }
+        finally { Current = prev; }
     }
 
     /// <summary>
@@ -59,7 +52,7 @@ public sealed partial class Kernel
             ulong leafEnd = Units.AlignDown(cur, 1UL << shift) + (1UL << shift);
             ulong n = Math.Min(end, leafEnd) - cur;
             ulong pa = pfn << Units.PAGE_SHIFT | (cur & (Units.PAGE_SIZE - 1));
-            if (Phys.FirstPoisonedLine(pa, n) is { } bad)
+            if (FirstBadByte(pa, n) is { } bad)
             {
                 int before = vcpu.SignalsReceived;
                 MachineCheck(vcpu, bad);

@@ -277,9 +277,7 @@ public sealed partial class Kernel
             else
             {
                 Log($"Injecting memory failure for pfn {Units.Hex(pfn)} at process virtual address {Units.Hex(cur)}");
-                var prev = Current; Current = t;
-                int r = MemoryFailure(pfn, MfFlags.MF_ACTION_REQUIRED | MfFlags.MF_COUNT_INCREASED | MfFlags.MF_SW_SIMULATED);
-                Current = prev;
+                int r = MemoryFailureIn(t, pfn, MfFlags.MF_ACTION_REQUIRED | MfFlags.MF_COUNT_INCREASED | MfFlags.MF_SW_SIMULATED);
                 if (Panicked) return SysResult.Ok();
                 if (r == -Errno.EOPNOTSUPP) r = 0;
                 if (r != 0) return SysResult.Err(-r);

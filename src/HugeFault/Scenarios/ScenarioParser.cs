@@ -40,7 +40,7 @@ public static class ScenarioParser
         ["nr_hugepages"] = (["size", "value"], [], "write /sys/kernel/mm/hugepages/hugepages-<size>/nr_hugepages"),
         ["store"] = (["as", "map"], ["offset", "length", "pattern"], "CPU stores of a data pattern to name+offset"),
         ["load"] = (["as", "map"], ["offset", "length"], "CPU loads from name+offset"),
-        ["hw_error"] = ([], ["as", "map", "offset", "fd", "phys", "kind", "detect"], "a hardware error in one cacheline (model only)"),
+        ["hw_error"] = ([], ["as", "map", "offset", "fd", "phys", "pfn", "kind", "detect"], "a hardware error in one cacheline (model only): at phys, at pfn ($var) + offset, or at a mapping/file offset"),
         ["corrupt_pfn"] = ([], ["pfn", "as", "map", "offset"], "debugfs hwpoison/corrupt-pfn"),
         ["unpoison_pfn"] = ([], ["pfn", "as", "map", "offset"], "debugfs hwpoison/unpoison-pfn"),
         ["pfn_of"] = (["as", "map", "save"], ["offset"], "read the pfn of name+offset from /proc/self/pagemap into a variable"),
@@ -451,8 +451,8 @@ public static class ScenarioParser
                 if (s.Op == "mmap" && s.Args.TryGetValue("name", out var n)) { if (!maps.Add(n.Text)) errors.Add(new ScenarioError(n.Pos, $"mapping name '{n.Text}' is used twice", "give each mmap its own name")); }
                 if (s.Op is "memfd_create" or "open" or "userfaultfd" && s.Args.TryGetValue("fd", out var f)) fds.Add(f.Text);
                 if (s.Op == "pfn_of" && s.Args.TryGetValue("save", out var sv)) vars.Add(sv.Text);
-                if (s.Op == "hw_error" && !s.Args.ContainsKey("phys") && !(s.Args.ContainsKey("map") && s.Args.ContainsKey("as")) && !(s.Args.ContainsKey("fd") && s.Args.ContainsKey("as")))
-                    errors.Add(new ScenarioError(s.Pos, "hw_error needs a place: phys, or as+map+offset, or as+fd+offset"));
+                if (s.Op == "hw_error" && !s.Args.ContainsKey("phys") && !s.Args.ContainsKey("pfn") && !(s.Args.ContainsKey("map") && s.Args.ContainsKey("as")) && !(s.Args.ContainsKey("fd") && s.Args.ContainsKey("as")))
+                    errors.Add(new ScenarioError(s.Pos, "hw_error needs a place: phys, pfn (+offset), as+map+offset, or as+fd+offset"));
                 if (s.Op == "hw_error" && s.Args.TryGetValue("detect", out var d) && d.Text == "consume" && !s.Args.ContainsKey("as"))
                     errors.Add(new ScenarioError(d.Pos, "detect: consume needs 'as' (the process whose load consumes the poison)"));
                 if (s.Op is "corrupt_pfn" or "unpoison_pfn" && !s.Args.ContainsKey("pfn") && !(s.Args.ContainsKey("map") && s.Args.ContainsKey("as")))

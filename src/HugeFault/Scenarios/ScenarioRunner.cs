@@ -469,6 +469,7 @@ public sealed class ScenarioRunner
         string detect = Has(s, "detect") ? A(s, "detect") : (Has(s, "as") ? "consume" : "scrub");
         string where;
         if (Has(s, "phys")) { pa = Size(s, "phys"); where = Units.Hex(pa); }
+        else if (Has(s, "pfn")) { pa = (PfnArg(s) << Units.PAGE_SHIFT) + Size(s, "offset"); where = Units.Hex(pa); }
         else if (Has(s, "map"))
         {
             var t = Proc(s); var (va, _) = Map(s);

@@ -148,15 +148,9 @@ public sealed class Vm
             var ee = e.Value;
             ulong n = Math.Min(end, ee.Gpa + ee.Size) - cur;
             ulong pa = (ee.HostPfn << Units.PAGE_SHIFT) + (cur - ee.Gpa);
-            var bad = Host.Phys.FirstPoisonedLine(pa, n);
-            if (Host.Phys.FolioOf(pa >> Units.PAGE_SHIFT) is { IsHwpoison: true } pf)
-                foreach (var raw in pf.RawHwp)
-                {
-                    ulong rs = raw << Units.PAGE_SHIFT;
-                    if (rs + Units.PAGE_SIZE > pa && rs < pa + n && (bad is null || rs < bad.Value)) bad = Math.Max(rs, pa);
-                }
+            var bad = Host.FirstBadByte(pa, n);
             ulong ok = bad is { } b ? b - pa : n;
-            if (ok > 0) Host.GuestBytes(pa, ok, write, seed, patternOffset + (long)(cur - gpa), check, cur - gpa);
+            if (ok > 0) Host.TouchBytes(pa, ok, write, seed, patternOffset + (long)(cur - gpa), check, cur - gpa);
             cur += ok;
             if (bad is { } badPa)
             {
