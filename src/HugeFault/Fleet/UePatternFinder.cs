@@ -33,24 +33,16 @@ public readonly struct UePattern
 /// </summary>
 public sealed class UePatternFinder
 {
-    private readonly EccScheme _scheme;
-    private readonly bool _laneIsMultiChip;
-    private readonly ulong _valid;
-    private readonly ulong _wordWild;
-    private readonly ulong _codewordWild;
-    private readonly double _scrubHours;
+    private readonly EccCodewords _code;
+    private EccScheme _scheme => _code.Scheme;
+    private bool _laneIsMultiChip => _code.LaneIsMultiChip;
+    private ulong _valid => _code.Valid;
+    private ulong _wordWild => _code.WordWild;          // SEC-DED: a beat = rank|bank|row|col, any dq
+    private ulong _codewordWild => _code.CodewordWild;  // Chipkill: dq plus the column bits of the beats in one symbol
+    private double _scrubHours => _code.ScrubHours;
 
-    public UePatternFinder(DramRankModel model)
-    {
-        var layout = new DramAddressLayout(model.Geometry);
-        _scheme = model.Ecc.Scheme;
-        _laneIsMultiChip = model.Ecc.LaneFaultIsMultiChip;
-        _valid = layout.ValidMask;
-        _wordWild = layout.DqMask;
-        int beatBits = Math.Min(model.Geometry.ChipWidth == 4 ? 1 : 0, layout.ColumnBits);
-        _codewordWild = layout.DqMask | (beatBits == 0 ? 0UL : ((1UL << beatBits) - 1) << layout.ColumnShift);
-        _scrubHours = model.ScrubHours;
-    }
+    /// <summary>Builds it for a valid <paramref name="model"/>.</summary>
+    public UePatternFinder(DramRankModel model) => _code = EccCodewords.From(model);
 
     /// <summary>
     /// Writes the patterns of <paramref name="faults"/> (sorted by start) into <paramref name="output"/>; returns how many,
