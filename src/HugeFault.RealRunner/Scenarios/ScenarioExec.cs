@@ -439,13 +439,8 @@ internal sealed unsafe class ScenarioExec
 
     private (long Lines, long Mismatches, long First) _check;
 
-    /// <summary>ContentTag.PatternByte of the model (pinned by PatternByteTests on both sides).</summary>
-    internal static byte PatternByte(ulong seed, long o)
-    {
-        ulong x = seed + (ulong)o * 0x9E3779B97F4A7C15UL;
-        x ^= x >> 33; x *= 0xff51afd7ed558ccdUL; x ^= x >> 33;
-        return (byte)x;
-    }
+    /// <summary>The model's ContentTag.PatternByte (the same source file is compiled into the runner).</summary>
+    internal static byte PatternByte(ulong seed, long o) => HugeFault.Mm.ContentTag.PatternByte(seed, o);
 
     /// <summary>Fills buf with the step's pattern (seed, at) for mapping offset off (zeros for "zero").</summary>
     private static void FillPattern(JsonElement a, byte* buf, long n, long off)
