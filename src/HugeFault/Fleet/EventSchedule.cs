@@ -10,68 +10,98 @@ internal struct Pending
 }
 
 /// <summary>
-/// Pending UE events of one policy run, a binary min-heap ordered by (time, site): keys are unique, so the order is a
-/// pure function of the events. <see cref="Save"/>/<see cref="Restore"/> keep the heap of the first batch of sites,
-/// which is scheduled before anything policy-specific happens and so is the same for every policy.
+/// Pending UE events of one policy run in (time, site) order: keys are unique, so the order is a pure function of the
+/// events. Sites start in batches (a pattern starts in all its frames at once); a batch is sorted on its own
+/// (<see cref="Add"/> then <see cref="Commit"/>) and merged into the queue, which is popped from its head.
+/// <see cref="Save"/>/<see cref="Restore"/> keep the queue after the first batch, which is scheduled before anything
+/// policy-specific happens and so is the same for every policy.
 /// </summary>
 internal sealed class PendingQueue
 {
-    private Pending[] _heap = new Pending[64];
+    private Pending[] _items = new Pending[64];
+    private Pending[] _merge = new Pending[64];
+    private Pending[] _batch = new Pending[64];
     private Pending[] _saved = new Pending[64];
-    private int _savedCount;
+    private int _head, _count, _batchCount, _savedCount;
 
-    public int Count { get; private set; }
-    public bool Any => Count > 0;
-    public ref readonly Pending Top => ref _heap[0];
+    public bool Any => _head < _count;
+    public ref readonly Pending Top => ref _items[_head];
 
-    public void Clear() => Count = 0;
+    public void Clear() => _head = _count = _batchCount = 0;
 
     private static bool Before(in Pending a, in Pending b) => a.Time < b.Time || (a.Time == b.Time && a.Site < b.Site);
 
-    public void Push(Pending p)
+    /// <summary>Adds an event of the current batch (visible after <see cref="Commit"/>).</summary>
+    public void Add(Pending p)
     {
-        if (Count == _heap.Length) Array.Resize(ref _heap, _heap.Length * 2);
-        int i = Count++;
-        while (i > 0)
-        {
-            int parent = (i - 1) >> 1;
-            if (!Before(p, _heap[parent])) break;
-            _heap[i] = _heap[parent];
-            i = parent;
-        }
-        _heap[i] = p;
+        if (_batchCount == _batch.Length) Array.Resize(ref _batch, _batch.Length * 2);
+        _batch[_batchCount++] = p;
     }
 
-    public Pending Pop()
+    /// <summary>Sorts the batch and merges it into the queue.</summary>
+    public void Commit()
     {
-        var top = _heap[0];
-        var last = _heap[--Count];
-        int i = 0;
-        while (true)
+        if (_batchCount == 0) return;
+        var batch = _batch.AsSpan(0, _batchCount);
+        Sort(batch);
+        int rest = _count - _head;
+        if (_merge.Length < rest + batch.Length) _merge = new Pending[Math.Max(rest + batch.Length, 2 * _merge.Length)];
+        int i = _head, j = 0, k = 0;
+        while (i < _count && j < batch.Length) _merge[k++] = Before(batch[j], _items[i]) ? batch[j++] : _items[i++];
+        while (i < _count) _merge[k++] = _items[i++];
+        while (j < batch.Length) _merge[k++] = batch[j++];
+        (_items, _merge) = (_merge, _items);
+        _head = 0;
+        _count = k;
+        _batchCount = 0;
+    }
+
+    public Pending Pop() => _items[_head++];
+
+    /// <summary>Quicksort by (time, site) with insertion sort for short runs; no delegates, no boxing.</summary>
+    private static void Sort(Span<Pending> a)
+    {
+        while (a.Length > 16)
         {
-            int c = 2 * i + 1;
-            if (c >= Count) break;
-            if (c + 1 < Count && Before(_heap[c + 1], _heap[c])) c++;
-            if (!Before(_heap[c], last)) break;
-            _heap[i] = _heap[c];
-            i = c;
+            int mid = a.Length >> 1, last = a.Length - 1;
+            if (Before(a[mid], a[0])) (a[mid], a[0]) = (a[0], a[mid]);
+            if (Before(a[last], a[0])) (a[last], a[0]) = (a[0], a[last]);
+            if (Before(a[mid], a[last])) (a[mid], a[last]) = (a[last], a[mid]);
+            var pivot = a[last];
+            int store = 0;
+            for (int i = 0; i < last; i++)
+                if (Before(a[i], pivot)) { (a[i], a[store]) = (a[store], a[i]); store++; }
+            (a[store], a[last]) = (a[last], a[store]);
+            // Recurse into the smaller side, loop on the larger: O(log n) depth.
+            var left = a[..store];
+            var right = a[(store + 1)..];
+            if (left.Length < right.Length) { Sort(left); a = right; }
+            else { Sort(right); a = left; }
         }
-        if (Count > 0) _heap[i] = last;
-        return top;
+        for (int i = 1; i < a.Length; i++)
+        {
+            var x = a[i];
+            int j = i - 1;
+            while (j >= 0 && Before(x, a[j])) { a[j + 1] = a[j]; j--; }
+            a[j + 1] = x;
+        }
     }
 
     public void Save()
     {
-        if (_saved.Length < Count) _saved = new Pending[_heap.Length];
-        Array.Copy(_heap, _saved, Count);
-        _savedCount = Count;
+        int n = _count - _head;
+        if (_saved.Length < n) _saved = new Pending[Math.Max(n, 2 * _saved.Length)];
+        Array.Copy(_items, _head, _saved, 0, n);
+        _savedCount = n;
     }
 
     public void Restore()
     {
-        if (_heap.Length < _savedCount) _heap = new Pending[_saved.Length];
-        Array.Copy(_saved, _heap, _savedCount);
-        Count = _savedCount;
+        if (_items.Length < _savedCount) _items = new Pending[_saved.Length];
+        Array.Copy(_saved, _items, _savedCount);
+        _head = 0;
+        _count = _savedCount;
+        _batchCount = 0;
     }
 }
 

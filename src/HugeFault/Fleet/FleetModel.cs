@@ -112,11 +112,8 @@ public sealed class FleetModel
         Sampler = new RankFaultSampler(DimmModel);
         Patterns = new UePatternFinder(DimmModel);
         Map = new FleetAddressMap(s);
-        Policies = config.Policies.Select(p => { FleetPolicies.TryParse(p, out var x); return x; }).ToArray();
-        FleetPolicies.TryParse(config.Guest.RepairFallback, out var rf);
-        FleetPolicies.TryParse(config.Guest.CopyAroundFallback, out var cf);
-        RepairFallback = rf;
-        CopyFallback = cf;
+        Policies = config.Policies.ToArray();
+        Tables = Policies.Select(p => EffectTable.For(p, config.ParametersOf(p))).ToArray();
         Dimms = s.Dimms;
         Frames = s.Frames1G;
         KernelFrames = Math.Min(Frames, config.Workload.KernelGiB);
@@ -149,9 +146,10 @@ public sealed class FleetModel
     public RankFaultSampler Sampler { get; }
     public UePatternFinder Patterns { get; }
     public FleetAddressMap Map { get; }
-    public FleetPolicy[] Policies { get; }
-    public FleetPolicy RepairFallback { get; }
-    public FleetPolicy CopyFallback { get; }
+    /// <summary>The policies, in the order of <see cref="FleetConfig.Policies"/>.</summary>
+    public string[] Policies { get; }
+    /// <summary>What each policy does per event class, from its kernel model (filled as the run meets the classes).</summary>
+    public EffectTable[] Tables { get; }
     public int Dimms { get; }
     public int Frames { get; }
     public int KernelFrames { get; }

@@ -60,7 +60,7 @@ public sealed record FleetReport(FleetContext Context, FleetTally Tally)
             {
                 double k = perVm ? scale / VmYearsPerServer : scale;
                 var v = t.PolicyMean(p, src).Scale(k);
-                MeanEstimate? d = t.MainlineIndex >= 0 && p != t.MainlineIndex ? t.PolicyDiff(p, src).Scale(k) : null;
+                MeanEstimate? d = t.BaselineIndex >= 0 && p != t.BaselineIndex ? t.PolicyDiff(p, src).Scale(k) : null;
                 double total = (double)t.Sum[p, (int)src] * (perVm ? 1 : scale);
                 yield return new FleetMetricRow(t.Policies[p], name, unit, v, d, total);
             }

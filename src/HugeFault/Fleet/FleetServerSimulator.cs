@@ -19,6 +19,7 @@ public sealed class FleetServerSimulator
     private readonly DimmService _dimms;
     private readonly UeSites _sites;
     private readonly PolicyRun _run;
+    private readonly bool[] _todo;
 
     public FleetServerSimulator(FleetModel model)
     {
@@ -28,6 +29,7 @@ public sealed class FleetServerSimulator
         _dimms = new DimmService(model);
         _sites = new UeSites(model);
         _run = new PolicyRun(model, _out, _sites, _dimms);
+        _todo = new bool[model.Policies.Length];
     }
 
     /// <summary>Optional observer of every UE event the first policy handles (tests sample real events with it); null on the hot path.</summary>
@@ -55,23 +57,17 @@ public sealed class FleetServerSimulator
         o.Server[(int)ServerMetric.DimmReplacements] = _dimms.Count;
         if (_sites.Count == 0) return true;
         o.HasPolicyData = true;
-        // hgm, hgm-full-split, vma-convert and keep-mapped make the same decisions on every event and differ only in
-        // page-table memory (and in what the frame is called): run the class once, tracking both page-table variants.
-        int classRun = -1;
-        for (int p = 0; p < _m.Policies.Length; p++)
+        // Every policy on the same history. A run's leader takes along the policies not run yet; those whose effects agree
+        // on every event of this server follow it to the end and need no run of their own.
+        var todo = _todo.AsSpan();
+        todo.Fill(true);
+        for (int p = 0; p < todo.Length; p++)
         {
-            if (PolicyRun.IsSplitClass(_m.Policies[p]) && classRun >= 0) { CopySplitClass(classRun, p); continue; }
-            _run.Run(index, p);
-            if (PolicyRun.IsSplitClass(_m.Policies[p])) classRun = p;
+            if (!todo[p]) continue;
+            _run.Run(index, p, todo);
+            todo[p] = false;
+            foreach (int q in _run.Followers) todo[q] = false;
         }
         return true;
-    }
-
-    private void CopySplitClass(int from, int to)
-    {
-        var o = _out;
-        for (int k = 0; k < ServerOutcome.PolicyMetrics; k++) o.Policy[to, k] = o.Policy[from, k];
-        for (int b = 0; b < _m.Bins; b++) o.Series[to, b] = o.Series[from, b];
-        o.Policy[to, (int)PolicyMetric.PageTablePeakBytes] = _run.SplitPt[to];
     }
 }

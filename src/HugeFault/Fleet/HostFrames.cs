@@ -36,8 +36,10 @@ internal sealed class HostFrames
     internal readonly int[] Owner;
     /// <summary>Poisoned 4 KiB pages quarantined in the frame.</summary>
     internal readonly int[] Raw;
-    /// <summary>Index of the effect that made a <see cref="FrameState.Held"/> frame what it is (its later errors and release depend on it).</summary>
+    /// <summary>The class of the first error that made a <see cref="FrameState.Held"/> frame what it is (its later errors and release depend on it).</summary>
     internal readonly int[] HeldBy;
+    /// <summary>Stranded 4 KiB pages the frame accounts for (≤ a gigabyte).</summary>
+    internal readonly int[] StrandedIn;
     private readonly int[] _next;
     private readonly ulong[] _freeBits;
     private int _firstFreeWord;
@@ -49,7 +51,50 @@ internal sealed class HostFrames
     {
         public double End, Hot, UEnlightened;
         public int Size, FirstFrame, Gen;
+        /// <summary>Frames of the VM that are <see cref="FrameState.Held"/> (damaged, so its exit changes stranded capacity).</summary>
+        public int Held;
         public bool Alive;
+    }
+
+    // Frames whose State/Owner/next/Raw/StrandedIn may differ from the snapshot (restored one by one).
+    private readonly int[] _dirty;
+    private readonly bool[] _isDirty;
+    private int _dirtyCount;
+    private bool _allDirty;
+
+    private void Touch(int f)
+    {
+        if (_isDirty[f]) return;
+        _isDirty[f] = true;
+        _dirty[_dirtyCount++] = f;
+    }
+
+    /// <summary>1 GiB pool pages that are damaged now (held, dissolved or kept).</summary>
+    public int DamagedPool { get; private set; }
+
+    private static bool IsDamaged(FrameState s) => s is FrameState.Held or FrameState.Broken or FrameState.Kept;
+
+    /// <summary>Sets frame <paramref name="f"/>'s state (keeping the damaged-page count).</summary>
+    public void SetState(int f, FrameState s)
+    {
+        Touch(f);
+        var old = (FrameState)State[f];
+        if (IsDamaged(old) != IsDamaged(s)) DamagedPool += IsDamaged(s) ? 1 : -1;
+        State[f] = (byte)s;
+    }
+
+    /// <summary>The VM's frame <paramref name="f"/> is now damaged but still its own; <paramref name="by"/> is the first error's class.</summary>
+    public void SetHeld(int f, int by)
+    {
+        if (StateOf(f) != FrameState.Held && Owner[f] >= 0) _vms[Owner[f]].Held++;
+        SetState(f, FrameState.Held);
+        HeldBy[f] = by;
+    }
+
+    public void AddRaw(int f, long pages)
+    {
+        Touch(f);
+        Raw[f] += (int)pages;
     }
 
     public HostFrames(FleetModel model)
@@ -60,9 +105,12 @@ internal sealed class HostFrames
         Owner = new int[frames];
         Raw = new int[frames];
         HeldBy = new int[frames];
+        StrandedIn = new int[frames];
         _next = new int[frames];
         _freeBits = new ulong[(frames + 63) / 64];
         Departures = new DepartureHeap();
+        _dirty = new int[frames];
+        _isDirty = new bool[frames];
         _snapState = new byte[frames];
         _snapOwner = new int[frames];
         _snapNext = new int[frames];
@@ -72,8 +120,17 @@ internal sealed class HostFrames
     public DepartureHeap Departures { get; }
     public int FreeCount { get; private set; }
     public int VmCount { get; private set; }
-    /// <summary>Stranded 4 KiB pages now (capacity nobody can use).</summary>
-    public long Stranded;
+    /// <summary>Stranded 4 KiB pages now (capacity nobody can use): the sum of <see cref="StrandedIn"/>.</summary>
+    public long Stranded { get; private set; }
+
+    /// <summary>Sets the stranded pages frame <paramref name="f"/> accounts for.</summary>
+    public void SetStranded(int f, long pages)
+    {
+        Touch(f);
+        int v = (int)Math.Clamp(pages, 0, PagesPerGiB);
+        Stranded += v - StrandedIn[f];
+        StrandedIn[f] = v;
+    }
 
     public ref Vm VmAt(int slot) => ref _vms[slot];
     public FrameState StateOf(int f) => (FrameState)State[f];
@@ -87,12 +144,15 @@ internal sealed class HostFrames
         Owner.AsSpan().Fill(-1);
         _next.AsSpan().Fill(-1);
         Array.Clear(Raw);
+        Array.Clear(StrandedIn);
         SetFreeRange(_m.PoolStart, _m.Frames);
         FreeCount = _m.PoolFrames;
         VmCount = 0;
         _freeSlotCount = 0;
         Departures.Clear();
         Stranded = 0;
+        DamagedPool = 0;
+        _allDirty = true;
     }
 
     /// <summary>Marks frames [from, to) free and every other frame taken, a 64-bit word at a time.</summary>
@@ -127,15 +187,42 @@ internal sealed class HostFrames
         _snapFreeCount = FreeCount;
         _snapVmCount = VmCount;
         _snapFirstFree = _firstFreeWord;
+        ClearDirty();
     }
 
+    private void ClearDirty()
+    {
+        for (int i = 0; i < _dirtyCount; i++) _isDirty[_dirty[i]] = false;
+        _dirtyCount = 0;
+        _allDirty = false;
+    }
+
+    /// <summary>Back to the host of <see cref="Save"/> (the frames changed since, one by one, unless a reboot changed them all).</summary>
     public void Restore()
     {
-        _snapState.CopyTo(State, 0);
-        _snapOwner.CopyTo(Owner, 0);
-        _snapNext.CopyTo(_next, 0);
+        if (_allDirty)
+        {
+            _snapState.CopyTo(State, 0);
+            _snapOwner.CopyTo(Owner, 0);
+            _snapNext.CopyTo(_next, 0);
+            Array.Clear(Raw);
+            Array.Clear(StrandedIn);
+        }
+        else
+        {
+            for (int i = 0; i < _dirtyCount; i++)
+            {
+                int f = _dirty[i];
+                State[f] = _snapState[f];
+                Owner[f] = _snapOwner[f];
+                _next[f] = _snapNext[f];
+                Raw[f] = 0;
+                StrandedIn[f] = 0;
+            }
+        }
+        ClearDirty();
+        DamagedPool = 0;
         _snapFree.CopyTo(_freeBits, 0);
-        Array.Clear(Raw);
         if (_vms.Length < _snapVmCount) Array.Resize(ref _vms, _snapVms.Length);
         Array.Copy(_snapVms, _vms, _snapVmCount);
         Departures.Restore();
@@ -206,10 +293,12 @@ internal sealed class HostFrames
         vm.Size = size;
         vm.Gen++;
         vm.Alive = true;
+        vm.Held = 0;
         vm.FirstFrame = -1;
         for (int k = 0; k < size; k++)
         {
             int f = TakeFreeFrame();
+            Touch(f);
             State[f] = (byte)FrameState.Guest;
             Owner[f] = slot;
             _next[f] = vm.FirstFrame;
@@ -244,6 +333,7 @@ internal sealed class HostFrames
     /// <summary>A free frame leaves the pool (dissolved by an error).</summary>
     public void MarkNotFree(int f)
     {
+        Touch(f);
         if ((_freeBits[f >> 6] & (1UL << (f & 63))) != 0)
         {
             _freeBits[f >> 6] &= ~(1UL << (f & 63));
@@ -260,6 +350,7 @@ internal sealed class HostFrames
         {
             int next = _next[f];
             release(f);
+            Touch(f);
             Owner[f] = -1;
             _next[f] = -1;
             f = next;
@@ -272,7 +363,7 @@ internal sealed class HostFrames
     /// <summary>A released healthy frame goes back to the pool.</summary>
     public void ReturnToPool(int f)
     {
-        State[f] = (byte)FrameState.Free;
+        SetState(f, FrameState.Free);
         MarkFree(f);
     }
 
@@ -280,6 +371,8 @@ internal sealed class HostFrames
     public void ReplaceInVm(int slot, int oldFrame, int newFrame)
     {
         ref var vm = ref _vms[slot];
+        Touch(oldFrame);
+        Touch(newFrame);
         Owner[newFrame] = slot;
         State[newFrame] = (byte)FrameState.Guest;
         if (vm.FirstFrame == oldFrame) { _next[newFrame] = _next[oldFrame]; vm.FirstFrame = newFrame; }
@@ -296,6 +389,7 @@ internal sealed class HostFrames
     public void RemoveFromVm(int slot, int frame)
     {
         ref var vm = ref _vms[slot];
+        Touch(frame);
         if (vm.FirstFrame == frame) vm.FirstFrame = _next[frame];
         else
         {
@@ -310,15 +404,13 @@ internal sealed class HostFrames
     public int NextFrameOf(int f) => _next[f];
 
     /// <summary>Once no error can come, only departures of VMs holding a damaged frame still change stranded capacity.</summary>
-    public double NextDamagedDeparture(Func<int, bool> damaged)
+    public double NextDamagedDeparture()
     {
         double best = double.PositiveInfinity;
         for (int i = 0; i < VmCount; i++)
         {
             ref readonly var vm = ref _vms[i];
-            if (!vm.Alive || vm.End >= best) continue;
-            for (int f = vm.FirstFrame; f >= 0; f = _next[f])
-                if (damaged(f)) { best = vm.End; break; }
+            if (vm.Alive && vm.Held > 0 && vm.End < best) best = vm.End;
         }
         if (best < double.PositiveInfinity)
         {

@@ -5,7 +5,9 @@ namespace HugeFault.Fleet;
 
 /// <summary>
 /// The per-server event schedule of one policy run: site starts, UE events (demand reads and patrol scrubs), VM
-/// arrivals and departures, DIMM swaps, merged in time order, each UE event handled by the policy.
+/// arrivals and departures, DIMM swaps, merged in time order; each UE event is handled by <see cref="Handle"/>. Policies
+/// whose effects agree on every event of the server (<see cref="EventEffect.Trajectory"/>) follow the leader's run and
+/// keep only their own page-table and extra-memory tallies; one that disagrees is dropped and run later.
 /// </summary>
 internal sealed partial class PolicyRun
 {
@@ -17,11 +19,12 @@ internal sealed partial class PolicyRun
     private readonly DimmService _dimms;
     private readonly HostFrames _host;
     private readonly HostTally _tally;
+    private readonly GuestFate _fate;
     private readonly PendingQueue _pending = new();
-    private readonly long[][] _framePt;
     private readonly Action<int> _release;
-    private readonly Func<int, bool> _damaged;
     private int _policy;
+    /// <summary>Sites of the first batch (scheduled once per server, in the first policy's run).</summary>
+    private int _firstBatchEnd;
 
     public PolicyRun(FleetModel model, ServerOutcome outcome, UeSites sites, DimmService dimms)
     {
@@ -31,10 +34,14 @@ internal sealed partial class PolicyRun
         _dimms = dimms;
         _host = new HostFrames(model);
         _tally = new HostTally(model, outcome);
+        _fate = new GuestFate(model.Config.Guest, model.Config.Workload.TouchesPerLineHour);
+        _followers = new int[model.Policies.Length];
+        _effects = new EventEffect[model.Policies.Length];
         _framePt = new long[model.Policies.Length][];
         for (int p = 0; p < _framePt.Length; p++) _framePt[p] = new long[model.Frames];
+        _ptDirty = new int[model.Frames];
+        _ptDirtyFlag = new bool[model.Frames];
         _release = ReleaseFrame;
-        _damaged = Damaged;
     }
 
     /// <summary>Optional observer of every UE event the first policy handles (tests sample real events with it).</summary>
@@ -43,10 +50,15 @@ internal sealed partial class PolicyRun
     /// <summary>Gaps longer than this (one mean VM lifetime, at least 30 days) are skipped by a stationary refill.</summary>
     private double JumpHours => Math.Max(720.0, _m.LifetimeHours);
 
-    /// <summary>Runs policy <paramref name="pi"/> (and the policies sharing its decisions) over server <paramref name="index"/>'s sites.</summary>
-    public void Run(long index, int pi)
+    /// <summary>
+    /// Runs policy <paramref name="pi"/> over server <paramref name="index"/>'s sites, with the policies flagged in
+    /// <paramref name="candidates"/> following it; returns how many followed to the end (<see cref="Followers"/>).
+    /// </summary>
+    public int Run(long index, int pi, ReadOnlySpan<bool> candidates)
     {
         _policy = pi;
+        _followerCount = 0;
+        for (int q = 0; q < candidates.Length; q++) if (candidates[q] && q != pi) _followers[_followerCount++] = q;
         var o = _out;
         ulong seed = _m.Config.Seed;
         var sites = _sites.Items;
@@ -57,6 +69,7 @@ internal sealed partial class PolicyRun
         // The host at t0 is the same for every policy: build it once, then copy it.
         if (pi == 0)
         {
+            _firstBatchEnd = 0;
             ResetHost();
             _host.Fill(t0, seed, index, 0);
             _host.Save();
@@ -64,15 +77,23 @@ internal sealed partial class PolicyRun
         else
         {
             _host.Restore();
-            ClearFramePt();
+            ClearPageTables();
         }
         _tally.Start(pi, t0);
+        StartCounts();
         int replacementsDone = 0;
         var arrivals = Xoshiro256StarStar.ForStream(seed, (ulong)index * 4 + 2);
         double rate = _m.ArrivalRatePerHour;
         double nextArrival = rate > 0 ? t0 + Distributions.Exponential(ref arrivals, rate) : double.PositiveInfinity;
         int nextSite = 0;
         _pending.Clear();
+        // The first batch of sites starts at t0 on that same host, so its schedule is the same for every policy too.
+        bool firstBatch = sites[0].Start == t0 && (swaps.Length == 0 || swaps[0] > t0);
+        if (firstBatch && pi > 0)
+        {
+            _pending.Restore();
+            nextSite = _firstBatchEnd;
+        }
         double hours = _m.Hours;
         double scrubHours = _m.Config.Faults.ScrubHours;
         var departures = _host.Departures;
@@ -84,7 +105,7 @@ internal sealed partial class PolicyRun
             bool workToCome = nextSite < siteCount || _pending.Any || replacementsDone < swaps.Length;
             double tArr = workToCome ? nextArrival : double.PositiveInfinity;
             // Once nothing left can cause an error, only departures of damaged VMs still change stranded capacity.
-            double tDep = workToCome ? departures.NextEnd : _host.NextDamagedDeparture(_damaged);
+            double tDep = workToCome ? departures.NextEnd : _host.NextDamagedDeparture();
             double tWork = Math.Min(tSite, tRep);
             double lastStart = nextSite > 0 ? sites[nextSite - 1].Start : t0;
             if (!_pending.Any && tWork < hours && tArr < tWork && tArr > lastStart + scrubHours && tWork - tArr > JumpHours)
@@ -97,7 +118,7 @@ internal sealed partial class PolicyRun
                     ref var vm = ref _host.VmAt(top.Slot);
                     if (!vm.Alive || vm.Gen != top.Gen) continue;
                     _tally.Advance(top.End, _host.Stranded);
-                    _host.EndVm(top.Slot, _release);
+                    EndVm(top.Slot);
                 }
                 _host.Fill(tWork, seed, index, 1 + swaps.Length + nextSite * (swaps.Length + 1) + replacementsDone);
                 nextArrival = tWork + Distributions.Exponential(ref arrivals, rate);
@@ -109,7 +130,7 @@ internal sealed partial class PolicyRun
             if (t == tRep)
             {
                 replacementsDone++;
-                o.Policy[pi, (int)PolicyMetric.LiveMigrations] += _host.LiveVms();
+                _migrations += _host.LiveVms();
                 ResetHost();
                 // Refill only if something can still happen on this host (the VMs present matter only to later errors).
                 if (nextSite < siteCount || replacementsDone < swaps.Length) _host.Fill(t, seed, index, replacementsDone);
@@ -119,7 +140,7 @@ internal sealed partial class PolicyRun
             {
                 var top = departures.Pop();
                 ref var vm = ref _host.VmAt(top.Slot);
-                if (vm.Alive && vm.Gen == top.Gen) _host.EndVm(top.Slot, _release);
+                if (vm.Alive && vm.Gen == top.Gen) EndVm(top.Slot);
             }
             else if (t == tArr)
             {
@@ -137,22 +158,20 @@ internal sealed partial class PolicyRun
                 // A pattern spanning many frames starts in all of them at once.
                 do Schedule(nextSite++);
                 while (nextSite < siteCount && sites[nextSite].Start == t);
+                _pending.Commit();
+                if (pi == 0 && firstBatch && t == t0 && _firstBatchEnd != nextSite) { _pending.Save(); _firstBatchEnd = nextSite; }
             }
         }
         _tally.Finish(_host.Stranded);
         Finish(pi);
+        return _followerCount;
     }
 
     private void ResetHost()
     {
         _host.Reset();
-        ClearFramePt();
+        ClearPageTables();
         Array.Clear(_tally.PtNow);
-    }
-
-    private void ClearFramePt()
-    {
-        foreach (var a in _framePt) Array.Clear(a);
     }
 
     /// <summary>At the site's start: when will this policy's host first see it, and how (consumed by the owner, or found by the scrub)?</summary>
@@ -162,7 +181,7 @@ internal sealed partial class PolicyRun
         double demand = double.PositiveInfinity;
         int owner = _host.Owner[s.Frame];
         double touches = _m.Config.Workload.TouchesPerLineHour;
-        if (owner >= 0 && !Unreachable(s.Frame) && touches > 0)
+        if (owner >= 0 && touches > 0 && !Unreachable(s.Frame))
         {
             double rate = s.Lines * touches * _host.VmAt(owner).Hot;
             demand = s.Start + s.DemandExp / rate;
@@ -170,21 +189,9 @@ internal sealed partial class PolicyRun
         }
         double t = Math.Min(demand, s.Scrub);
         if (t >= _m.Hours) return;
-        _pending.Push(new Pending { Time = t, Site = si, Consumed = demand <= s.Scrub });
+        _pending.Add(new Pending { Time = t, Site = si, Consumed = demand <= s.Scrub });
     }
 
-    private void AddPt(int p, int f, long bytes)
-    {
-        _framePt[p][f] += bytes;
-        _tally.AddPageTables(p, bytes);
-    }
-
-    private void Kill(int slot)
-    {
-        if (slot < 0 || !_host.VmAt(slot).Alive) return;
-        _out.Policy[_policy, (int)PolicyMetric.VmsKilled]++;
-        _host.EndVm(slot, _release);
-    }
 }
 
 /// <summary>Where a UE event lands, as the observer reports it.</summary>
@@ -199,4 +206,8 @@ public enum FleetFrameUse : byte { FreeHuge, MappedHuge, Kernel, User4k, Already
 /// <param name="Consumed">Action required (a demand read) rather than found by patrol scrub.</param>
 /// <param name="BadPages">Distinct 4 KiB pages of the frame with errors.</param>
 /// <param name="Lines">Bad cachelines in the frame.</param>
-public readonly record struct FleetUeEvent(long Server, int Frame, long Offset, PoisonKind Kind, FleetFrameUse Use, bool Consumed, long BadPages, long Lines);
+public readonly record struct FleetUeEvent(long Server, int Frame, long Offset, PoisonKind Kind, FleetFrameUse Use, bool Consumed, long BadPages, long Lines)
+{
+    /// <summary>Distinct 2 MiB regions of the frame with bad pages.</summary>
+    public long Regions { get; init; } = 1;
+}

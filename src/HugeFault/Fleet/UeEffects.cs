@@ -1,0 +1,297 @@
+using HugeFault.Mm;
+
+namespace HugeFault.Fleet;
+
+// Applying one UE event's effect (from the policy's EffectTable) to the host's frames, the VM that owns the frame and
+// the run's tallies. Nothing here knows any policy: the effect says where the guest's data lives afterwards, what is
+// lost, stranded and quarantined, and what the guest received; the frame's release comes with the effect too.
+internal sealed partial class PolicyRun
+{
+    private readonly int[] _followers;
+    private int _followerCount;
+    private readonly long[][] _framePt;
+    private long[][] _vmPt = [];
+    private readonly int[] _ptDirty;
+    private readonly bool[] _ptDirtyFlag;
+    private int _ptDirtyCount;
+    private int[] _vmPtDirty = new int[16];
+    private int _vmPtDirtyCount;
+    private EventEffect[] _effects = [];
+
+    /// <summary>Policies that followed the last run to its end.</summary>
+    public ReadOnlySpan<int> Followers => _followers.AsSpan(0, _followerCount);
+
+    private EffectTable Table(int p) => _m.Tables[p];
+
+    /// <summary>The leader's effect; followers whose effect differs in anything but page tables and extra memory are dropped.</summary>
+    private EventEffect Lookup(int heldBy, int classId)
+    {
+        var e = heldBy < 0 ? Table(_policy).First(classId) : Table(_policy).Further(heldBy, classId);
+        for (int i = 0; i < _followerCount; i++)
+        {
+            var q = heldBy < 0 ? Table(_followers[i]).First(classId) : Table(_followers[i]).Further(heldBy, classId);
+            if (q.Trajectory == e.Trajectory) { _effects[i] = q; continue; }
+            _followers[i] = _followers[--_followerCount];
+            _effects[i] = _effects[_followerCount];
+            i--;
+        }
+        return e;
+    }
+
+
+    private bool Unreachable(int f) => _host.StateOf(f) == FrameState.Held && Table(_policy).First(_host.HeldBy[f]).Backing == FrameBacking.Unreachable;
+
+    /// <summary>One UE event under the run's policies.</summary>
+    private void Handle(Pending ev)
+    {
+        int pi = _policy;
+        ref readonly var s = ref _sites.Items[ev.Site];
+        var o = _out;
+        int f = s.Frame;
+        int owner = _host.Owner[f];
+        bool consumed = ev.Consumed && owner >= 0;
+        _ueEvents++;
+        if (consumed) _consumedUes++;
+        long pages = Math.Min(s.Pages, PagesPerGiB - _host.Raw[f]);
+        long regions = Math.Min(s.Regions, pages);
+        var st = _host.StateOf(f);
+        if (pi == 0 && Observer is { } observe)
+            observe(new FleetUeEvent(_out.Index, f, s.Offset, s.Kind, st switch
+            {
+                FrameState.Free => FleetFrameUse.FreeHuge,
+                FrameState.Guest => FleetFrameUse.MappedHuge,
+                FrameState.Kernel => FleetFrameUse.Kernel,
+                FrameState.User4k => FleetFrameUse.User4k,
+                _ => FleetFrameUse.AlreadyPoisoned,
+            }, consumed, pages, s.Lines) { Regions = regions });
+        if (pages <= 0) return;
+        switch (st)
+        {
+            case FrameState.Kernel:
+            case FrameState.User4k:
+            case FrameState.Broken:
+                // 4 KiB memory: memory_failure() quarantines the pages, whatever the hugetlb policy.
+                _host.AddRaw(f, pages);
+                _host.SetStranded(f, _host.StrandedIn[f] + pages);
+                return;
+            case FrameState.Kept:
+                _host.AddRaw(f, pages);
+                return;
+            case FrameState.Free:
+                Apply(Lookup(-1, EventClass.FreeId(s.Kind, _host.FreeCount > 1)), in s, f, -1, pages, regions, ev.Time);
+                return;
+        }
+        ref var vm = ref _host.VmAt(owner);
+        bool enlightened = vm.UEnlightened < _m.Config.Guest.EnlightenedFraction;
+        int id = EventClass.MappedId(s.Kind, consumed, _host.FreeCount > 0, enlightened);
+        if (st == FrameState.Guest) Apply(Lookup(-1, id), in s, f, id, pages, regions, ev.Time);
+        else Apply(Lookup(_host.HeldBy[f], id), in s, f, -1, pages, regions, ev.Time);
+    }
+
+    /// <summary>
+    /// Applies effect <paramref name="e"/> of an event with <paramref name="pages"/> bad pages in <paramref name="regions"/>
+    /// regions of frame <paramref name="f"/> (site <paramref name="s"/>, time <paramref name="t"/>). <paramref name="first"/>
+    /// is the event's class when it is the first error on a healthy page of a VM (the frame may become held by it), else −1.
+    /// </summary>
+    private void Apply(EventEffect e, in Site s, int f, int first, long pages, long regions, double t)
+    {
+        int pi = _policy;
+        int owner = _host.Owner[f];
+        if (e.Fallback) _fallbacks++;
+        _tally.NoteExtra(pi, e.ExtraAt(pages, regions));
+        for (int i = 0; i < _followerCount; i++) _tally.NoteExtra(_followers[i], _effects[i].ExtraAt(pages, regions));
+        long lost = Math.Clamp(e.GuestLost.At(pages, regions), 0, FleetPolicies.GiB);
+        _guestLost += lost;
+        _goodDataLost += Math.Max(0, lost - s.Lines * 64);
+        if (e.Repaired)
+        {
+            // the lines were rewritten: the page is whole again (the guest may have offlined what it was told about)
+            _repairs++;
+            if (owner >= 0) Fate(e, in s, owner, pages, regions, t);
+            return;
+        }
+        _host.AddRaw(f, pages);
+        long stranded = _host.StrandedIn[f] + (Math.Max(0, e.Stranded.At(pages, regions)) >> 12);
+        if (owner < 0)
+        {
+            // a free page: dissolved around its bad pages
+            _host.MarkNotFree(f);
+            _host.SetState(f, FrameState.Broken);
+            _host.SetStranded(f, stranded);
+            return;
+        }
+        int ptFrame = f;
+        bool moved = false;
+        if (first >= 0)
+        {
+            switch (e.Backing)
+            {
+                case FrameBacking.OtherHugePage when _host.FreeCount > 0:
+                    // the data now lives in another 1 GiB page of the pool; the old one is dissolved around its bad pages
+                    ptFrame = _host.TakeFreeFrame();
+                    _host.ReplaceInVm(owner, f, ptFrame);
+                    _host.SetState(f, FrameState.Broken);
+                    break;
+                case FrameBacking.OutsidePool:
+                    // the data now lives outside the pool (page tables go with the VM); the old page is dissolved
+                    _host.RemoveFromVm(owner, f);
+                    _host.SetState(f, FrameState.Broken);
+                    moved = true;
+                    break;
+                default:
+                    // still the VM's (mapped around the bad pages, or not reachable at all)
+                    _host.SetHeld(f, first);
+                    break;
+            }
+        }
+        _host.SetStranded(f, stranded);
+        int mappings = _m.Config.Workload.MappingsPerPage;
+        AddPageTables(pi, ptFrame, owner, moved, e.PageTables.At(pages, regions) * mappings);
+        for (int i = 0; i < _followerCount; i++) AddPageTables(_followers[i], ptFrame, owner, moved, _effects[i].PageTables.At(pages, regions) * mappings);
+        Fate(e, in s, owner, pages, regions, t);
+    }
+
+    /// <summary>The guest's answer to what the event delivered (<see cref="GuestFate"/>).</summary>
+    private void Fate(EventEffect e, in Site s, int owner, long pages, long regions, double t)
+    {
+        ref var vm = ref _host.VmAt(owner);
+        if (_fate.Dies(e.GuestDied.At(pages, regions) > 0, e.Mces.At(pages, regions), e.ActionRequired.At(pages, regions),
+                Math.Clamp(e.UnknownLost.At(pages, regions), 0, FleetPolicies.GiB), vm.Hot, vm.End - t, s.UKill))
+            Kill(owner);
+    }
+
+    private void Kill(int slot)
+    {
+        if (slot < 0 || !_host.VmAt(slot).Alive) return;
+        _vmsKilled++;
+        EndVm(slot);
+    }
+
+    /// <summary>The VM exits: its frames are released, and the page tables of its memory outside the pool go with it.</summary>
+    private void EndVm(int slot)
+    {
+        _host.EndVm(slot, _release);
+        ReleaseVmPageTables(slot);
+    }
+
+    /// <summary>A frame of an exiting VM: healthy ones go back to the pool, a held one becomes what its first error's effect says.</summary>
+    private void ReleaseFrame(int f)
+    {
+        switch (_host.StateOf(f))
+        {
+            case FrameState.Guest:
+                _host.ReturnToPool(f);
+                break;
+            case FrameState.Held:
+                switch (Table(_policy).First(_host.HeldBy[f]).Release)
+                {
+                    case FrameRelease.BackToPool:
+                        _host.AddRaw(f, -_host.Raw[f]);
+                        _host.SetStranded(f, 0);
+                        _host.ReturnToPool(f);
+                        break;
+                    case FrameRelease.Dissolved:
+                        _host.SetStranded(f, _host.Raw[f]);
+                        _host.SetState(f, FrameState.Broken);
+                        break;
+                    default:
+                        _host.SetStranded(f, PagesPerGiB);
+                        _host.SetState(f, FrameState.Kept);
+                        break;
+                }
+                break;
+        }
+        if (!_ptDirtyFlag[f]) return;
+        _tally.AddPageTables(_policy, -_framePt[_policy][f]);
+        _framePt[_policy][f] = 0;
+        for (int i = 0; i < _followerCount; i++)
+        {
+            int q = _followers[i];
+            _tally.AddPageTables(q, -_framePt[q][f]);
+            _framePt[q][f] = 0;
+        }
+    }
+
+    private void AddPageTables(int p, int frame, int owner, bool withVm, long bytes)
+    {
+        if (bytes == 0) return;
+        _tally.AddPageTables(p, bytes);
+        if (withVm)
+        {
+            if (_vmPt.Length <= p || _vmPt[p].Length <= owner) GrowVmPt(owner);
+            if (_vmPt[p][owner] == 0)
+            {
+                if (_vmPtDirtyCount == _vmPtDirty.Length) Array.Resize(ref _vmPtDirty, _vmPtDirty.Length * 2);
+                _vmPtDirty[_vmPtDirtyCount++] = owner;
+            }
+            _vmPt[p][owner] += bytes;
+            return;
+        }
+        if (!_ptDirtyFlag[frame]) { _ptDirtyFlag[frame] = true; _ptDirty[_ptDirtyCount++] = frame; }
+        _framePt[p][frame] += bytes;
+    }
+
+    private void GrowVmPt(int slot)
+    {
+        int n = Math.Max(64, (slot + 1) * 2);
+        if (_vmPt.Length < _m.Policies.Length) Array.Resize(ref _vmPt, _m.Policies.Length);
+        for (int p = 0; p < _vmPt.Length; p++)
+        {
+            var a = _vmPt[p] ?? [];
+            if (a.Length < n) Array.Resize(ref a, n);
+            _vmPt[p] = a;
+        }
+    }
+
+    private void ReleaseVmPageTables(int slot)
+    {
+        if (_vmPtDirtyCount == 0) return;
+        for (int p = 0; p < _vmPt.Length; p++)
+            if (_vmPt[p].Length > slot && _vmPt[p][slot] != 0) { _tally.AddPageTables(p, -_vmPt[p][slot]); _vmPt[p][slot] = 0; }
+    }
+
+    private void ClearPageTables()
+    {
+        for (int i = 0; i < _ptDirtyCount; i++)
+        {
+            int f = _ptDirty[i];
+            _ptDirtyFlag[f] = false;
+            foreach (var a in _framePt) a[f] = 0;
+        }
+        _ptDirtyCount = 0;
+        for (int i = 0; i < _vmPtDirtyCount; i++)
+            foreach (var a in _vmPt) if (a.Length > _vmPtDirty[i]) a[_vmPtDirty[i]] = 0;
+        _vmPtDirtyCount = 0;
+    }
+
+    // The run's counts (written into the outcome at the end).
+    private long _ueEvents, _consumedUes, _vmsKilled, _guestLost, _goodDataLost, _repairs, _fallbacks, _migrations;
+
+    private void StartCounts() => _ueEvents = _consumedUes = _vmsKilled = _guestLost = _goodDataLost = _repairs = _fallbacks = _migrations = 0;
+
+    private void Finish(int pi)
+    {
+        var o = _out;
+        o.Policy[pi, (int)PolicyMetric.UeEvents] = _ueEvents;
+        o.Policy[pi, (int)PolicyMetric.ConsumedUes] = _consumedUes;
+        o.Policy[pi, (int)PolicyMetric.VmsKilled] = _vmsKilled;
+        o.Policy[pi, (int)PolicyMetric.GuestLostBytes] = _guestLost;
+        o.Policy[pi, (int)PolicyMetric.GoodDataLostBytes] = _goodDataLost;
+        o.Policy[pi, (int)PolicyMetric.Repairs] = _repairs;
+        o.Policy[pi, (int)PolicyMetric.Fallbacks] = _fallbacks;
+        o.Policy[pi, (int)PolicyMetric.LiveMigrations] = _migrations;
+        o.Policy[pi, (int)PolicyMetric.HugePagesLost] = _host.DamagedPool;
+        o.Policy[pi, (int)PolicyMetric.ServersWithUeEvent] = _ueEvents > 0 ? 1 : 0;
+        o.Policy[pi, (int)PolicyMetric.PageTablePeakBytes] = _tally.PtPeak[pi];
+        o.Policy[pi, (int)PolicyMetric.ExtraPeakBytes] = _tally.ExtraPeak[pi];
+        // Followers made the same decisions: the same metrics but their own page tables and extra memory.
+        for (int i = 0; i < _followerCount; i++)
+        {
+            int q = _followers[i];
+            for (int k = 0; k < ServerOutcome.PolicyMetrics; k++) o.Policy[q, k] = o.Policy[pi, k];
+            for (int b = 0; b < _m.Bins; b++) o.Series[q, b] = o.Series[pi, b];
+            o.Policy[q, (int)PolicyMetric.PageTablePeakBytes] = _tally.PtPeak[q];
+            o.Policy[q, (int)PolicyMetric.ExtraPeakBytes] = _tally.ExtraPeak[q];
+        }
+    }
+}
