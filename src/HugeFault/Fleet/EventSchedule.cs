@@ -29,6 +29,7 @@ internal sealed class PendingQueue
 
     public void Clear() => _head = _count = _batchCount = 0;
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     private static bool Before(in Pending a, in Pending b) => a.Time < b.Time || (a.Time == b.Time && a.Site < b.Site);
 
     /// <summary>Adds an event of the current batch (visible after <see cref="Commit"/>).</summary>
@@ -63,6 +64,7 @@ internal sealed class PendingQueue
     {
         while (a.Length > 16)
         {
+            // Median of three as the pivot, moved to the end.
             int mid = a.Length >> 1, last = a.Length - 1;
             if (Before(a[mid], a[0])) (a[mid], a[0]) = (a[0], a[mid]);
             if (Before(a[last], a[0])) (a[last], a[0]) = (a[0], a[last]);

@@ -114,6 +114,7 @@ public sealed class FleetModel
         Map = new FleetAddressMap(s);
         Policies = config.Policies.ToArray();
         Tables = Policies.Select(p => EffectTable.For(p, config.ParametersOf(p))).ToArray();
+        Fate = new GuestFate(config.Guest, config.Workload.TouchesPerLineHour);
         Dimms = s.Dimms;
         Frames = s.Frames1G;
         KernelFrames = Math.Min(Frames, config.Workload.KernelGiB);
@@ -150,6 +151,8 @@ public sealed class FleetModel
     public string[] Policies { get; }
     /// <summary>What each policy does per event class, from its kernel model (filled as the run meets the classes).</summary>
     public EffectTable[] Tables { get; }
+    /// <summary>The guest model's rules for a VM's death.</summary>
+    internal GuestFate Fate { get; }
     public int Dimms { get; }
     public int Frames { get; }
     public int KernelFrames { get; }

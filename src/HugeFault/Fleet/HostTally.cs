@@ -9,7 +9,7 @@ internal sealed class HostTally
 {
     private readonly FleetModel _m;
     private readonly ServerOutcome _out;
-    private double _strandedHours, _lastT, _binHours;
+    private double _strandedHours, _lastT, _binHours, _binEnd;
     private int _bin, _policy;
 
     public HostTally(FleetModel model, ServerOutcome outcome)
@@ -38,6 +38,7 @@ internal sealed class HostTally
         Array.Clear(PtPeak);
         Array.Clear(ExtraPeak);
         while (_bin < _m.Bins && BinTime(_bin) <= t0) _bin++;
+        _binEnd = _bin < _m.Bins ? BinTime(_bin) : double.PositiveInfinity;
     }
 
     private double BinTime(int b) => (b + 1) * (_m.Hours / _m.Bins);
@@ -45,6 +46,15 @@ internal sealed class HostTally
     /// <summary>Integrates <paramref name="stranded"/> pages, held since the last call, up to <paramref name="t"/>.</summary>
     public void Advance(double t, long stranded)
     {
+        if (t < _binEnd)
+        {
+            // within the current monthly bin (the common case)
+            double held = stranded * (t - _lastT);
+            _binHours += held;
+            _strandedHours += held;
+            _lastT = t;
+            return;
+        }
         if (stranded != 0)
         {
             double from = _lastT;
@@ -69,6 +79,7 @@ internal sealed class HostTally
         _out.Series[_policy, _bin] = (long)Math.Round(_binHours);
         _binHours = 0;
         _bin++;
+        _binEnd = _bin < _m.Bins ? BinTime(_bin) : double.PositiveInfinity;
     }
 
     public void AddPageTables(int policy, long bytes)

@@ -20,6 +20,9 @@ internal sealed partial class PolicyRun
     private readonly HostFrames _host;
     private readonly HostTally _tally;
     private readonly GuestFate _fate;
+    private readonly EffectTable[] _tables;
+    private readonly double _enlightenedFraction, _touchesPerLineHour;
+    private readonly int _mappings;
     private readonly PendingQueue _pending = new();
     private readonly Action<int> _release;
     private int _policy;
@@ -34,7 +37,11 @@ internal sealed partial class PolicyRun
         _dimms = dimms;
         _host = new HostFrames(model);
         _tally = new HostTally(model, outcome);
-        _fate = new GuestFate(model.Config.Guest, model.Config.Workload.TouchesPerLineHour);
+        _fate = model.Fate;
+        _tables = model.Tables;
+        _enlightenedFraction = model.Config.Guest.EnlightenedFraction;
+        _mappings = model.Config.Workload.MappingsPerPage;
+        _touchesPerLineHour = model.Config.Workload.TouchesPerLineHour;
         _followers = new int[model.Policies.Length];
         _effects = new EventEffect[model.Policies.Length];
         _framePt = new long[model.Policies.Length][];
@@ -149,9 +156,16 @@ internal sealed partial class PolicyRun
             }
             else if (t == tPend)
             {
-                // Patrol scrub finds many lines at one instant: handle every event due now in one go.
-                do Handle(_pending.Pop());
-                while (_pending.Any && _pending.Top.Time == t);
+                // Handle UE events in order until something else is due (handling one changes no other time: a killed VM's
+                // departure entry is skipped when it comes up); ties go to swaps, departures and arrivals, as above.
+                double until = Math.Min(Math.Min(tRep, tDep), Math.Min(tArr, hours));
+                Handle(_pending.Pop());
+                while (_pending.Any && _pending.Top.Time < until && _pending.Top.Time <= tSite)
+                {
+                    double te = _pending.Top.Time;
+                    if (te != t) { _tally.Advance(te, _host.Stranded); t = te; }
+                    Handle(_pending.Pop());
+                }
             }
             else
             {
@@ -180,7 +194,7 @@ internal sealed partial class PolicyRun
         ref readonly var s = ref _sites.Items[si];
         double demand = double.PositiveInfinity;
         int owner = _host.Owner[s.Frame];
-        double touches = _m.Config.Workload.TouchesPerLineHour;
+        double touches = _touchesPerLineHour;
         if (owner >= 0 && touches > 0 && !Unreachable(s.Frame))
         {
             double rate = s.Lines * touches * _host.VmAt(owner).Hot;

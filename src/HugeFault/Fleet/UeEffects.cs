@@ -21,7 +21,7 @@ internal sealed partial class PolicyRun
     /// <summary>Policies that followed the last run to its end.</summary>
     public ReadOnlySpan<int> Followers => _followers.AsSpan(0, _followerCount);
 
-    private EffectTable Table(int p) => _m.Tables[p];
+    private EffectTable Table(int p) => _tables[p];
 
     /// <summary>The leader's effect; followers whose effect differs in anything but page tables and extra memory are dropped.</summary>
     private EventEffect Lookup(int heldBy, int classId)
@@ -81,8 +81,7 @@ internal sealed partial class PolicyRun
                 Apply(Lookup(-1, EventClass.FreeId(s.Kind, _host.FreeCount > 1)), in s, f, -1, pages, regions, ev.Time);
                 return;
         }
-        ref var vm = ref _host.VmAt(owner);
-        bool enlightened = vm.UEnlightened < _m.Config.Guest.EnlightenedFraction;
+        bool enlightened = _host.VmAt(owner).UEnlightened < _enlightenedFraction;
         int id = EventClass.MappedId(s.Kind, consumed, _host.FreeCount > 0, enlightened);
         if (st == FrameState.Guest) Apply(Lookup(-1, id), in s, f, id, pages, regions, ev.Time);
         else Apply(Lookup(_host.HeldBy[f], id), in s, f, -1, pages, regions, ev.Time);
@@ -145,7 +144,7 @@ internal sealed partial class PolicyRun
             }
         }
         _host.SetStranded(f, stranded);
-        int mappings = _m.Config.Workload.MappingsPerPage;
+        int mappings = _mappings;
         AddPageTables(pi, ptFrame, owner, moved, e.PageTables.At(pages, regions) * mappings);
         for (int i = 0; i < _followerCount; i++) AddPageTables(_followers[i], ptFrame, owner, moved, _effects[i].PageTables.At(pages, regions) * mappings);
         Fate(e, in s, owner, pages, regions, t);
@@ -156,7 +155,7 @@ internal sealed partial class PolicyRun
     {
         ref var vm = ref _host.VmAt(owner);
         if (_fate.Dies(e.GuestDied.At(pages, regions) > 0, e.Mces.At(pages, regions), e.ActionRequired.At(pages, regions),
-                Math.Clamp(e.UnknownLost.At(pages, regions), 0, FleetPolicies.GiB), vm.Hot, vm.End - t, s.UKill))
+                Math.Clamp(e.UnknownLost.At(pages, regions), 0, FleetPolicies.GiB), vm.Hot, vm.End - t, s.KernelHit))
             Kill(owner);
     }
 

@@ -13,6 +13,8 @@ internal struct Site
     public double Scrub;
     /// <summary>Exp(1) for the demand-read time; uniform for the guest's fate.</summary>
     public double DemandExp, UKill;
+    /// <summary>The action-required machine check, counted from this site's event on, that first hits guest-kernel memory (from <see cref="UKill"/>).</summary>
+    public double KernelHit;
     /// <summary>Bad cachelines, distinct 4 KiB pages and distinct 2 MiB regions in the frame.</summary>
     public long Lines, Pages, Regions;
     /// <summary>Byte offset of the named line in the frame.</summary>
@@ -94,6 +96,7 @@ internal sealed class UeSites
                 site.Kind = kind;
                 site.DemandExp = -Math.Log(srng.NextDoubleNonZero());
                 site.UKill = srng.NextDouble();
+                site.KernelHit = _m.Fate.KernelHit(site.UKill);
                 if (site.Frame < _m.KernelFrames) o.Server[(int)ServerMetric.KernelUes]++;
             }
         }

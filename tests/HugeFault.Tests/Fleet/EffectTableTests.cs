@@ -44,6 +44,25 @@ public class EffectTableTests
     });
 
     [Fact]
+    public void Event_class_ids_are_a_bijection()
+    {
+        var seen = new HashSet<int>();
+        foreach (bool mapped in new[] { false, true })
+        foreach (var kind in Enum.GetValues<PoisonKind>())
+        foreach (bool consumed in new[] { false, true })
+        foreach (bool spare in new[] { false, true })
+        foreach (bool enlightened in new[] { false, true })
+        {
+            var c = new EventClass(mapped, kind, consumed, spare, enlightened);
+            Assert.InRange(c.Id, 0, EventClass.Count - 1);
+            Assert.True(seen.Add(c.Id));
+            Assert.Equal(c, EventClass.FromId(c.Id));
+            if (mapped) Assert.Equal(c.Id, EventClass.MappedId(kind, consumed, spare, enlightened));
+            else if (!consumed && !enlightened) Assert.Equal(c.Id, EventClass.FreeId(kind, spare));
+        }
+    }
+
+    [Fact]
     public void The_fleet_produces_the_kinds_of_event_the_checks_need()
     {
         var s = FleetSamples.Value;

@@ -54,6 +54,21 @@ public sealed class EffectTable
     }
 
     /// <summary>
+    /// Asks about the classes nearly every run meets (first errors of permanent and transient poison on a VM's page,
+    /// scrubbed or read, and on a free page, with a spare page at hand), so that a run's workers find them ready.
+    /// </summary>
+    public void Prepare()
+    {
+        foreach (var kind in new[] { PoisonKind.Permanent, PoisonKind.Transient })
+        {
+            First(EventClass.FreeId(kind, true));
+            foreach (bool consumed in new[] { false, true })
+            foreach (bool enlightened in new[] { false, true })
+                First(EventClass.MappedId(kind, consumed, true, enlightened));
+        }
+    }
+
+    /// <summary>
     /// The class whose answer stands for <paramref name="id"/>: deposited poison is asked as transient (the kernel model
     /// treats them alike: both are rewritable, PhysicalMemory.RepairLine; a test keeps it so), and a design that never
     /// reads the <c>enlightened</c> parameter is asked about one kind of guest.

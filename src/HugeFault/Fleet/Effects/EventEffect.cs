@@ -23,9 +23,10 @@ public readonly record struct EventClass(bool Mapped, PoisonKind Kind, bool Cons
         new(id / 24 == 1, (PoisonKind)(id / 8 % 3), id / 4 % 2 == 1, id / 2 % 2 == 1, id % 2 == 1);
 
     /// <summary>The class of an event on a free page (nobody consumes it, nobody's guest accepts anything).</summary>
-    public static int FreeId(PoisonKind kind, bool spare) => new EventClass(false, kind, false, spare, false).Id;
+    public static int FreeId(PoisonKind kind, bool spare) => (int)kind * 8 + (spare ? 2 : 0);
 
-    public static int MappedId(PoisonKind kind, bool consumed, bool spare, bool enlightened) => new EventClass(true, kind, consumed, spare, enlightened).Id;
+    public static int MappedId(PoisonKind kind, bool consumed, bool spare, bool enlightened) =>
+        24 + (int)kind * 8 + (consumed ? 4 : 0) + (spare ? 2 : 0) + (enlightened ? 1 : 0);
 
     public override string ToString() =>
         $"{(Mapped ? "guest" : "free")} page, {Kind.ToString().ToLowerInvariant()}, {(Consumed ? "consumed" : "scrubbed")}, {(SparePage ? "" : "no ")}spare page{(Mapped ? Enlightened ? ", enlightened guest" : ", unenlightened guest" : "")}";

@@ -47,17 +47,17 @@ internal sealed class GuestFate
     /// <summary>
     /// Does the VM die of this event? <paramref name="mces"/> and <paramref name="actionRequired"/> are the machine checks the
     /// event delivered, <paramref name="unknownLost"/> the bytes it lost without telling the guest, <paramref name="hot"/> the
-    /// VM's hotness, <paramref name="remainingHours"/> its remaining lifetime, <paramref name="u"/> the site's uniform.
+    /// VM's hotness, <paramref name="remainingHours"/> its remaining lifetime, <paramref name="kernelHit"/> the site's
+    /// <see cref="KernelHit"/>.
     /// </summary>
-    public bool Dies(bool died, long mces, long actionRequired, long unknownLost, double hot, double remainingHours, double u)
+    public bool Dies(bool died, long mces, long actionRequired, long unknownLost, double hot, double remainingHours, double kernelHit)
     {
         if (died || mces > _maxMces) return true;
-        double k = KernelHit(u);
-        if (k <= actionRequired) return true;
+        if (kernelHit <= actionRequired) return true;
         if (unknownLost <= 0 || _touchesPerLineHour <= 0) return false;
         double pages = unknownLost / 4096.0;
         double perPage = 64 * _touchesPerLineHour * hot; // touches of one 4 KiB page per hour
-        double touches = TouchesToDeath(mces, actionRequired, pages * perPage * _windowHours, u);
+        double touches = TouchesToDeath(mces, actionRequired, pages * perPage * _windowHours, kernelHit);
         if (touches > pages) return false; // every lost page offlined first (it holds no guest-kernel memory)
         // Expected time until the touches-th distinct page is first touched: Σ 1/((pages − i)·perPage), i < touches.
         double hours = (Harmonic(pages) - Harmonic(pages - touches)) / perPage;
@@ -67,10 +67,11 @@ internal sealed class GuestFate
     /// <summary>
     /// Touches of lost pages (one machine check each) after which the guest dies: the one that hits guest-kernel memory,
     /// or the one that exceeds the budget when <paramref name="touchesPerWindow"/> exceed it; +∞ if neither.
+    /// <paramref name="kernelHit"/> is <see cref="KernelHit"/> of the site's uniform.
     /// </summary>
-    internal double TouchesToDeath(long mces, long actionRequired, double touchesPerWindow, double u)
+    internal double TouchesToDeath(long mces, long actionRequired, double touchesPerWindow, double kernelHit)
     {
-        double toKernel = KernelHit(u) - actionRequired;
+        double toKernel = kernelHit - actionRequired;
         double toStorm = touchesPerWindow > _maxMces ? _maxMces + 1 - Math.Min(mces, _maxMces) : double.PositiveInfinity;
         return Math.Min(toKernel, toStorm);
     }
