@@ -379,7 +379,7 @@ internal sealed class HostFrames
         else
         {
             for (int f = vm.FirstFrame; f >= 0; f = _next[f])
-                if (_next[f] == oldFrame) { _next[f] = newFrame; _next[newFrame] = _next[oldFrame]; break; }
+                if (_next[f] == oldFrame) { Touch(f); _next[f] = newFrame; _next[newFrame] = _next[oldFrame]; break; }
         }
         _next[oldFrame] = -1;
         Owner[oldFrame] = -1;
@@ -394,7 +394,7 @@ internal sealed class HostFrames
         else
         {
             for (int f = vm.FirstFrame; f >= 0; f = _next[f])
-                if (_next[f] == frame) { _next[f] = _next[frame]; break; }
+                if (_next[f] == frame) { Touch(f); _next[f] = _next[frame]; break; }
         }
         _next[frame] = -1;
         Owner[frame] = -1;

@@ -6,8 +6,9 @@ namespace HugeFault.Fleet;
 /// <summary>
 /// The per-server event schedule of one policy run: site starts, UE events (demand reads and patrol scrubs), VM
 /// arrivals and departures, DIMM swaps, merged in time order; each UE event is handled by <see cref="Handle"/>. Policies
-/// whose effects agree on every event of the server (<see cref="EventEffect.Trajectory"/>) follow the leader's run and
-/// keep only their own page-table and extra-memory tallies; one that disagrees is dropped and run later.
+/// whose effects leave the host in the same state on every event of the server follow the leader's run (equal effects,
+/// <see cref="EventEffect.Trajectory"/>, or effects that differ only in what a VM dying of the event lost) and keep their
+/// own tallies of guest memory, fallbacks, page tables and extra memory; one that disagrees is dropped and run later.
 /// </summary>
 internal sealed partial class PolicyRun
 {

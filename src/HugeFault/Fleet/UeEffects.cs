@@ -23,19 +23,19 @@ internal sealed partial class PolicyRun
 
     private EffectTable Table(int p) => _tables[p];
 
-    /// <summary>The leader's effect; followers whose effect differs in anything but page tables and extra memory are dropped.</summary>
+    /// <summary>The leader's effect, and each follower's in <see cref="_effects"/>.</summary>
     private EventEffect Lookup(int heldBy, int classId)
     {
         var e = heldBy < 0 ? Table(_policy).First(classId) : Table(_policy).Further(heldBy, classId);
         for (int i = 0; i < _followerCount; i++)
-        {
-            var q = heldBy < 0 ? Table(_followers[i]).First(classId) : Table(_followers[i]).Further(heldBy, classId);
-            if (q.Trajectory == e.Trajectory) { _effects[i] = q; continue; }
-            _followers[i] = _followers[--_followerCount];
-            _effects[i] = _effects[_followerCount];
-            i--;
-        }
+            _effects[i] = heldBy < 0 ? Table(_followers[i]).First(classId) : Table(_followers[i]).Further(heldBy, classId);
         return e;
+    }
+
+    private void Drop(int i)
+    {
+        _followers[i] = _followers[--_followerCount];
+        _effects[i] = _effects[_followerCount];
     }
 
 
@@ -78,6 +78,7 @@ internal sealed partial class PolicyRun
                 _host.AddRaw(f, pages);
                 return;
             case FrameState.Free:
+                // nobody dies: a follower must agree exactly (Apply drops the others)
                 Apply(Lookup(-1, EventClass.FreeId(s.Kind, _host.FreeCount > 1)), in s, f, -1, pages, regions, ev.Time);
                 return;
         }
@@ -96,17 +97,23 @@ internal sealed partial class PolicyRun
     {
         int pi = _policy;
         int owner = _host.Owner[f];
-        if (e.Fallback) _fallbacks++;
-        _tally.NoteExtra(pi, e.ExtraAt(pages, regions));
-        for (int i = 0; i < _followerCount; i++) _tally.NoteExtra(_followers[i], _effects[i].ExtraAt(pages, regions));
-        long lost = Math.Clamp(e.GuestLost.At(pages, regions), 0, FleetPolicies.GiB);
-        _guestLost += lost;
-        _goodDataLost += Math.Max(0, lost - s.Lines * 64);
+        bool dies = owner >= 0 && Dies(e, in s, owner, pages, regions, t);
+        // A follower whose effect differs stays only if that changes nothing on the host: the VM dies of this event under
+        // both and the page ends up the same (rewritten or not, held and released alike, or moved alike).
+        for (int i = 0; i < _followerCount; i++)
+        {
+            var q = _effects[i];
+            if (q.Trajectory == e.Trajectory) continue;
+            if (dies && q.Repaired == e.Repaired && SameEnd(e, q, first) && Dies(q, in s, owner, pages, regions, t)) continue;
+            Drop(i--);
+        }
+        Account(pi, e, in s, pages, regions);
+        for (int i = 0; i < _followerCount; i++) Account(_followers[i], _effects[i], in s, pages, regions);
         if (e.Repaired)
         {
             // the lines were rewritten: the page is whole again (the guest may have offlined what it was told about)
             _repairs++;
-            if (owner >= 0) Fate(e, in s, owner, pages, regions, t);
+            if (dies) Kill(owner);
             return;
         }
         _host.AddRaw(f, pages);
@@ -147,16 +154,33 @@ internal sealed partial class PolicyRun
         int mappings = _mappings;
         AddPageTables(pi, ptFrame, owner, moved, e.PageTables.At(pages, regions) * mappings);
         for (int i = 0; i < _followerCount; i++) AddPageTables(_followers[i], ptFrame, owner, moved, _effects[i].PageTables.At(pages, regions) * mappings);
-        Fate(e, in s, owner, pages, regions, t);
+        if (dies) Kill(owner);
+    }
+
+    /// <summary>A policy's own tallies of the event: guest memory lost, good data lost, fallbacks, extra memory.</summary>
+    private void Account(int p, EventEffect e, in Site s, long pages, long regions)
+    {
+        long lost = Math.Clamp(e.GuestLost.At(pages, regions), 0, FleetPolicies.GiB);
+        _guestLost[p] += lost;
+        _goodDataLost[p] += Math.Max(0, lost - s.Lines * 64);
+        if (e.Fallback) _fallbacks[p]++;
+        _tally.NoteExtra(p, e.ExtraAt(pages, regions));
+    }
+
+    /// <summary>Would two effects leave the page in the same state once the VM is gone (a first error's move or hold, and its release)?</summary>
+    private static bool SameEnd(EventEffect a, EventEffect b, int first)
+    {
+        if (first < 0) return true; // a later error: the page stays what its first error made it
+        bool heldA = a.Backing is FrameBacking.SamePage or FrameBacking.Unreachable, heldB = b.Backing is FrameBacking.SamePage or FrameBacking.Unreachable;
+        return heldA && heldB ? a.Release == b.Release : a.Backing == b.Backing;
     }
 
     /// <summary>The guest's answer to what the event delivered (<see cref="GuestFate"/>).</summary>
-    private void Fate(EventEffect e, in Site s, int owner, long pages, long regions, double t)
+    private bool Dies(EventEffect e, in Site s, int owner, long pages, long regions, double t)
     {
         ref var vm = ref _host.VmAt(owner);
-        if (_fate.Dies(e.GuestDied.At(pages, regions) > 0, e.Mces.At(pages, regions), e.ActionRequired.At(pages, regions),
-                Math.Clamp(e.UnknownLost.At(pages, regions), 0, FleetPolicies.GiB), vm.Hot, vm.End - t, s.KernelHit))
-            Kill(owner);
+        return _fate.Dies(e.GuestDied.At(pages, regions) > 0, e.Mces.At(pages, regions), e.ActionRequired.At(pages, regions),
+            Math.Clamp(e.UnknownLost.At(pages, regions), 0, FleetPolicies.GiB), vm.Hot, vm.End - t, s.KernelHit);
     }
 
     private void Kill(int slot)
@@ -263,10 +287,19 @@ internal sealed partial class PolicyRun
         _vmPtDirtyCount = 0;
     }
 
-    // The run's counts (written into the outcome at the end).
-    private long _ueEvents, _consumedUes, _vmsKilled, _guestLost, _goodDataLost, _repairs, _fallbacks, _migrations;
+    // The run's counts (written into the outcome at the end); those that may differ between the policies of a run are per policy.
+    private long _ueEvents, _consumedUes, _vmsKilled, _repairs, _migrations;
+    private long[] _guestLost = [], _goodDataLost = [], _fallbacks = [];
 
-    private void StartCounts() => _ueEvents = _consumedUes = _vmsKilled = _guestLost = _goodDataLost = _repairs = _fallbacks = _migrations = 0;
+    private void StartCounts()
+    {
+        _ueEvents = _consumedUes = _vmsKilled = _repairs = _migrations = 0;
+        int n = _m.Policies.Length;
+        if (_guestLost.Length != n) { _guestLost = new long[n]; _goodDataLost = new long[n]; _fallbacks = new long[n]; }
+        Array.Clear(_guestLost);
+        Array.Clear(_goodDataLost);
+        Array.Clear(_fallbacks);
+    }
 
     private void Finish(int pi)
     {
@@ -274,16 +307,16 @@ internal sealed partial class PolicyRun
         o.Policy[pi, (int)PolicyMetric.UeEvents] = _ueEvents;
         o.Policy[pi, (int)PolicyMetric.ConsumedUes] = _consumedUes;
         o.Policy[pi, (int)PolicyMetric.VmsKilled] = _vmsKilled;
-        o.Policy[pi, (int)PolicyMetric.GuestLostBytes] = _guestLost;
-        o.Policy[pi, (int)PolicyMetric.GoodDataLostBytes] = _goodDataLost;
+        o.Policy[pi, (int)PolicyMetric.GuestLostBytes] = _guestLost[pi];
+        o.Policy[pi, (int)PolicyMetric.GoodDataLostBytes] = _goodDataLost[pi];
         o.Policy[pi, (int)PolicyMetric.Repairs] = _repairs;
-        o.Policy[pi, (int)PolicyMetric.Fallbacks] = _fallbacks;
+        o.Policy[pi, (int)PolicyMetric.Fallbacks] = _fallbacks[pi];
         o.Policy[pi, (int)PolicyMetric.LiveMigrations] = _migrations;
         o.Policy[pi, (int)PolicyMetric.HugePagesLost] = _host.DamagedPool;
         o.Policy[pi, (int)PolicyMetric.ServersWithUeEvent] = _ueEvents > 0 ? 1 : 0;
         o.Policy[pi, (int)PolicyMetric.PageTablePeakBytes] = _tally.PtPeak[pi];
         o.Policy[pi, (int)PolicyMetric.ExtraPeakBytes] = _tally.ExtraPeak[pi];
-        // Followers made the same decisions: the same metrics but their own page tables and extra memory.
+        // Followers left the host in the same states: the same metrics but their own guest memory, fallbacks, page tables and extra memory.
         for (int i = 0; i < _followerCount; i++)
         {
             int q = _followers[i];
@@ -291,6 +324,9 @@ internal sealed partial class PolicyRun
             for (int b = 0; b < _m.Bins; b++) o.Series[q, b] = o.Series[pi, b];
             o.Policy[q, (int)PolicyMetric.PageTablePeakBytes] = _tally.PtPeak[q];
             o.Policy[q, (int)PolicyMetric.ExtraPeakBytes] = _tally.ExtraPeak[q];
+            o.Policy[q, (int)PolicyMetric.GuestLostBytes] = _guestLost[q];
+            o.Policy[q, (int)PolicyMetric.GoodDataLostBytes] = _goodDataLost[q];
+            o.Policy[q, (int)PolicyMetric.Fallbacks] = _fallbacks[q];
         }
     }
 }
