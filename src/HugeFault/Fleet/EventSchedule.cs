@@ -59,34 +59,43 @@ internal sealed class PendingQueue
 
     public Pending Pop() => _items[_head++];
 
-    /// <summary>Quicksort by (time, site) with insertion sort for short runs; no delegates, no boxing.</summary>
-    private static void Sort(Span<Pending> a)
+    private Pending[] _radix = new Pending[64];
+    private readonly int[] _counts = new int[256];
+
+    /// <summary>
+    /// Sorts a batch by (time, site). A batch is added in increasing site order, so a stable sort by time alone gives
+    /// it: an LSD radix sort on the time's bits (non-negative doubles order like their bit patterns), skipping the bytes
+    /// all keys share; insertion sort for short batches.
+    /// </summary>
+    private void Sort(Span<Pending> a)
     {
-        while (a.Length > 16)
+        if (a.Length <= 32)
         {
-            // Median of three as the pivot, moved to the end.
-            int mid = a.Length >> 1, last = a.Length - 1;
-            if (Before(a[mid], a[0])) (a[mid], a[0]) = (a[0], a[mid]);
-            if (Before(a[last], a[0])) (a[last], a[0]) = (a[0], a[last]);
-            if (Before(a[mid], a[last])) (a[mid], a[last]) = (a[last], a[mid]);
-            var pivot = a[last];
-            int store = 0;
-            for (int i = 0; i < last; i++)
-                if (Before(a[i], pivot)) { (a[i], a[store]) = (a[store], a[i]); store++; }
-            (a[store], a[last]) = (a[last], a[store]);
-            // Recurse into the smaller side, loop on the larger: O(log n) depth.
-            var left = a[..store];
-            var right = a[(store + 1)..];
-            if (left.Length < right.Length) { Sort(left); a = right; }
-            else { Sort(right); a = left; }
+            for (int i = 1; i < a.Length; i++)
+            {
+                var x = a[i];
+                int j = i - 1;
+                while (j >= 0 && Before(x, a[j])) { a[j + 1] = a[j]; j--; }
+                a[j + 1] = x;
+            }
+            return;
         }
-        for (int i = 1; i < a.Length; i++)
+        if (_radix.Length < a.Length) _radix = new Pending[Math.Max(a.Length, 2 * _radix.Length)];
+        var src = a;
+        var dst = _radix.AsSpan(0, a.Length);
+        bool inA = true;
+        for (int shift = 0; shift < 64; shift += 8)
         {
-            var x = a[i];
-            int j = i - 1;
-            while (j >= 0 && Before(x, a[j])) { a[j + 1] = a[j]; j--; }
-            a[j + 1] = x;
+            Array.Clear(_counts);
+            foreach (ref readonly var p in src) _counts[(int)((BitConverter.DoubleToUInt64Bits(p.Time) >> shift) & 0xFF)]++;
+            if (_counts[(int)((BitConverter.DoubleToUInt64Bits(src[0].Time) >> shift) & 0xFF)] == src.Length) continue;
+            int sum = 0;
+            for (int b = 0; b < 256; b++) { int c = _counts[b]; _counts[b] = sum; sum += c; }
+            foreach (ref readonly var p in src) dst[_counts[(int)((BitConverter.DoubleToUInt64Bits(p.Time) >> shift) & 0xFF)]++] = p;
+            var t = src; src = dst; dst = t;
+            inA = !inA;
         }
+        if (!inA) src.CopyTo(a);
     }
 
     public void Save()

@@ -86,3 +86,36 @@ public class HostFramesProperties
         }, iter: 200, stream: 1414, print: s => string.Join(" ", s.Select(x => $"{x.Op}/{x.Vm}/{x.Frame}")));
     }
 }
+
+/// <summary>Pending UE events come out in (time, site) order whatever the batches, ties and sizes.</summary>
+public class PendingQueueProperties
+{
+    [Fact]
+    public void Batches_merged_into_the_queue_pop_in_time_then_site_order()
+    {
+        // Batches of sites in increasing order (as a run schedules them), times from few distinct values (ties) or many.
+        var batch = Gen.Select(Gen.Int[0, 300], Gen.Int[1, 6], (n, distinct) => (n, distinct));
+        Pbt.Run(batch.Array[1, 5], batches =>
+        {
+            var q = new PendingQueue();
+            var all = new List<Pending>();
+            var rng = Xoshiro256StarStar.Create((ulong)batches.Length * 31 + (ulong)batches.Sum(b => b.n));
+            int site = 0;
+            foreach (var (n, distinct) in batches)
+            {
+                for (int i = 0; i < n; i++)
+                {
+                    double t = distinct == 1 ? 24.0 : Math.Floor(rng.NextDouble() * distinct * 10) / 10 + (distinct > 3 ? rng.NextDouble() : 0);
+                    var p = new Pending { Time = t, Site = site++ };
+                    q.Add(p);
+                    all.Add(p);
+                }
+                q.Commit();
+            }
+            var expected = all.OrderBy(p => p.Time).ThenBy(p => p.Site).Select(p => p.Site).ToList();
+            var got = new List<int>();
+            while (q.Any) got.Add(q.Pop().Site);
+            Assert.Equal(expected, got);
+        }, iter: 200, stream: 1415, print: b => string.Join(" ", b.Select(x => $"{x.n}x{x.distinct}")));
+    }
+}

@@ -59,7 +59,10 @@ internal sealed class GuestFate
         double perPage = 64 * _touchesPerLineHour * hot; // touches of one 4 KiB page per hour
         double touches = TouchesToDeath(mces, actionRequired, pages * perPage * _windowHours, kernelHit);
         if (touches > pages) return false; // every lost page offlined first (it holds no guest-kernel memory)
-        // Expected time until the touches-th distinct page is first touched: Σ 1/((pages − i)·perPage), i < touches.
+        // Expected time until the touches-th distinct page is first touched: Σ 1/((pages − i)·perPage), i < touches,
+        // between touches/(pages·perPage) and touches/((pages − touches + 1)·perPage).
+        if (touches / ((pages - touches + 1) * perPage) < remainingHours) return true;
+        if (touches / (pages * perPage) >= remainingHours) return false;
         double hours = (Harmonic(pages) - Harmonic(pages - touches)) / perPage;
         return hours < remainingHours;
     }
