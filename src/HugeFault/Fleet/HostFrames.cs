@@ -12,10 +12,12 @@ internal enum FrameState : byte
     Guest,
     /// <summary>A damaged pool page its VM still holds (all or part of it inaccessible).</summary>
     Held,
-    /// <summary>Dissolved into 4 KiB pages: only its poisoned 4 KiB pages are lost, it is no longer a 1 GiB page.</summary>
+    /// <summary>
+    /// No longer a 1 GiB page of the pool and owned by nobody: dissolved into 4 KiB pages (only its poisoned ones lost)
+    /// or kept allocated while poisoned (the whole gigabyte lost until the host reboots); which of the two is a matter
+    /// of stranded capacity only, tallied per policy (<see cref="HostTally"/>).
+    /// </summary>
     Broken,
-    /// <summary>Poisoned and allocated, owned by nobody: the whole gigabyte is lost until the host reboots.</summary>
-    Kept,
     /// <summary>Host kernel memory.</summary>
     Kernel,
     /// <summary>Memory of 4 KiB users.</summary>
@@ -29,7 +31,6 @@ internal enum FrameState : byte
 /// </summary>
 internal sealed class HostFrames
 {
-    private const long PagesPerGiB = FleetPolicies.PagesPerGiB;
 
     private readonly FleetModel _m;
     internal readonly byte[] State;
@@ -38,8 +39,6 @@ internal sealed class HostFrames
     internal readonly int[] Raw;
     /// <summary>The class of the first error that made a <see cref="FrameState.Held"/> frame what it is (its later errors and release depend on it).</summary>
     internal readonly int[] HeldBy;
-    /// <summary>Stranded 4 KiB pages the frame accounts for (≤ a gigabyte).</summary>
-    internal readonly int[] StrandedIn;
     private readonly int[] _next;
     private readonly ulong[] _freeBits;
     private int _firstFreeWord;
@@ -56,7 +55,7 @@ internal sealed class HostFrames
         public bool Alive;
     }
 
-    // Frames whose State/Owner/next/Raw/StrandedIn may differ from the snapshot (restored one by one).
+    // Frames whose State/Owner/next/Raw may differ from the snapshot (restored one by one).
     private readonly int[] _dirty;
     private readonly bool[] _isDirty;
     private int _dirtyCount;
@@ -72,7 +71,7 @@ internal sealed class HostFrames
     /// <summary>1 GiB pool pages that are damaged now (held, dissolved or kept).</summary>
     public int DamagedPool { get; private set; }
 
-    private static bool IsDamaged(FrameState s) => s is FrameState.Held or FrameState.Broken or FrameState.Kept;
+    private static bool IsDamaged(FrameState s) => s is FrameState.Held or FrameState.Broken;
 
     /// <summary>Sets frame <paramref name="f"/>'s state (keeping the damaged-page count).</summary>
     public void SetState(int f, FrameState s)
@@ -105,7 +104,6 @@ internal sealed class HostFrames
         Owner = new int[frames];
         Raw = new int[frames];
         HeldBy = new int[frames];
-        StrandedIn = new int[frames];
         _next = new int[frames];
         _freeBits = new ulong[(frames + 63) / 64];
         Departures = new DepartureHeap();
@@ -120,17 +118,6 @@ internal sealed class HostFrames
     public DepartureHeap Departures { get; }
     public int FreeCount { get; private set; }
     public int VmCount { get; private set; }
-    /// <summary>Stranded 4 KiB pages now (capacity nobody can use): the sum of <see cref="StrandedIn"/>.</summary>
-    public long Stranded { get; private set; }
-
-    /// <summary>Sets the stranded pages frame <paramref name="f"/> accounts for.</summary>
-    public void SetStranded(int f, long pages)
-    {
-        Touch(f);
-        int v = (int)Math.Clamp(pages, 0, PagesPerGiB);
-        Stranded += v - StrandedIn[f];
-        StrandedIn[f] = v;
-    }
 
     public ref Vm VmAt(int slot) => ref _vms[slot];
     public FrameState StateOf(int f) => (FrameState)State[f];
@@ -144,13 +131,11 @@ internal sealed class HostFrames
         Owner.AsSpan().Fill(-1);
         _next.AsSpan().Fill(-1);
         Array.Clear(Raw);
-        Array.Clear(StrandedIn);
         SetFreeRange(_m.PoolStart, _m.Frames);
         FreeCount = _m.PoolFrames;
         VmCount = 0;
         _freeSlotCount = 0;
         Departures.Clear();
-        Stranded = 0;
         DamagedPool = 0;
         _allDirty = true;
     }
@@ -206,7 +191,6 @@ internal sealed class HostFrames
             _snapOwner.CopyTo(Owner, 0);
             _snapNext.CopyTo(_next, 0);
             Array.Clear(Raw);
-            Array.Clear(StrandedIn);
         }
         else
         {
@@ -217,7 +201,6 @@ internal sealed class HostFrames
                 Owner[f] = _snapOwner[f];
                 _next[f] = _snapNext[f];
                 Raw[f] = 0;
-                StrandedIn[f] = 0;
             }
         }
         ClearDirty();
@@ -230,7 +213,6 @@ internal sealed class HostFrames
         VmCount = _snapVmCount;
         _firstFreeWord = _snapFirstFree;
         _freeSlotCount = 0;
-        Stranded = 0;
     }
 
     // ---------------------------------------------------------------- VMs

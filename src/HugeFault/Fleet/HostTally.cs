@@ -1,24 +1,47 @@
 namespace HugeFault.Fleet;
 
 /// <summary>
-/// The tallies of one policy run on one server: stranded capacity integrated over time (overall and per monthly bin, in
-/// 4 KiB-page-hours), and the running peaks of page-table and extra memory of every policy that shares the run. Written
-/// into <see cref="ServerOutcome"/> at the end as exact integers.
+/// The tallies of one run on one server, for each policy that shares it: stranded 4 KiB pages per frame and in all,
+/// integrated over time when they change (overall and per monthly bin, in 4 KiB-page-hours), and the running peaks of
+/// page-table and extra memory. Policies that share a run may strand different amounts (a page kept allocated or
+/// dissolved around its bad pages), so the stranded tallies are per policy. Written into <see cref="ServerOutcome"/>
+/// at the end as exact integers.
 /// </summary>
 internal sealed class HostTally
 {
+    private const int PagesPerGiB = (int)FleetPolicies.PagesPerGiB;
+
     private readonly FleetModel _m;
     private readonly ServerOutcome _out;
-    private double _strandedHours, _lastT, _binHours, _binEnd;
-    private int _bin, _policy;
+    private readonly double _binLength;
+    private readonly Member[] _members;
+    private readonly int[][] _strandedIn;
+    // Frames whose stranded pages may be non-zero for some policy (cleared one by one).
+    private readonly int[] _dirty;
+    private readonly bool[] _isDirty;
+    private int _dirtyCount;
+
+    private struct Member
+    {
+        public long Level;
+        public double LastT, Hours, BinHours, BinEnd;
+        public int Bin;
+    }
 
     public HostTally(FleetModel model, ServerOutcome outcome)
     {
         _m = model;
         _out = outcome;
-        PtNow = new long[model.Policies.Length];
-        PtPeak = new long[model.Policies.Length];
-        ExtraPeak = new long[model.Policies.Length];
+        int n = model.Policies.Length;
+        _binLength = model.Hours / model.Bins;
+        _members = new Member[n];
+        _strandedIn = new int[n][];
+        for (int p = 0; p < n; p++) _strandedIn[p] = new int[model.Frames];
+        _dirty = new int[model.Frames];
+        _isDirty = new bool[model.Frames];
+        PtNow = new long[n];
+        PtPeak = new long[n];
+        ExtraPeak = new long[n];
     }
 
     /// <summary>Host page-table bytes now and at peak, per policy (index into the model's policy list).</summary>
@@ -26,60 +49,104 @@ internal sealed class HostTally
     /// <summary>Largest extra memory one recovery needed, per policy.</summary>
     public readonly long[] ExtraPeak;
 
-    /// <summary>Starts a run of policy <paramref name="policy"/> at <paramref name="t0"/>: nothing stranded before it.</summary>
-    public void Start(int policy, double t0)
+    // The policies of the current run (the others' outcomes are written already and must not be touched).
+    private readonly List<int> _run = new();
+
+    /// <summary>Starts a run of <paramref name="policies"/> at <paramref name="t0"/>: nothing stranded before it.</summary>
+    public void Start(double t0, ReadOnlySpan<int> policies)
     {
-        _policy = policy;
-        _lastT = t0;
-        _bin = 0;
-        _binHours = 0;
-        _strandedHours = 0;
+        ClearStranded();
+        _run.Clear();
+        foreach (int p in policies)
+        {
+            _run.Add(p);
+            ref var m = ref _members[p];
+            m = default;
+            m.LastT = t0;
+            while (m.Bin < _m.Bins && BinTime(m.Bin) <= t0) m.Bin++;
+            m.BinEnd = m.Bin < _m.Bins ? BinTime(m.Bin) : double.PositiveInfinity;
+        }
         Array.Clear(PtNow);
         Array.Clear(PtPeak);
         Array.Clear(ExtraPeak);
-        while (_bin < _m.Bins && BinTime(_bin) <= t0) _bin++;
-        _binEnd = _bin < _m.Bins ? BinTime(_bin) : double.PositiveInfinity;
     }
 
-    private double BinTime(int b) => (b + 1) * (_m.Hours / _m.Bins);
+    private double BinTime(int b) => (b + 1) * _binLength;
 
-    /// <summary>Integrates <paramref name="stranded"/> pages, held since the last call, up to <paramref name="t"/>.</summary>
-    public void Advance(double t, long stranded)
+    /// <summary>Stranded pages frame <paramref name="f"/> accounts for under policy <paramref name="p"/>.</summary>
+    public int StrandedIn(int p, int f) => _strandedIn[p][f];
+
+    /// <summary>Stranded pages of policy <paramref name="p"/> now.</summary>
+    public long Stranded(int p) => _members[p].Level;
+
+    /// <summary>Frame <paramref name="f"/> accounts for <paramref name="pages"/> stranded pages (at most a gigabyte) under <paramref name="p"/> from <paramref name="t"/> on.</summary>
+    public void SetStranded(int p, int f, long pages, double t)
     {
-        if (t < _binEnd)
+        int v = (int)Math.Clamp(pages, 0, PagesPerGiB);
+        int old = _strandedIn[p][f];
+        if (v == old) return;
+        if (!_isDirty[f]) { _isDirty[f] = true; _dirty[_dirtyCount++] = f; }
+        _strandedIn[p][f] = v;
+        ref var m = ref _members[p];
+        Integrate(p, ref m, t);
+        m.Level += v - old;
+    }
+
+    /// <summary>Every frame back to nothing stranded at <paramref name="t"/> (the host rebooted).</summary>
+    public void Reboot(double t)
+    {
+        foreach (int p in _run)
+        {
+            ref var m = ref _members[p];
+            Integrate(p, ref m, t);
+            m.Level = 0;
+        }
+        ClearStranded();
+        Array.Clear(PtNow);
+    }
+
+    private void ClearStranded()
+    {
+        for (int i = 0; i < _dirtyCount; i++)
+        {
+            int f = _dirty[i];
+            _isDirty[f] = false;
+            foreach (var a in _strandedIn) a[f] = 0;
+        }
+        _dirtyCount = 0;
+    }
+
+    /// <summary>Integrates policy <paramref name="p"/>'s stranded pages up to <paramref name="t"/>, overall and per monthly bin.</summary>
+    private void Integrate(int p, ref Member m, double t)
+    {
+        if (t < m.BinEnd)
         {
             // within the current monthly bin (the common case)
-            double held = stranded * (t - _lastT);
-            _binHours += held;
-            _strandedHours += held;
-            _lastT = t;
+            double held = m.Level * (t - m.LastT);
+            m.BinHours += held;
+            m.Hours += held;
+            m.LastT = t;
             return;
         }
-        if (stranded != 0)
+        double from = m.LastT;
+        while (m.Bin < _m.Bins && from < t)
         {
-            double from = _lastT;
-            while (_bin < _m.Bins && from < t)
-            {
-                double to = Math.Min(t, BinTime(_bin));
-                _binHours += stranded * (to - from);
-                from = to;
-                if (to >= BinTime(_bin)) FlushBin();
-            }
+            double to = Math.Min(t, m.BinEnd);
+            m.BinHours += m.Level * (to - from);
+            from = to;
+            if (to >= m.BinEnd) FlushBin(p, ref m);
         }
-        else
-        {
-            while (_bin < _m.Bins && BinTime(_bin) <= t) FlushBin();
-        }
-        _strandedHours += stranded * (t - _lastT);
-        _lastT = t;
+        while (m.Bin < _m.Bins && m.BinEnd <= t) FlushBin(p, ref m);
+        m.Hours += m.Level * (t - m.LastT);
+        m.LastT = t;
     }
 
-    private void FlushBin()
+    private void FlushBin(int p, ref Member m)
     {
-        _out.Series[_policy, _bin] = (long)Math.Round(_binHours);
-        _binHours = 0;
-        _bin++;
-        _binEnd = _bin < _m.Bins ? BinTime(_bin) : double.PositiveInfinity;
+        _out.Series[p, m.Bin] = (long)Math.Round(m.BinHours);
+        m.BinHours = 0;
+        m.Bin++;
+        m.BinEnd = m.Bin < _m.Bins ? BinTime(m.Bin) : double.PositiveInfinity;
     }
 
     public void AddPageTables(int policy, long bytes)
@@ -93,12 +160,13 @@ internal sealed class HostTally
         if (bytes > ExtraPeak[policy]) ExtraPeak[policy] = bytes;
     }
 
-    /// <summary>Ends the run at the mission's end and writes the time integrals.</summary>
-    public void Finish(long strandedEnd)
+    /// <summary>Ends policy <paramref name="p"/>'s run at the mission's end and writes its time integrals.</summary>
+    public void Finish(int p)
     {
-        Advance(_m.Hours, strandedEnd);
-        if (_bin < _m.Bins) FlushBin();
-        _out.Policy[_policy, (int)PolicyMetric.StrandedPageHours] = (long)Math.Round(_strandedHours);
-        _out.Policy[_policy, (int)PolicyMetric.StrandedPagesEnd] = strandedEnd;
+        ref var m = ref _members[p];
+        Integrate(p, ref m, _m.Hours);
+        if (m.Bin < _m.Bins) FlushBin(p, ref m);
+        _out.Policy[p, (int)PolicyMetric.StrandedPageHours] = (long)Math.Round(m.Hours);
+        _out.Policy[p, (int)PolicyMetric.StrandedPagesEnd] = m.Level;
     }
 }

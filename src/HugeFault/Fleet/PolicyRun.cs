@@ -27,6 +27,7 @@ internal sealed partial class PolicyRun
     private readonly PendingQueue _pending = new();
     private readonly Action<int> _release;
     private int _policy;
+    private readonly int[] _members;
     /// <summary>Sites of the first batch (scheduled once per server, in the first policy's run).</summary>
     private int _firstBatchEnd;
 
@@ -44,6 +45,7 @@ internal sealed partial class PolicyRun
         _mappings = model.Config.Workload.MappingsPerPage;
         _touchesPerLineHour = model.Config.Workload.TouchesPerLineHour;
         _followers = new int[model.Policies.Length];
+        _members = new int[model.Policies.Length];
         _effects = new EventEffect[model.Policies.Length];
         _framePt = new long[model.Policies.Length][];
         for (int p = 0; p < _framePt.Length; p++) _framePt[p] = new long[model.Frames];
@@ -78,7 +80,8 @@ internal sealed partial class PolicyRun
         if (pi == 0)
         {
             _firstBatchEnd = 0;
-            ResetHost();
+            _host.Reset();
+            ClearPageTables();
             _host.Fill(t0, seed, index, 0);
             _host.Save();
         }
@@ -87,7 +90,10 @@ internal sealed partial class PolicyRun
             _host.Restore();
             ClearPageTables();
         }
-        _tally.Start(pi, t0);
+        _members[0] = pi;
+        for (int i = 0; i < _followerCount; i++) _members[i + 1] = _followers[i];
+        _tally.Start(t0, _members.AsSpan(0, _followerCount + 1));
+        _now = t0;
         StartCounts();
         int replacementsDone = 0;
         var arrivals = Xoshiro256StarStar.ForStream(seed, (ulong)index * 4 + 2);
@@ -125,7 +131,7 @@ internal sealed partial class PolicyRun
                     var top = departures.Pop();
                     ref var vm = ref _host.VmAt(top.Slot);
                     if (!vm.Alive || vm.Gen != top.Gen) continue;
-                    _tally.Advance(top.End, _host.Stranded);
+                    _now = top.End;
                     EndVm(top.Slot);
                 }
                 _host.Fill(tWork, seed, index, 1 + swaps.Length + nextSite * (swaps.Length + 1) + replacementsDone);
@@ -134,12 +140,12 @@ internal sealed partial class PolicyRun
             }
             double t = Math.Min(Math.Min(Math.Min(tSite, tPend), Math.Min(tRep, tArr)), tDep);
             if (t >= hours) break;
-            _tally.Advance(t, _host.Stranded);
+            _now = t;
             if (t == tRep)
             {
                 replacementsDone++;
                 _migrations += _host.LiveVms();
-                ResetHost();
+                Reboot(t);
                 // Refill only if something can still happen on this host (the VMs present matter only to later errors).
                 if (nextSite < siteCount || replacementsDone < swaps.Length) _host.Fill(t, seed, index, replacementsDone);
                 _pending.Clear();
@@ -163,8 +169,7 @@ internal sealed partial class PolicyRun
                 Handle(_pending.Pop());
                 while (_pending.Any && _pending.Top.Time < until && _pending.Top.Time <= tSite)
                 {
-                    double te = _pending.Top.Time;
-                    if (te != t) { _tally.Advance(te, _host.Stranded); t = te; }
+                    _now = _pending.Top.Time;
                     Handle(_pending.Pop());
                 }
             }
@@ -177,16 +182,19 @@ internal sealed partial class PolicyRun
                 if (pi == 0 && firstBatch && t == t0 && _firstBatchEnd != nextSite) { _pending.Save(); _firstBatchEnd = nextSite; }
             }
         }
-        _tally.Finish(_host.Stranded);
         Finish(pi);
         return _followerCount;
     }
 
-    private void ResetHost()
+    /// <summary>The time of what the run handles now (stranded capacity changes are integrated from it).</summary>
+    private double _now;
+
+    /// <summary>The reboot after a DIMM swap at <paramref name="t"/>: every frame healthy, nothing stranded.</summary>
+    private void Reboot(double t)
     {
         _host.Reset();
         ClearPageTables();
-        Array.Clear(_tally.PtNow);
+        _tally.Reboot(t);
     }
 
     /// <summary>At the site's start: when will this policy's host first see it, and how (consumed by the owner, or found by the scrub)?</summary>

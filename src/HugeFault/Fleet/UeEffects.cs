@@ -70,12 +70,11 @@ internal sealed partial class PolicyRun
             case FrameState.Kernel:
             case FrameState.User4k:
             case FrameState.Broken:
-                // 4 KiB memory: memory_failure() quarantines the pages, whatever the hugetlb policy.
+                // 4 KiB memory: memory_failure() quarantines the pages, whatever the hugetlb policy (a page kept whole
+                // is already stranded whole)
                 _host.AddRaw(f, pages);
-                _host.SetStranded(f, _host.StrandedIn[f] + pages);
-                return;
-            case FrameState.Kept:
-                _host.AddRaw(f, pages);
+                AddStranded(pi, f, pages);
+                for (int i = 0; i < _followerCount; i++) AddStranded(_followers[i], f, pages);
                 return;
             case FrameState.Free:
                 // nobody dies: a follower must agree exactly (Apply drops the others)
@@ -117,13 +116,13 @@ internal sealed partial class PolicyRun
             return;
         }
         _host.AddRaw(f, pages);
-        long stranded = _host.StrandedIn[f] + (Math.Max(0, e.Stranded.At(pages, regions)) >> 12);
+        AddStranded(pi, f, Math.Max(0, e.Stranded.At(pages, regions)) >> 12);
+        for (int i = 0; i < _followerCount; i++) AddStranded(_followers[i], f, Math.Max(0, _effects[i].Stranded.At(pages, regions)) >> 12);
         if (owner < 0)
         {
             // a free page: dissolved around its bad pages
             _host.MarkNotFree(f);
             _host.SetState(f, FrameState.Broken);
-            _host.SetStranded(f, stranded);
             return;
         }
         int ptFrame = f;
@@ -150,7 +149,6 @@ internal sealed partial class PolicyRun
                     break;
             }
         }
-        _host.SetStranded(f, stranded);
         int mappings = _mappings;
         AddPageTables(pi, ptFrame, owner, moved, e.PageTables.At(pages, regions) * mappings);
         for (int i = 0; i < _followerCount; i++) AddPageTables(_followers[i], ptFrame, owner, moved, _effects[i].PageTables.At(pages, regions) * mappings);
@@ -167,12 +165,17 @@ internal sealed partial class PolicyRun
         _tally.NoteExtra(p, e.ExtraAt(pages, regions));
     }
 
-    /// <summary>Would two effects leave the page in the same state once the VM is gone (a first error's move or hold, and its release)?</summary>
-    private static bool SameEnd(EventEffect a, EventEffect b, int first)
+    /// <summary>
+    /// Would two effects leave the page in the same state once the VM is gone? Dead (moved away, or held and then kept or
+    /// dissolved: which of the two only changes stranded capacity, tallied per policy) or back in the pool.
+    /// </summary>
+    private static bool SameEnd(EventEffect a, EventEffect b, int first) => first < 0 || DeadOnceFree(a) == DeadOnceFree(b);
+
+    private static bool DeadOnceFree(EventEffect x) => x.Backing is not (FrameBacking.SamePage or FrameBacking.Unreachable) || x.Release != FrameRelease.BackToPool;
+
+    private void AddStranded(int p, int f, long pages)
     {
-        if (first < 0) return true; // a later error: the page stays what its first error made it
-        bool heldA = a.Backing is FrameBacking.SamePage or FrameBacking.Unreachable, heldB = b.Backing is FrameBacking.SamePage or FrameBacking.Unreachable;
-        return heldA && heldB ? a.Release == b.Release : a.Backing == b.Backing;
+        if (pages != 0) _tally.SetStranded(p, f, _tally.StrandedIn(p, f) + pages, _now);
     }
 
     /// <summary>The guest's answer to what the event delivered (<see cref="GuestFate"/>).</summary>
@@ -206,22 +209,15 @@ internal sealed partial class PolicyRun
                 _host.ReturnToPool(f);
                 break;
             case FrameState.Held:
-                switch (Table(_policy).First(_host.HeldBy[f]).Release)
+                int by = _host.HeldBy[f];
+                Released(_policy, f, Table(_policy).First(by));
+                for (int i = 0; i < _followerCount; i++) Released(_followers[i], f, Table(_followers[i]).First(by));
+                if (Table(_policy).First(by).Release == FrameRelease.BackToPool)
                 {
-                    case FrameRelease.BackToPool:
-                        _host.AddRaw(f, -_host.Raw[f]);
-                        _host.SetStranded(f, 0);
-                        _host.ReturnToPool(f);
-                        break;
-                    case FrameRelease.Dissolved:
-                        _host.SetStranded(f, _host.Raw[f]);
-                        _host.SetState(f, FrameState.Broken);
-                        break;
-                    default:
-                        _host.SetStranded(f, PagesPerGiB);
-                        _host.SetState(f, FrameState.Kept);
-                        break;
+                    _host.AddRaw(f, -_host.Raw[f]);
+                    _host.ReturnToPool(f);
                 }
+                else _host.SetState(f, FrameState.Broken);
                 break;
         }
         if (!_ptDirtyFlag[f]) return;
@@ -233,6 +229,16 @@ internal sealed partial class PolicyRun
             _tally.AddPageTables(q, -_framePt[q][f]);
             _framePt[q][f] = 0;
         }
+    }
+
+    /// <summary>
+    /// What policy <paramref name="p"/> strands of a held page once its VM is gone, by the effect of the page's first error
+    /// under it (a policy that moved the data away instead already left the page dissolved, its stranded pages counted).
+    /// </summary>
+    private void Released(int p, int f, EventEffect first)
+    {
+        if (first.Backing is not (FrameBacking.SamePage or FrameBacking.Unreachable)) return;
+        _tally.SetStranded(p, f, first.Release switch { FrameRelease.BackToPool => 0, FrameRelease.Dissolved => _host.Raw[f], _ => PagesPerGiB }, _now);
     }
 
     private void AddPageTables(int p, int frame, int owner, bool withVm, long bytes)
@@ -316,12 +322,14 @@ internal sealed partial class PolicyRun
         o.Policy[pi, (int)PolicyMetric.ServersWithUeEvent] = _ueEvents > 0 ? 1 : 0;
         o.Policy[pi, (int)PolicyMetric.PageTablePeakBytes] = _tally.PtPeak[pi];
         o.Policy[pi, (int)PolicyMetric.ExtraPeakBytes] = _tally.ExtraPeak[pi];
-        // Followers left the host in the same states: the same metrics but their own guest memory, fallbacks, page tables and extra memory.
+        _tally.Finish(pi);
+        // Followers left the host in the same states: the same metrics but their own stranded capacity, guest memory,
+        // fallbacks, page tables and extra memory.
         for (int i = 0; i < _followerCount; i++)
         {
             int q = _followers[i];
             for (int k = 0; k < ServerOutcome.PolicyMetrics; k++) o.Policy[q, k] = o.Policy[pi, k];
-            for (int b = 0; b < _m.Bins; b++) o.Series[q, b] = o.Series[pi, b];
+            _tally.Finish(q);
             o.Policy[q, (int)PolicyMetric.PageTablePeakBytes] = _tally.PtPeak[q];
             o.Policy[q, (int)PolicyMetric.ExtraPeakBytes] = _tally.ExtraPeak[q];
             o.Policy[q, (int)PolicyMetric.GuestLostBytes] = _guestLost[q];

@@ -11,7 +11,7 @@ namespace HugeFault.Tests.Fleet;
 /// </summary>
 public class HostFramesProperties
 {
-    private sealed record Image(byte[] State, int[] Owner, int[] Raw, int[] Stranded, int[] Next, int Free, int Vms, long StrandedTotal, int Damaged, string VmList);
+    private sealed record Image(byte[] State, int[] Owner, int[] Raw, int[] Next, int Free, int Vms, int Damaged, string VmList);
 
     private static Image Take(HostFrames h, FleetModel m)
     {
@@ -22,8 +22,7 @@ public class HostFramesProperties
             var v = h.VmAt(i);
             return $"{v.Alive}/{v.Size}/{v.FirstFrame}/{v.Held}/{v.End}";
         }));
-        return new Image((byte[])h.State.Clone(), (int[])h.Owner.Clone(), (int[])h.Raw.Clone(), (int[])h.StrandedIn.Clone(), next, h.FreeCount, h.VmCount,
-            h.Stranded, h.DamagedPool, vms);
+        return new Image((byte[])h.State.Clone(), (int[])h.Owner.Clone(), (int[])h.Raw.Clone(), next, h.FreeCount, h.VmCount, h.DamagedPool, vms);
     }
 
     private static void Same(Image a, Image b)
@@ -31,9 +30,8 @@ public class HostFramesProperties
         Assert.Equal(a.State, b.State);
         Assert.Equal(a.Owner, b.Owner);
         Assert.Equal(a.Raw, b.Raw);
-        Assert.Equal(a.Stranded, b.Stranded);
         Assert.Equal(a.Next, b.Next);
-        Assert.Equal((a.Free, a.Vms, a.StrandedTotal, a.Damaged, a.VmList), (b.Free, b.Vms, b.StrandedTotal, b.Damaged, b.VmList));
+        Assert.Equal((a.Free, a.Vms, a.Damaged, a.VmList), (b.Free, b.Vms, b.Damaged, b.VmList));
     }
 
     private static readonly FleetModel Model = new(new FleetConfig { Servers = 1, Policies = ["mainline"] });
@@ -65,7 +63,7 @@ public class HostFramesProperties
                 {
                     case 0: h.Arrive(ref rng, t); break;
                     case 1 when slot >= 0:
-                        h.EndVm(slot, f => { if (h.StateOf(f) == FrameState.Guest) h.ReturnToPool(f); else h.SetState(f, FrameState.Kept); });
+                        h.EndVm(slot, f => { if (h.StateOf(f) == FrameState.Guest) h.ReturnToPool(f); else h.SetState(f, FrameState.Broken); });
                         break;
                     case 2 when frame >= 0 && h.FreeCount > 0:
                         int nf = h.TakeFreeFrame();
@@ -76,9 +74,9 @@ public class HostFramesProperties
                         h.RemoveFromVm(slot, frame);
                         h.SetState(frame, FrameState.Broken);
                         break;
-                    case 4 when frame >= 0: h.SetHeld(frame, 5); h.AddRaw(frame, 3); h.SetStranded(frame, 100); break;
+                    case 4 when frame >= 0: h.SetHeld(frame, 5); h.AddRaw(frame, 3); break;
                     case 5: h.MarkNotFree(Model.PoolStart + framePick % Model.PoolFrames); break;
-                    case 6 when frame >= 0: h.AddRaw(frame, 1); h.SetStranded(frame, h.StrandedIn[frame] + 1); break;
+                    case 6 when frame >= 0: h.AddRaw(frame, 1); break;
                 }
             }
             h.Restore();
