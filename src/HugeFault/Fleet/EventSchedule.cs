@@ -65,9 +65,27 @@ internal sealed class PendingQueue
     /// <summary>
     /// Sorts a batch by (time, site). A batch is added in increasing site order, so a stable sort by time alone gives
     /// it: an LSD radix sort on the time's bits (non-negative doubles order like their bit patterns), skipping the bytes
-    /// all keys share; insertion sort for short batches.
+    /// all keys share; insertion sort for short runs.
     /// </summary>
     private void Sort(Span<Pending> a)
+    {
+        // The batch's latest time is its patrol scrub's, shared by every site not read before it: those are in site order
+        // already. Move them to the end (stable) and sort the rest.
+        double last = double.NegativeInfinity;
+        foreach (ref readonly var p in a) if (p.Time > last) last = p.Time;
+        if (_partition.Length < a.Length) _partition = new Pending[Math.Max(a.Length, 2 * _partition.Length)];
+        int early = 0, late = 0;
+        foreach (ref readonly var p in a)
+            if (p.Time < last) a[early++] = p;
+            else _partition[late++] = p;
+        _partition.AsSpan(0, late).CopyTo(a[early..]);
+        SortTimes(a[..early]);
+    }
+
+    private Pending[] _partition = new Pending[64];
+
+    /// <summary>Stable sort by time.</summary>
+    private void SortTimes(Span<Pending> a)
     {
         if (a.Length <= 32)
         {

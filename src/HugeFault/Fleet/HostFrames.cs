@@ -349,7 +349,11 @@ internal sealed class HostFrames
         MarkFree(f);
     }
 
-    /// <summary>The VM's data of <paramref name="oldFrame"/> now lives in free frame <paramref name="newFrame"/> (taken by the caller).</summary>
+    /// <summary>
+    /// The VM's data of <paramref name="oldFrame"/> now lives in free frame <paramref name="newFrame"/> (taken by the
+    /// caller): the new frame joins the VM's list at its head; the old one, no longer owned, stays linked until the VM
+    /// exits (its release does nothing), which keeps this O(1).
+    /// </summary>
     public void ReplaceInVm(int slot, int oldFrame, int newFrame)
     {
         ref var vm = ref _vms[slot];
@@ -357,28 +361,15 @@ internal sealed class HostFrames
         Touch(newFrame);
         Owner[newFrame] = slot;
         State[newFrame] = (byte)FrameState.Guest;
-        if (vm.FirstFrame == oldFrame) { _next[newFrame] = _next[oldFrame]; vm.FirstFrame = newFrame; }
-        else
-        {
-            for (int f = vm.FirstFrame; f >= 0; f = _next[f])
-                if (_next[f] == oldFrame) { Touch(f); _next[f] = newFrame; _next[newFrame] = _next[oldFrame]; break; }
-        }
-        _next[oldFrame] = -1;
+        _next[newFrame] = vm.FirstFrame;
+        vm.FirstFrame = newFrame;
         Owner[oldFrame] = -1;
     }
 
-    /// <summary>The VM's data of <paramref name="frame"/> moved out of the pool: the frame leaves the VM.</summary>
+    /// <summary>The VM's data of <paramref name="frame"/> moved out of the pool: the frame is no longer its (it stays linked, see <see cref="ReplaceInVm"/>).</summary>
     public void RemoveFromVm(int slot, int frame)
     {
-        ref var vm = ref _vms[slot];
         Touch(frame);
-        if (vm.FirstFrame == frame) vm.FirstFrame = _next[frame];
-        else
-        {
-            for (int f = vm.FirstFrame; f >= 0; f = _next[f])
-                if (_next[f] == frame) { Touch(f); _next[f] = _next[frame]; break; }
-        }
-        _next[frame] = -1;
         Owner[frame] = -1;
     }
 

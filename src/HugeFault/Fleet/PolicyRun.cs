@@ -46,7 +46,7 @@ internal sealed partial class PolicyRun
         _touchesPerLineHour = model.Config.Workload.TouchesPerLineHour;
         _followers = new int[model.Policies.Length];
         _members = new int[model.Policies.Length];
-        _effects = new EventEffect[model.Policies.Length];
+        _effects = new EffectSlot[model.Policies.Length];
         _framePt = new long[model.Policies.Length][];
         for (int p = 0; p < _framePt.Length; p++) _framePt[p] = new long[model.Frames];
         _ptDirty = new int[model.Frames];
@@ -200,13 +200,14 @@ internal sealed partial class PolicyRun
     /// <summary>At the site's start: when will this policy's host first see it, and how (consumed by the owner, or found by the scrub)?</summary>
     private void Schedule(int si)
     {
-        ref readonly var s = ref _sites.Items[si];
+        ref var s = ref _sites.Items[si];
         double demand = double.PositiveInfinity;
         int owner = _host.Owner[s.Frame];
         double touches = _touchesPerLineHour;
         if (owner >= 0 && touches > 0 && !Unreachable(s.Frame))
         {
             double rate = s.Lines * touches * _host.VmAt(owner).Hot;
+            if (double.IsNaN(s.DemandExp)) s.DemandExp = -Math.Log(s.DemandU);
             demand = s.Start + s.DemandExp / rate;
             if (demand >= s.End) demand = double.PositiveInfinity;
         }

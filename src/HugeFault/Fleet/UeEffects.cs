@@ -16,7 +16,10 @@ internal sealed partial class PolicyRun
     private int _ptDirtyCount;
     private int[] _vmPtDirty = new int[16];
     private int _vmPtDirtyCount;
-    private EventEffect[] _effects = [];
+    // The followers' effects of the current event (a struct array: no covariant store checks on the hot path).
+    private EffectSlot[] _effects = [];
+
+    private struct EffectSlot { public EventEffect E; }
 
     /// <summary>Policies that followed the last run to its end.</summary>
     public ReadOnlySpan<int> Followers => _followers.AsSpan(0, _followerCount);
@@ -28,7 +31,7 @@ internal sealed partial class PolicyRun
     {
         var e = heldBy < 0 ? Table(_policy).First(classId) : Table(_policy).Further(heldBy, classId);
         for (int i = 0; i < _followerCount; i++)
-            _effects[i] = heldBy < 0 ? Table(_followers[i]).First(classId) : Table(_followers[i]).Further(heldBy, classId);
+            _effects[i].E = heldBy < 0 ? Table(_followers[i]).First(classId) : Table(_followers[i]).Further(heldBy, classId);
         return e;
     }
 
@@ -101,13 +104,13 @@ internal sealed partial class PolicyRun
         // both and the page ends up the same (rewritten or not, held and released alike, or moved alike).
         for (int i = 0; i < _followerCount; i++)
         {
-            var q = _effects[i];
+            var q = _effects[i].E;
             if (q.Trajectory == e.Trajectory) continue;
             if (dies && q.Repaired == e.Repaired && SameEnd(e, q, first) && Dies(q, in s, owner, pages, regions, t)) continue;
             Drop(i--);
         }
         Account(pi, e, in s, pages, regions);
-        for (int i = 0; i < _followerCount; i++) Account(_followers[i], _effects[i], in s, pages, regions);
+        for (int i = 0; i < _followerCount; i++) Account(_followers[i], _effects[i].E, in s, pages, regions);
         if (e.Repaired)
         {
             // the lines were rewritten: the page is whole again (the guest may have offlined what it was told about)
@@ -117,7 +120,7 @@ internal sealed partial class PolicyRun
         }
         _host.AddRaw(f, pages);
         AddStranded(pi, f, Math.Max(0, e.Stranded.At(pages, regions)) >> 12);
-        for (int i = 0; i < _followerCount; i++) AddStranded(_followers[i], f, Math.Max(0, _effects[i].Stranded.At(pages, regions)) >> 12);
+        for (int i = 0; i < _followerCount; i++) AddStranded(_followers[i], f, Math.Max(0, _effects[i].E.Stranded.At(pages, regions)) >> 12);
         if (owner < 0)
         {
             // a free page: dissolved around its bad pages
@@ -151,7 +154,7 @@ internal sealed partial class PolicyRun
         }
         int mappings = _mappings;
         AddPageTables(pi, ptFrame, owner, moved, e.PageTables.At(pages, regions) * mappings);
-        for (int i = 0; i < _followerCount; i++) AddPageTables(_followers[i], ptFrame, owner, moved, _effects[i].PageTables.At(pages, regions) * mappings);
+        for (int i = 0; i < _followerCount; i++) AddPageTables(_followers[i], ptFrame, owner, moved, _effects[i].E.PageTables.At(pages, regions) * mappings);
         if (dies) Kill(owner);
     }
 
@@ -183,7 +186,7 @@ internal sealed partial class PolicyRun
     {
         ref var vm = ref _host.VmAt(owner);
         return _fate.Dies(e.GuestDied.At(pages, regions) > 0, e.Mces.At(pages, regions), e.ActionRequired.At(pages, regions),
-            Math.Clamp(e.UnknownLost.At(pages, regions), 0, FleetPolicies.GiB), vm.Hot, vm.End - t, s.KernelHit);
+            Math.Clamp(e.UnknownLost.At(pages, regions), 0, FleetPolicies.GiB), vm.Hot, vm.End - t, s.UKill);
     }
 
     private void Kill(int slot)

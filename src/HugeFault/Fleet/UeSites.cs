@@ -11,10 +11,10 @@ internal struct Site
     public double Start, End;
     /// <summary>The patrol scrub that finds it (+∞ if none reports it).</summary>
     public double Scrub;
-    /// <summary>Exp(1) for the demand-read time; uniform for the guest's fate.</summary>
-    public double DemandExp, UKill;
-    /// <summary>The action-required machine check, counted from this site's event on, that first hits guest-kernel memory (from <see cref="UKill"/>).</summary>
-    public double KernelHit;
+    /// <summary>Uniform for the demand-read time (its Exp(1) is taken when first needed, <see cref="DemandExp"/>); uniform for the guest's fate.</summary>
+    public double DemandU, UKill;
+    /// <summary>−ln(<see cref="DemandU"/>), or NaN until the site's frame first has an owner that reads it.</summary>
+    public double DemandExp;
     /// <summary>Bad cachelines, distinct 4 KiB pages and distinct 2 MiB regions in the frame.</summary>
     public long Lines, Pages, Regions;
     /// <summary>Byte offset of the named line in the frame.</summary>
@@ -94,9 +94,9 @@ internal sealed class UeSites
                 site.Offset = (long)(pa & ((1UL << 30) - 1));
                 site.Mode = (byte)modeIndex;
                 site.Kind = kind;
-                site.DemandExp = -Math.Log(srng.NextDoubleNonZero());
+                site.DemandU = srng.NextDoubleNonZero();
+                site.DemandExp = double.NaN;
                 site.UKill = srng.NextDouble();
-                site.KernelHit = _m.Fate.KernelHit(site.UKill);
                 if (site.Frame < _m.KernelFrames) o.Server[(int)ServerMetric.KernelUes]++;
             }
         }

@@ -45,7 +45,7 @@ public class GuestFateTests
             var host = new ProbeHost(policy, NoParams, mapped: true, spare: true, enlightened: false, guest);
             Event(host, Spread(pages), PoisonKind.Permanent, consumed: false);
             bool fleetSaysDies = fate.Dies(e.GuestDied.At(pages, pages) > 0, e.Mces.At(pages, pages), e.ActionRequired.At(pages, pages),
-                e.UnknownLost.At(pages, pages), hot: 1, remainingHours: 1e9, kernelHit: fate.KernelHit(0.5));
+                e.UnknownLost.At(pages, pages), hot: 1, remainingHours: 1e9, u: 0.5);
             Assert.True(fleetSaysDies == !host.GuestAlive, $"{policy}, {pages} bad pages: fleet says {(fleetSaysDies ? "dies" : "lives")}, VM model {(host.GuestAlive ? "lives" : "panics")} ({host.Guest.PanicReason})");
         }
     }
@@ -63,7 +63,7 @@ public class GuestFateTests
             var e = table.First(EventClass.MappedId(PoisonKind.Permanent, consumed, true, false));
             var host = new ProbeHost(policy, NoParams, mapped: true, spare: true, enlightened: false, guest);
             host.Error((0, 0), PoisonKind.Permanent, consumed);
-            bool dies = fate.Dies(e.GuestDied.At(1, 1) > 0, e.Mces.At(1, 1), e.ActionRequired.At(1, 1), e.UnknownLost.At(1, 1), 1, 1e9, fate.KernelHit(0.5));
+            bool dies = fate.Dies(e.GuestDied.At(1, 1) > 0, e.Mces.At(1, 1), e.ActionRequired.At(1, 1), e.UnknownLost.At(1, 1), 1, 1e9, u: 0.5);
             Assert.True(dies == !host.GuestAlive, $"{policy}, {(consumed ? "consumed" : "scrubbed")}: fleet says {(dies ? "dies" : "lives")}, VM model {(host.GuestAlive ? "lives" : "panics")}");
         }
     }

@@ -47,17 +47,17 @@ internal sealed class GuestFate
     /// <summary>
     /// Does the VM die of this event? <paramref name="mces"/> and <paramref name="actionRequired"/> are the machine checks the
     /// event delivered, <paramref name="unknownLost"/> the bytes it lost without telling the guest, <paramref name="hot"/> the
-    /// VM's hotness, <paramref name="remainingHours"/> its remaining lifetime, <paramref name="kernelHit"/> the site's
-    /// <see cref="KernelHit"/>.
+    /// VM's hotness, <paramref name="remainingHours"/> its remaining lifetime, <paramref name="u"/> the site's uniform.
     /// </summary>
-    public bool Dies(bool died, long mces, long actionRequired, long unknownLost, double hot, double remainingHours, double kernelHit)
+    public bool Dies(bool died, long mces, long actionRequired, long unknownLost, double hot, double remainingHours, double u)
     {
         if (died || mces > _maxMces) return true;
-        if (kernelHit <= actionRequired) return true;
+        // the first action-required machine check on guest-kernel memory is among this event's: K ≤ actionRequired
+        if (actionRequired > 0 && (actionRequired == 1 ? u < _kernelFraction : KernelHit(u) <= actionRequired)) return true;
         if (unknownLost <= 0 || _touchesPerLineHour <= 0) return false;
         double pages = unknownLost / 4096.0;
         double perPage = 64 * _touchesPerLineHour * hot; // touches of one 4 KiB page per hour
-        double touches = TouchesToDeath(mces, actionRequired, pages * perPage * _windowHours, kernelHit);
+        double touches = TouchesToDeath(mces, actionRequired, pages * perPage * _windowHours, KernelHit(u));
         if (touches > pages) return false; // every lost page offlined first (it holds no guest-kernel memory)
         // Expected time until the touches-th distinct page is first touched: Σ 1/((pages − i)·perPage), i < touches,
         // between touches/(pages·perPage) and touches/((pages − touches + 1)·perPage).
