@@ -53,6 +53,9 @@ public sealed class EffectTable
         return Tables.GetOrAdd(key, _ => new EffectTable(policy, parameters));
     }
 
+    /// <summary>A table that is not the process-wide one (benchmarks of building it).</summary>
+    internal static EffectTable Fresh(string policy, IReadOnlyDictionary<string, string> parameters) => new(policy, parameters);
+
     /// <summary>
     /// Asks about the classes nearly every run meets (first errors of permanent and transient poison on a VM's page,
     /// scrubbed or read, and on a free page, with a spare page at hand), so that a run's workers find them ready.
