@@ -15,11 +15,7 @@ internal sealed class HostTally
     private readonly ServerOutcome _out;
     private readonly double _binLength;
     private readonly Member[] _members;
-    private readonly int[][] _strandedIn;
-    // Frames whose stranded pages may be non-zero for some policy (cleared one by one).
-    private readonly int[] _dirty;
-    private readonly bool[] _isDirty;
-    private int _dirtyCount;
+    private readonly PolicyFrameCounts _strandedIn;
 
     private struct Member
     {
@@ -35,10 +31,7 @@ internal sealed class HostTally
         int n = model.Policies.Length;
         _binLength = model.Hours / model.Bins;
         _members = new Member[n];
-        _strandedIn = new int[n][];
-        for (int p = 0; p < n; p++) _strandedIn[p] = new int[model.Frames];
-        _dirty = new int[model.Frames];
-        _isDirty = new bool[model.Frames];
+        _strandedIn = new PolicyFrameCounts(n, model.Frames);
         PtNow = new long[n];
         PtPeak = new long[n];
         ExtraPeak = new long[n];
@@ -55,7 +48,7 @@ internal sealed class HostTally
     /// <summary>Starts a run of <paramref name="policies"/> at <paramref name="t0"/>: nothing stranded before it.</summary>
     public void Start(double t0, ReadOnlySpan<int> policies)
     {
-        ClearStranded();
+        _strandedIn.Clear();
         _run.Clear();
         foreach (int p in policies)
         {
@@ -74,7 +67,7 @@ internal sealed class HostTally
     private double BinTime(int b) => (b + 1) * _binLength;
 
     /// <summary>Stranded pages frame <paramref name="f"/> accounts for under policy <paramref name="p"/>.</summary>
-    public int StrandedIn(int p, int f) => _strandedIn[p][f];
+    public long StrandedIn(int p, int f) => _strandedIn.Get(p, f);
 
     /// <summary>Stranded pages of policy <paramref name="p"/> now.</summary>
     public long Stranded(int p) => _members[p].Level;
@@ -82,11 +75,10 @@ internal sealed class HostTally
     /// <summary>Frame <paramref name="f"/> accounts for <paramref name="pages"/> stranded pages (at most a gigabyte) under <paramref name="p"/> from <paramref name="t"/> on.</summary>
     public void SetStranded(int p, int f, long pages, double t)
     {
-        int v = (int)Math.Clamp(pages, 0, PagesPerGiB);
-        int old = _strandedIn[p][f];
+        long v = Math.Clamp(pages, 0, PagesPerGiB);
+        long old = _strandedIn.Get(p, f);
         if (v == old) return;
-        if (!_isDirty[f]) { _isDirty[f] = true; _dirty[_dirtyCount++] = f; }
-        _strandedIn[p][f] = v;
+        _strandedIn.Set(p, f, v);
         ref var m = ref _members[p];
         Integrate(p, ref m, t);
         m.Level += v - old;
@@ -101,19 +93,8 @@ internal sealed class HostTally
             Integrate(p, ref m, t);
             m.Level = 0;
         }
-        ClearStranded();
+        _strandedIn.Clear();
         Array.Clear(PtNow);
-    }
-
-    private void ClearStranded()
-    {
-        for (int i = 0; i < _dirtyCount; i++)
-        {
-            int f = _dirty[i];
-            _isDirty[f] = false;
-            foreach (var a in _strandedIn) a[f] = 0;
-        }
-        _dirtyCount = 0;
     }
 
     /// <summary>Integrates policy <paramref name="p"/>'s stranded pages up to <paramref name="t"/>, overall and per monthly bin.</summary>

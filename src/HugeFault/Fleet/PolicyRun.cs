@@ -47,10 +47,7 @@ internal sealed partial class PolicyRun
         _followers = new int[model.Policies.Length];
         _members = new int[model.Policies.Length];
         _effects = new EffectSlot[model.Policies.Length];
-        _framePt = new long[model.Policies.Length][];
-        for (int p = 0; p < _framePt.Length; p++) _framePt[p] = new long[model.Frames];
-        _ptDirty = new int[model.Frames];
-        _ptDirtyFlag = new bool[model.Frames];
+        _framePt = new PolicyFrameCounts(model.Policies.Length, model.Frames);
         _release = ReleaseFrame;
     }
 

@@ -9,11 +9,9 @@ internal sealed partial class PolicyRun
 {
     private readonly int[] _followers;
     private int _followerCount;
-    private readonly long[][] _framePt;
+    /// <summary>Page-table bytes each policy has for a frame's mapping.</summary>
+    private readonly PolicyFrameCounts _framePt;
     private long[][] _vmPt = [];
-    private readonly int[] _ptDirty;
-    private readonly bool[] _ptDirtyFlag;
-    private int _ptDirtyCount;
     private int[] _vmPtDirty = new int[16];
     private int _vmPtDirtyCount;
     // The followers' effects of the current event (a struct array: no covariant store checks on the hot path).
@@ -223,14 +221,14 @@ internal sealed partial class PolicyRun
                 else _host.SetState(f, FrameState.Broken);
                 break;
         }
-        if (!_ptDirtyFlag[f]) return;
-        _tally.AddPageTables(_policy, -_framePt[_policy][f]);
-        _framePt[_policy][f] = 0;
+        if (!_framePt.Touched(f)) return;
+        _tally.AddPageTables(_policy, -_framePt.Get(_policy, f));
+        _framePt.Set(_policy, f, 0);
         for (int i = 0; i < _followerCount; i++)
         {
             int q = _followers[i];
-            _tally.AddPageTables(q, -_framePt[q][f]);
-            _framePt[q][f] = 0;
+            _tally.AddPageTables(q, -_framePt.Get(q, f));
+            _framePt.Set(q, f, 0);
         }
     }
 
@@ -259,8 +257,7 @@ internal sealed partial class PolicyRun
             _vmPt[p][owner] += bytes;
             return;
         }
-        if (!_ptDirtyFlag[frame]) { _ptDirtyFlag[frame] = true; _ptDirty[_ptDirtyCount++] = frame; }
-        _framePt[p][frame] += bytes;
+        _framePt.Set(p, frame, _framePt.Get(p, frame) + bytes);
     }
 
     private void GrowVmPt(int slot)
@@ -284,13 +281,7 @@ internal sealed partial class PolicyRun
 
     private void ClearPageTables()
     {
-        for (int i = 0; i < _ptDirtyCount; i++)
-        {
-            int f = _ptDirty[i];
-            _ptDirtyFlag[f] = false;
-            foreach (var a in _framePt) a[f] = 0;
-        }
-        _ptDirtyCount = 0;
+        _framePt.Clear();
         for (int i = 0; i < _vmPtDirtyCount; i++)
             foreach (var a in _vmPt) if (a.Length > _vmPtDirty[i]) a[_vmPtDirty[i]] = 0;
         _vmPtDirtyCount = 0;

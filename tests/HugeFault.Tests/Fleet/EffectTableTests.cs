@@ -16,6 +16,7 @@ public class EffectTableTests
 {
     private static readonly IReadOnlyDictionary<string, string> NoParams = new Dictionary<string, string>();
 
+    /// <summary>Every registered policy (the theories of this file and <see cref="GuestFateTests"/>).</summary>
     public static TheoryData<string> AllPolicies()
     {
         var d = new TheoryData<string>();

@@ -14,13 +14,6 @@ public class GuestFateTests
 {
     private static readonly IReadOnlyDictionary<string, string> NoParams = new Dictionary<string, string>();
 
-    public static TheoryData<string> AllPolicies()
-    {
-        var d = new TheoryData<string>();
-        foreach (var p in RecoveryPolicies.Names) d.Add(p);
-        return d;
-    }
-
     private static (int, int)[] Spread(int pages) => Enumerable.Range(0, pages).Select(i => (i * 512 / pages, 0)).ToArray();
 
     private static ProbeState Event(ProbeHost host, (int, int)[] spots, PoisonKind kind, bool consumed)
@@ -32,7 +25,7 @@ public class GuestFateTests
     }
 
     [Theory]
-    [MemberData(nameof(AllPolicies))]
+    [MemberData(nameof(EffectTableTests.AllPolicies), MemberType = typeof(EffectTableTests))]
     public void A_guest_dies_of_a_machine_check_storm_exactly_when_the_vm_model_says(string policy)
     {
         // A budget of 4 machine checks keeps the events small; the rule is the same at 32.
@@ -51,7 +44,7 @@ public class GuestFateTests
     }
 
     [Theory]
-    [MemberData(nameof(AllPolicies))]
+    [MemberData(nameof(EffectTableTests.AllPolicies), MemberType = typeof(EffectTableTests))]
     public void A_machine_check_on_guest_kernel_memory_is_fatal_only_when_the_guest_was_using_the_page(string policy)
     {
         // Every guest page holds guest-kernel memory: an action-required machine check panics the guest, an optional one does not.
