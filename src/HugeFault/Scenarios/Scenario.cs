@@ -17,7 +17,11 @@ public sealed record Scenario(
     string? Notes,
     HostSpec Host,
     IReadOnlyList<ProcessSpec> Processes,
-    IReadOnlyList<Step> Steps);
+    IReadOnlyList<Step> Steps)
+{
+    /// <summary>The scenario as run against kernel <paramref name="version"/>: the model follows that kernel's behaviour.</summary>
+    public Scenario ForKernel(Version version) => this with { Host = Host with { KernelVersion = version } };
+}
 
 /// <summary>The modelled host of a scenario.</summary>
 public sealed record HostSpec(

@@ -27,14 +27,14 @@ public class RealKernelTests
         string dir = Path.Combine(Path.GetTempPath(), "hugefault-oracle-" + Guid.NewGuid().ToString("N")[..8]);
         var log = new StringWriter();
         var sw = Stopwatch.StartNew();
-        var kver = OracleSession.RunReal(scs, repo, dir, 180, log);
+        var kernels = OracleSession.RunReal(scs, repo, dir, 180, log, [OracleKernels.Default]);
         TestContext.Current.SendDiagnosticMessage($"real-kernel smoke: {sw.Elapsed.TotalSeconds:0}s\n{log}");
-        Assert.True(kver is not null, "harness failed:\n" + log);
-        Assert.StartsWith("6.12.", kver);
+        Assert.True(kernels is not null, "harness failed:\n" + log);
+        Assert.StartsWith("6.12.", kernels[OracleKernels.Default]);
         foreach (var sc in scs)
         {
-            var fresh = OracleSession.CompareRecorded(sc, dir);
-            var recorded = OracleSession.CompareRecorded(sc, Path.Combine(repo, OracleSession.RecordedDir));
+            var fresh = OracleSession.CompareRecorded(sc, dir, OracleKernels.Default);
+            var recorded = OracleSession.CompareRecorded(sc, Path.Combine(repo, OracleSession.RecordedDir), OracleKernels.Default);
             Assert.Equal("compared", fresh.Status);
             Assert.True(fresh.RealPassed, $"{fresh.Key}: expectations fail on Linux:\n" + string.Join("\n", fresh.Steps.SelectMany(s => s.RealFailures)));
             Assert.Equal(Mismatches(recorded), Mismatches(fresh));
