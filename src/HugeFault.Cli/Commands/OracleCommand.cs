@@ -22,8 +22,7 @@ internal static class OracleCommand
         var writeSummary = new Option<bool>("--write-summary") { Description = "With --model-only: rewrite summary.json next to the traces (after a model change)" };
         var kernel = new Option<string[]>("--kernel")
         {
-            Description = "Kernel series to compare with (" + string.Join(", ", OracleKernels.Known) + "; repeat or list several); default: every series with recorded traces (--model-only) or unpacked by setup.sh",
-            AllowMultipleArgumentsPerToken = true,
+            Description = "Kernel series to compare with (" + string.Join(", ", OracleKernels.Known) + "; repeat the option or give a comma-separated list); default: every series with recorded traces (--model-only) or unpacked by setup.sh",
         };
         var cmd = new Command("oracle", "Differential check: run mainline scenarios on the model and on real Linux kernels and compare step by step.")
             { files, modelOnly, record, results, timeout, verbose, strict, writeSummary, kernel };

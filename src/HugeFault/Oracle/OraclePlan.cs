@@ -31,11 +31,7 @@ public static class OraclePlan
         if (bad is not null) return $"step {bad.Index} uses the model-only operation '{bad.Op}'";
         var madv = sc.Steps.FirstOrDefault(s => s.Op == "madvise" && s.Args["advice"].Text is "MADV_SPLIT" or "MADV_COLLAPSE" or "MADV_REPAIR");
         if (madv is not null) return $"step {madv.Index} uses {madv.Args["advice"].Text}, which mainline does not have";
-        if (sc.MinKernel is { } mk)
-        {
-            if (mk.StartsWith('<') && Version.TryParse(mk[1..], out var max) && kernel >= max) return $"needs kernel {mk} (the real kernel is {kernel})";
-            if (Version.TryParse(mk, out var min) && kernel < min) return $"needs kernel {mk} (the real kernel is {kernel})";
-        }
+        if (!sc.Kernel.Contains(kernel)) return $"needs kernel {sc.Kernel} (the real kernel is {kernel})";
         if (sc.Host.HugePages1G > 2) return "needs more than two 1 GiB pages (the guest has 6 GiB)";
         return null;
     }

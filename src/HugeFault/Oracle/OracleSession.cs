@@ -46,7 +46,8 @@ public static class OracleSession
     /// </summary>
     public static OracleScenarioResult CompareRecorded(Scenario sc, string traceDir, string series)
     {
-        var run = ScenarioRunner.Run(sc.ForKernel(OracleKernels.VersionOf(series)));
+        sc = sc.ForKernel(OracleKernels.VersionOf(series)); // the model and the expectations of that kernel
+        var run = ScenarioRunner.Run(sc);
         string key = OraclePlan.Key(sc);
         var modelFailures = run.Failures.ToList();
         if (OraclePlan.WhyNotReal(sc, OracleKernels.VersionOf(series)) is { } why)

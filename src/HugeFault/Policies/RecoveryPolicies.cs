@@ -6,7 +6,8 @@ public static class RecoveryPolicies
     private static readonly Dictionary<string, (string Summary, Func<IReadOnlyDictionary<string, string>, IRecoveryPolicy> Make)> Registry = new()
     {
         ["mainline"] = ("Linux today: poison and unmap the whole huge page (si_addr_lsb = 30)", p => new MainlinePolicy(p)),
-        ["hgm"] = ("HugeTLB high-granularity mapping: unmap only the bad 4 KiB in every mapper (si_addr_lsb = 12)", p => new HgmPolicy(p, fullSplit: false)),
+        ["hgm"] = ("HugeTLB high-granularity mapping as intended (an extrapolation: the posted series never unmapped 4 KiB): unmap only the bad 4 KiB in every mapper (si_addr_lsb = 12)", p => new HgmPolicy(p, fullSplit: false)),
+        ["hgm-v2"] = ("HGM exactly as posted (v2, Feb 2023): MADV_SPLIT + 4 KiB UFFDIO_CONTINUE, but memory failure poisons the whole folio in every mapping; MADV_COLLAPSE skips poisoned folios", p => new HgmV2Policy(p)),
         ["vma-convert"] = ("convert the VMA range away from hugetlb; 4 KiB PTEs; bad 4 KiB poisoned", p => new VmaConvertPolicy(p)),
         ["userspace-migrate"] = ("mainline, then the VMM preads the good data into tmpfs, remaps, UFFDIO_POISONs the bad 4 KiB", p => new UserspaceMigratePolicy(p)),
         ["repair"] = ("report the cacheline (lsb 6); MADV_REPAIR zeroes it if not permanent; else fall back", p => new RepairPolicy(p)),
@@ -15,11 +16,26 @@ public static class RecoveryPolicies
         ["hgm-full-split"] = ("HGM that splits the whole huge page to 4 KiB PTEs (what the minimal split saves)", p => new HgmPolicy(p, fullSplit: true)),
     };
 
-    private static readonly string[] Order = ["mainline", "hgm", "hgm-full-split", "vma-convert", "userspace-migrate", "repair", "copy-around", "keep-mapped"];
+    private static readonly string[] Order = ["mainline", "hgm", "hgm-v2", "hgm-full-split", "vma-convert", "userspace-migrate", "repair", "copy-around", "keep-mapped"];
 
     /// <summary>Policy names in the order the design debate lists them (mainline first).</summary>
     public static IReadOnlyList<string> Names => Order.Where(Registry.ContainsKey).Concat(Registry.Keys.Where(k => !Order.Contains(k))).ToList();
     public static string Summary(string name) => Registry[name].Summary;
+
+    /// <summary>
+    /// Where a policy's behaviour comes from: "mainline" (Linux today), "as posted: …" (a series' own code and
+    /// selftest), or "extrapolation: …" (a design its authors described but never posted); for list and the report.
+    /// </summary>
+    public static string Provenance(string name) => Provenances.TryGetValue(name, out var p) ? p : "design sketch (no patch series)";
+
+    private static readonly Dictionary<string, string> Provenances = new()
+    {
+        ["mainline"] = "mainline (checked against Linux 6.1 and 6.12)",
+        ["hgm"] = "extrapolation: HGM as intended (4 KiB unmapping left out of the posted v1/v2 series; drafted in Jiaqi Yan's 2023 RFC, never merged)",
+        ["hgm-full-split"] = "extrapolation: HGM as intended, remapping the whole folio at 4 KiB",
+        ["hgm-v2"] = "as posted: HGM v2 (lore 20230218002819.1486479-1-jthoughton@google.com), selftest hugetlb-hgm.c",
+        ["keep-mapped"] = "as posted: MFD_MF_KEEP_UE_MAPPED v3 (lore 20260203192352.2674184-1-jiaqiyan@google.com), selftest hugetlb-mfr.c",
+    };
     public static bool Exists(string name) => Registry.ContainsKey(name);
 
     public static IRecoveryPolicy Create(string name, IReadOnlyDictionary<string, string> parameters)
