@@ -145,7 +145,7 @@ internal static class CliOptions
     /// <summary>Refuses --json with --csv on a command (the validator runs at parse time).</summary>
     public static void JsonXorCsv(Command cmd, Option<bool> json, Option<bool> csv) => Exclusive[cmd] = (json, csv);
 
-    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<Command, (Option<bool>, Option<bool>)> Exclusive = new();
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<Command, (Option<bool>, Option<bool>)> Exclusive = new();
 
     /// <summary>Checks the options registered with <see cref="JsonXorCsv"/> for the parsed command.</summary>
     public static void CheckExclusive(ParseResult parse)
