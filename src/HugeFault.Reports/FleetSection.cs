@@ -11,6 +11,20 @@ public static class FleetSection
         ["vm_crashes", "stranded_gib_days", "stranded_gib_end", "guest_memory_lost_gib", "good_data_lost_gib", "extra_memory_peak_gib",
          "page_table_peak_kib", "hugepages_lost", "live_migrations", "ue_events", "fallbacks"];
 
+    /// <summary>The report of a run: its identity (seed, servers, configuration summary) and tallies.</summary>
+    public static FleetReport Report(FleetResult r)
+    {
+        var c = r.Config;
+        var s = c.Server;
+        string summary = FormattableString.Invariant(
+            $"{s.Sockets}S×{s.ChannelsPerSocket}ch×{s.DimmsPerChannel}DPC×{s.RanksPerDimm}R x{s.ChipWidth} {s.MemoryBytes >> 30} GiB, {s.Ecc.ToString().ToLowerInvariant()} weak={s.WeakenedEcc}, ") +
+            FormattableString.Invariant($"{c.Faults.Profile}×{c.Faults.FitScale} {c.Faults.Heterogeneity.ToString().ToLowerInvariant()}({c.Faults.HeterogeneityParameter}), pool {r.Model.PoolFrames} GiB");
+        bool whole = r.EndServer - r.FirstServer == c.Servers;
+        var ctx = new FleetContext(c.Seed, c.Servers, c.Years, r.Model.MeanConcurrentVms,
+            whole ? "all" : $"{r.Shard.Index}/{r.Shard.Count}", summary, r.Model.ZeroProbabilityPerServer);
+        return new FleetReport(ctx, r.Tally);
+    }
+
     /// <summary>A short identity of the configuration (for captions): 8 hex digits of a stable hash.</summary>
     public static string ConfigHash(FleetContext c)
     {

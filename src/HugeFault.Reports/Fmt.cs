@@ -76,16 +76,12 @@ public static class Fmt
     /// <summary>A signed real number ("+0.083", "−2.16") with three significant digits.</summary>
     public static string Signed(double x) => x > 0 ? "+" + Num(x) : Num(x);
 
-    /// <summary>
-    /// Decimals so that an interval of half-width <paramref name="halfWidth"/> is shown with two significant digits,
-    /// and the mean with the same decimals (never fewer than needed for three significant digits of small means).
-    /// </summary>
+    /// <summary>Decimals for a mean and its interval: set by the half-width, so the digits shown are the digits known.</summary>
     public static int Decimals(double mean, double halfWidth)
     {
-        double h = Math.Abs(halfWidth);
-        int d = h > 0 ? Math.Max(0, 1 - (int)Math.Floor(Math.Log10(h))) : 0;
-        double m = Math.Abs(mean);
-        if (m > 0) d = Math.Max(d, Math.Max(0, 2 - (int)Math.Floor(Math.Log10(m))));
+        double h = Math.Abs(halfWidth), m = Math.Abs(mean);
+        // one or two significant digits of the half-width (two when it starts with 1 or 2); an exact value: three of the mean
+        int d = h > 0 ? Math.Max(0, -(int)Math.Floor(Math.Log10(h / 3))) : m > 0 ? Math.Max(0, 2 - (int)Math.Floor(Math.Log10(m))) : 0;
         return Math.Min(d, 12);
     }
 

@@ -10,18 +10,7 @@ namespace HugeFault.Cli.Render;
 /// <summary>Renders fleet results: Spectre table, CSV, ScottPlot PNG/SVG and Parquet rows. Nothing here changes a number.</summary>
 internal static class FleetRender
 {
-    public static FleetReport Report(FleetResult r)
-    {
-        var c = r.Config;
-        var s = c.Server;
-        string summary = string.Create(CultureInfo.InvariantCulture,
-            $"{s.Sockets}S×{s.ChannelsPerSocket}ch×{s.DimmsPerChannel}DPC×{s.RanksPerDimm}R x{s.ChipWidth} {s.MemoryBytes >> 30} GiB, {s.Ecc.ToString().ToLowerInvariant()} weak={s.WeakenedEcc}, " +
-            $"{c.Faults.Profile}×{c.Faults.FitScale} {c.Faults.Heterogeneity.ToString().ToLowerInvariant()}({c.Faults.HeterogeneityParameter}), pool {r.Model.PoolFrames} GiB");
-        bool whole = r.EndServer - r.FirstServer == c.Servers;
-        var ctx = new FleetContext(c.Seed, c.Servers, c.Years, r.Model.MeanConcurrentVms,
-            whole ? "all" : $"{r.Shard.Index}/{r.Shard.Count}", summary, r.Model.ZeroProbabilityPerServer);
-        return new FleetReport(ctx, r.Tally);
-    }
+    public static FleetReport Report(FleetResult r) => FleetSection.Report(r);
 
     public static void WriteTable(FleetReport report, TextWriter output, bool wide = false) =>
         Terminal.Write(FleetSection.Build(report, "hugefault fleet"), output, TerminalOptions.Detect(output, wide));

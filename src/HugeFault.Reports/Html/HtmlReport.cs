@@ -9,10 +9,10 @@ namespace HugeFault.Reports.Html;
 public static class HtmlReport
 {
     private const string Css = """
-        body{font-family:"DejaVu Sans",Verdana,sans-serif;margin:24px auto;max-width:1400px;color:#1a1a1a;line-height:1.45;padding:0 16px}
+        body{font-family:"DejaVu Sans",Verdana,sans-serif;margin:24px auto;max-width:1700px;color:#1a1a1a;line-height:1.45;padding:0 16px}
         h1{font-size:1.6em;border-bottom:2px solid #333;padding-bottom:4px}h2{font-size:1.3em;margin-top:2em;border-bottom:1px solid #999}
         table{border-collapse:collapse;margin:10px 0 4px;font-size:13px}th,td{border:1px solid #bbb;padding:3px 7px;vertical-align:top}
-        th{background:#eef1f5;text-align:center}td.r{text-align:right;white-space:nowrap}td.l{text-align:left}
+        th{background:#eef1f5;text-align:center}td.r{text-align:right;white-space:nowrap}td.l{text-align:left;min-width:14em}td.k{white-space:nowrap;font-weight:bold}
         td .d{color:#555;font-size:12px}caption{text-align:left;font-weight:bold;padding:6px 0;caption-side:top}
         p.note{font-size:12px;color:#444;margin:2px 0 14px}figure{margin:14px 0}figcaption{font-size:12px;color:#444;max-width:900px}
         ul.verdict li{margin:4px 0}svg{display:block;max-width:100%;height:auto}div.scroll{overflow-x:auto}
@@ -66,7 +66,7 @@ public static class HtmlReport
             for (int i = 0; i < row.Length; i++)
             {
                 var cell = row[i];
-                sb.Append(t.Columns[i].Right && !cell.Wrap ? "<td class=\"r\">" : "<td class=\"l\">");
+                sb.Append(i < t.KeyColumns ? "<td class=\"k\">" : t.Columns[i].Right && !cell.Wrap ? "<td class=\"r\">" : "<td class=\"l\">");
                 for (int k = 0; k < cell.Lines.Count; k++)
                     sb.Append(k == 0 ? "" : "<br><span class=\"d\">").Append(E(cell.Lines[k])).Append(k == 0 ? "" : "</span>");
                 sb.Append("</td>");
