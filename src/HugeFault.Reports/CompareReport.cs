@@ -49,8 +49,8 @@ public static class CompareReport
         var v = Verdict.Build(f, Summary.Facts(r.Fleet));
         var doc = new ReportDoc();
         string fleetPart = r.Fleet is null ? "no fleet" : $"the default fleet ({FleetSection.Metadata(r.Fleet)})";
-        doc.Heading($"HugeFault: {r.Policies.Count} recovery policies on {r.Scenarios.Count} scenarios and {fleetPart}", 1, "top");
-        doc.Table(Summary.Table(f));
+        doc.Heading($"HugeFault: {r.Policies.Count} recovery policies on {(r.Scenarios.Count == 1 ? "1 scenario" : $"{r.Scenarios.Count} scenarios")} and {fleetPart}", 1, "top");
+        doc.Table(Summary.Table(f, r.Scenarios.Count, r.Fleet is not null));
         doc.Para("Scenario columns are exact: per injected error (summed over the scenarios, divided by their errors) or the largest peak of any scenario. " +
                  (r.Fleet is null ? "" : Intervals.Method));
         doc.Heading("Verdict", 2, "verdict");

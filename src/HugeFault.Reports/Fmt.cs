@@ -64,6 +64,7 @@ public static class Fmt
         if (x == 0) return "0";
         double a = Math.Abs(x);
         if (a < 1e-3) return Sign(x < 0) + a.ToString("0.##E+0", Inv).Replace("E-", "e" + Minus).Replace("E+", "e");
+        if (a == Math.Floor(a) && a < 1e15) return Count((long)x); // whole numbers print whole: "1 year", "512"
         return Sign(x < 0) + Sig(a, digits);
     }
 

@@ -55,21 +55,29 @@ public static class Plots
         double k = 4096.0 / GiB / binHours * 1000; // page-hours per bin per server → GiB per 1,000 servers
         double[] xs = Enumerable.Range(0, t.Bins).Select(b => (b + 0.5) * r.Context.Years * 12 / t.Bins).ToArray();
         var palette = new ScottPlot.Palettes.Category10();
+        // policies with identical series share one line (and one band), labelled with all their names
+        var groups = new List<List<int>>();
         for (int p = 0; p < t.Policies.Length; p++)
         {
-            int pi = p;
-            var color = palette.GetColor(p);
+            var g = groups.FirstOrDefault(g => Enumerable.Range(0, t.Bins).All(b => t.Series[g[0], b] == t.Series[p, b]));
+            if (g is null) groups.Add([p]); else g.Add(p);
+        }
+        for (int gi = 0; gi < groups.Count; gi++)
+        {
+            int pi = groups[gi][0];
+            var color = palette.GetColor(gi);
             if (bands is not null)
             {
                 var fill = plt.Add.FillY(xs, Enumerable.Range(0, t.Bins).Select(b => bands.Lower[pi, b] * k).ToArray(), Enumerable.Range(0, t.Bins).Select(b => bands.Upper[pi, b] * k).ToArray());
-                fill.FillColor = color.WithAlpha(0.12);
-                fill.LineColor = Colors.Transparent;
+                fill.FillColor = color.WithAlpha(0.10);
+                fill.LineColor = color.WithAlpha(0.35);
+                fill.LineWidth = 1;
             }
             var sc = plt.Add.Scatter(xs, Enumerable.Range(0, t.Bins).Select(b => r.SeriesMeanGiB(pi, b) * 1000).ToArray());
             sc.Color = color;
             sc.LineWidth = 2;
-            sc.MarkerSize = 4;
-            sc.LegendText = t.Policies[p];
+            sc.MarkerSize = 5;
+            sc.LegendText = string.Join(",\n", groups[gi].Select(i => t.Policies[i]));
         }
         plt.XLabel("month of the mission");
         plt.YLabel("GiB stranded per 1,000 servers (mean)");
@@ -114,14 +122,11 @@ public static class Plots
         for (int j = 0; j < modes.Count; j++)
         {
             double v = (double)t.ModeFrames[modes[j]] / t.ModePatterns[modes[j]];
-            bars.Add(new Bar { Position = j, Value = Math.Log10(Math.Max(1, v)), ValueBase = 0, FillColor = new ScottPlot.Palettes.Category10().GetColor(0), Label = Fmt.Num(v) });
+            bars.Add(new Bar { Position = j, Value = Math.Log10(Math.Max(1, v)), ValueBase = 0, FillColor = new ScottPlot.Palettes.Category10().GetColor(0), Label = v == Math.Floor(v) ? Fmt.Count((long)v) : Fmt.Num(v) });
         }
         var b = plt.Add.Bars(bars);
         b.ValueLabelStyle.FontSize = 12;
         plt.Axes.Bottom.SetTicks(Enumerable.Range(0, modes.Count).Select(i => (double)i).ToArray(), modes.Select(FleetReport.ModeName).ToArray());
-        plt.Axes.Bottom.TickLabelStyle.Rotation = 30;
-        plt.Axes.Bottom.TickLabelStyle.Alignment = Alignment.MiddleLeft;
-        plt.Axes.Bottom.MinimumSize = 110;
         double max = bars.Count == 0 ? 1 : Math.Max(1, Math.Ceiling(bars.Max(x => x.Value) + 0.3));
         var ticks = Enumerable.Range(0, (int)max + 1).Select(i => (double)i).ToArray();
         plt.Axes.Left.SetTicks(ticks, ticks.Select(x => Fmt.Count((long)Math.Pow(10, x))).ToArray());

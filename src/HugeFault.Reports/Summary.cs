@@ -95,13 +95,14 @@ public static class Summary
     }
 
     /// <summary>The summary table: one row per policy; a fleet cell is "mean [CI]" over "Δ [CI]".</summary>
-    public static TextTable Table(PolicyFigures f)
+    public static TextTable Table(PolicyFigures f, int scenarios = -1, bool fleet = true)
     {
         var metrics = f.Metrics.Where(m => m.Cost && f.Policies.Any(p => f.Has(p, m.Key))).ToList();
         var cols = new List<TextColumn> { new("policy", Right: false) };
         cols.AddRange(metrics.Select(m => new TextColumn(m.Fleet ? $"{m.Label} ({m.Unit})" : m.Label)));
         cols.Add(new TextColumn("falls back when", Right: false));
-        var t = new TextTable("Summary: every policy over the built-in scenarios and the default fleet", cols);
+        string over = scenarios < 0 ? "the scenarios" : scenarios == 1 ? "1 scenario" : $"{scenarios} scenarios";
+        var t = new TextTable($"Summary: every policy over {over}{(fleet ? " and the default fleet" : "")}", cols);
         foreach (var p in f.Policies)
         {
             var cells = new List<TextCell> { p };
