@@ -11,7 +11,7 @@ namespace HugeFault.Reports.Html;
 /// </summary>
 public static class PageTablePicture
 {
-    private const int Left = 250, BarW = 640, BarH = 14, Gap = 6, Right = 250;
+    private const int Left = 250, BarW = 640, BarH = 14, Gap = 6, Right = 360;
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
     public static readonly (string Css, string Label)[] Legend =
@@ -48,7 +48,13 @@ public static class PageTablePicture
     public static string Scenario(IReadOnlyList<(string Policy, PageTableSnapshot Snapshot)> runs)
     {
         var body = new StringBuilder();
-        int y = 4;
+        int y = 4, lx = 0;
+        foreach (var (css, label) in Legend)
+        {
+            body.Append(Inv, $"<rect x=\"{lx}\" y=\"{y}\" width=\"12\" height=\"12\" fill=\"{css}\" stroke=\"#555\" stroke-width=\"0.5\"/><text x=\"{lx + 16}\" y=\"{y + 10}\">{Esc(label)}</text>");
+            lx += 28 + label.Length * 6;
+        }
+        y += 22;
         foreach (var (policy, snap) in runs)
         {
             body.Append(Inv, $"<text x=\"0\" y=\"{y + 12}\" font-weight=\"bold\">{Esc(policy)}</text>");
@@ -76,7 +82,7 @@ public static class PageTablePicture
         string label = $"{mm.Tasks}: {v.Name} ({Fmt.Bytes(v.End - v.Start)}{(v.Hugetlb ? "" : ", not hugetlb")})";
         sb.Append(Inv, $"<text x=\"12\" y=\"{y + 11}\">{Esc(Trim(label, 36))}</text>");
         Bar(sb, y, v.Start, v.End, v.Runs, v.PoisonedMapped);
-        sb.Append(Inv, $"<text x=\"{Left + BarW + 8}\" y=\"{y + 11}\">{Esc(Trim(Count(v), 34))}</text>");
+        sb.Append(Inv, $"<text x=\"{Left + BarW + 8}\" y=\"{y + 11}\">{Esc(Trim(Count(v), 52))}</text>");
         y += BarH + Gap;
         // zoom on the first damage: its 1 GiB (2 MiB cells), then its 2 MiB (4 KiB cells)
         ulong? hit = v.Runs.Where(r => r.Kind is LeafKind.Hwpoison or LeafKind.PoisonMarker && r.Level != PtLevel.Pud).Select(r => (ulong?)r.Start).FirstOrDefault()
