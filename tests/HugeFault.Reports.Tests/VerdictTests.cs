@@ -1,0 +1,89 @@
+namespace HugeFault.Reports.Tests;
+
+/// <summary>The verdict is computed from the figures: change the figures and the sentences change with them.</summary>
+public class VerdictTests
+{
+    private static readonly string[] Policies = ["mainline", "hgm", "keep-mapped", "copy-around"];
+
+    /// <summary>A fabricated fleet: crashes, migrations and guest memory per policy, each with a paired Δ vs mainline.</summary>
+    private static PolicyFigures Fleet(double hgmCrashes = 1.6, double hgmDeltaHalf = 0.1, double copyGuest = 0.29, double keepPt = 16384)
+    {
+        var metrics = new List<MetricSpec>
+        {
+            new("vm_crashes", "VM crashes", "per 1,000 VM-years", Fmt.Num, Fleet: true),
+            new("live_migrations", "live migrations", "per server", Fmt.Num, Fleet: true),
+            new("guest_memory_lost", "guest memory lost", "GiB per server", Fmt.Num, Fleet: true),
+            new("sc_page_tables", "page-table memory at peak", "", Fmt.Bytes, Fleet: false),
+        };
+        var f = new PolicyFigures(Policies, metrics);
+        void Fleet(string p, string m, double mean, double half, double baseMean)
+        {
+            f.Values[(p, m)] = new(mean, mean * 0.9, mean * 1.1);
+            if (p != "mainline") f.Deltas[(p, m)] = new(mean - baseMean, mean - baseMean - half, mean - baseMean + half);
+        }
+        foreach (var (p, crashes, mig, guest) in new[] { ("mainline", 3.8, 0.45, 0.19), ("hgm", hgmCrashes, 0.53, 0.17), ("keep-mapped", hgmCrashes, 0.53, 0.17), ("copy-around", 2.7, 0.49, copyGuest) })
+        {
+            Fleet(p, "vm_crashes", crashes, p == "copy-around" ? 0.09 : hgmDeltaHalf, 3.8);
+            Fleet(p, "live_migrations", mig, 0.006, 0.45);
+            Fleet(p, "guest_memory_lost", guest, 0.03, 0.19);
+        }
+        foreach (var (p, pt) in new[] { ("mainline", 16384.0), ("hgm", 32768.0), ("keep-mapped", keepPt), ("copy-around", 32768.0) })
+            f.Values[(p, "sc_page_tables")] = Estimate.Exact(pt);
+        return f;
+    }
+
+    [Fact]
+    public void The_headline_names_the_best_group_with_its_figure_and_the_delta_interval()
+    {
+        var v = Verdict.Build(Fleet());
+        var head = v.Headline[0];
+        Assert.StartsWith("Fewest VM crashes: hgm and keep-mapped at 1.60 [1.44, 1.76]", head);
+        Assert.Contains("Δ −2.20 [−2.30, −2.10]", head);
+        Assert.Contains("statistically indistinguishable", head);
+    }
+
+    [Fact]
+    public void When_the_delta_interval_includes_zero_no_policy_is_claimed_better()
+    {
+        var v = Verdict.Build(Fleet(hgmCrashes: 3.75, hgmDeltaHalf: 0.2));
+        Assert.DoesNotContain(v.All, s => s.StartsWith("Fewest VM crashes: hgm", StringComparison.Ordinal));
+        Assert.StartsWith("Fewest VM crashes: copy-around", v.Headline[0]);
+        Assert.Contains(v.Trades, s => s.StartsWith("hgm vs mainline:", StringComparison.Ordinal) && !s.Contains("better on VM crashes"));
+    }
+
+    [Fact]
+    public void A_surprise_appears_only_while_the_figures_show_it_and_names_its_cause()
+    {
+        var with = Verdict.Build(Fleet());
+        Assert.Contains(with.Surprises, s => s.StartsWith("copy-around loses more guest memory than mainline", StringComparison.Ordinal) && s.Contains("fewer VM crashes"));
+        Assert.Contains(with.Surprises, s => s.Contains("live-migrate") && s.Contains("more damaged VMs survive"));
+        var without = Verdict.Build(Fleet(copyGuest: 0.19));
+        Assert.DoesNotContain(without.Surprises, s => s.Contains("loses more guest memory"));
+    }
+
+    [Fact]
+    public void Dominance_follows_the_numbers()
+    {
+        // keep-mapped with mainline's page tables dominates hgm (same fleet figures, cheaper page tables)
+        var a = Verdict.Build(Fleet(keepPt: 16384));
+        Assert.Contains(a.Headline, s => s.Contains("hgm is dominated by keep-mapped"));
+        // with more page tables than hgm it no longer does, and hgm dominates it instead
+        var b = Verdict.Build(Fleet(keepPt: 65536));
+        Assert.DoesNotContain(b.Headline, s => s.Contains("hgm is dominated by keep-mapped"));
+        Assert.Contains(b.Headline, s => s.Contains("keep-mapped is dominated by hgm"));
+    }
+
+    [Fact]
+    public void The_verdict_of_a_real_comparison_quotes_figures_that_are_in_the_summary_table()
+    {
+        var r = Small.Compare;
+        var f = r.Figures();
+        var table = Summary.Table(f);
+        var cells = table.Rows.SelectMany(row => row.SelectMany(c => c.Lines)).ToHashSet();
+        var v = Verdict.Build(f, Summary.Facts(r.Fleet));
+        Assert.NotEmpty(v.Headline);
+        // every interval a headline sentence quotes is a cell of the table
+        foreach (System.Text.RegularExpressions.Match m in System.Text.RegularExpressions.Regex.Matches(v.Headline[0], @"(Δ )?[−+]?[\d.,]+ \[[−\d.,]+, [−\d.,]+\]"))
+            Assert.Contains(cells, c => c.Contains(m.Value.Replace("Δ +", "Δ +")));
+    }
+}
