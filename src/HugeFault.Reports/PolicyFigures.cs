@@ -18,11 +18,26 @@ public readonly record struct Estimate(double Mean, double Lower, double Upper)
 /// <param name="Format">Formats one value (bytes in binary units, counts with separators…).</param>
 /// <param name="Fleet">From the fleet Monte Carlo (an interval, paired Δ) rather than from the scenarios (exact).</param>
 /// <param name="Cost">Counts in rankings and dominance; false for context figures (UE events, fallbacks) that only explain.</param>
-public sealed record MetricSpec(string Key, string Label, string Unit, Func<double, string> Format, bool Fleet, bool Cost = true)
+/// <param name="Amount">An amount (bytes, time: "less", "least") rather than a count ("fewer", "fewest").</param>
+public sealed record MetricSpec(string Key, string Label, string Unit, Func<double, string> Format, bool Fleet, bool Cost = true, bool Amount = false)
 {
+    public string Fewer => Amount ? "less" : "fewer";
+    public string Fewest => Amount ? "least" : "fewest";
+
     public string Show(Estimate e) => e.IsExact || !Fleet
         ? Format(e.Mean) + (Unit.Length > 0 ? " " + Unit : "")
         : Fmt.Interval(e.Mean, e.Lower, e.Upper, Unit);
+
+    /// <summary>
+    /// A difference in this metric's own units: a fleet Δ with its 95 % interval ("Δ −2.16 [−2.33, −2.00] per 1,000
+    /// VM-years"); an exact scenario difference has no interval and is formatted like the values ("Δ −1.00 GiB").
+    /// </summary>
+    public string ShowDiff(Estimate d)
+    {
+        string u = Unit.Length > 0 ? " " + Unit : "";
+        if (Fleet && !d.IsExact) return Fmt.Delta(d.Mean, d.Lower, d.Upper) + u;
+        return "Δ " + (d.Mean > 0 ? "+" : "") + Format(d.Mean) + u;
+    }
 }
 
 /// <summary>
@@ -47,6 +62,8 @@ public sealed class PolicyFigures
     public Dictionary<(string Policy, string Metric), Estimate> Deltas { get; } = new();
     /// <summary>Free text per policy (e.g. when it falls back).</summary>
     public Dictionary<string, string> Notes { get; } = new();
+    /// <summary>Why a policy has no figures for some metrics ("no fleet figures (the fleet does not model it yet)").</summary>
+    public Dictionary<string, string> Missing { get; } = new();
 
     public MetricSpec Metric(string key) => Metrics.First(m => m.Key == key);
     public bool Has(string policy, string metric) => Values.ContainsKey((policy, metric));
@@ -89,4 +106,11 @@ public sealed class PolicyFigures
 
     /// <summary>Metrics on which every policy of the list has a value.</summary>
     public IEnumerable<MetricSpec> Common(IEnumerable<string> policies) => Metrics.Where(m => policies.All(p => Has(p, m.Key)));
+
+    /// <summary>Policies with a figure for every cost metric that any policy has (the ones rankings over all costs may use).</summary>
+    public IReadOnlyList<string> Complete()
+    {
+        var costs = Metrics.Where(m => m.Cost && Policies.Any(p => Has(p, m.Key))).ToList();
+        return Policies.Where(p => costs.All(m => Has(p, m.Key))).ToList();
+    }
 }

@@ -14,14 +14,14 @@ public static class Summary
     private const double GiB = 1L << 30;
 
     /// <summary>The fleet metrics of the summary: (figure key, fleet metric name, label, unit, format, cost).</summary>
-    private static readonly (string Key, string Fleet, string Label, string Unit, bool Cost)[] FleetMetrics =
+    private static readonly (string Key, string Fleet, string Label, string Unit, bool Cost, bool Amount)[] FleetMetrics =
     [
-        ("vm_crashes", "vm_crashes", "VM crashes", "per 1,000 VM-years", true),
-        ("stranded", "stranded_gib_days", "stranded capacity", "GiB-days per server", true),
-        ("guest_memory_lost", "guest_memory_lost_gib", "guest memory lost", "GiB per server", true),
-        ("live_migrations", "live_migrations", "live migrations", "per server", true),
-        ("ue_events", "ue_events", "UE events", "per server", false),
-        ("fallbacks", "fallbacks", "fallbacks", "per server", false),
+        ("vm_crashes", "vm_crashes", "VM crashes", "per 1,000 VM-years", true, false),
+        ("stranded", "stranded_gib_days", "stranded capacity", "GiB-days per server", true, true),
+        ("guest_memory_lost", "guest_memory_lost_gib", "guest memory lost", "GiB per server", true, true),
+        ("live_migrations", "live_migrations", "live migrations", "per server", true, false),
+        ("ue_events", "ue_events", "UE events", "per server", false, false),
+        ("fallbacks", "fallbacks", "fallbacks", "per server", false, false),
     ];
 
     /// <summary>Counts injected memory errors of a scenario: hw_error, corrupt_pfn and madvise(MADV_HWPOISON) steps.</summary>
@@ -34,18 +34,18 @@ public static class Summary
         var metrics = new List<MetricSpec>();
         var fleetRows = fleet?.Rows().ToList();
         if (fleetRows is not null)
-            foreach (var m in FleetMetrics) metrics.Add(new MetricSpec(m.Key, m.Label, m.Unit, Fmt.Num, Fleet: true, Cost: m.Cost));
+            foreach (var m in FleetMetrics) metrics.Add(new MetricSpec(m.Key, m.Label, m.Unit, Fmt.Num, Fleet: true, Cost: m.Cost, Amount: m.Amount));
         metrics.AddRange(
         [
-            new("sc_guest_lost", "guest memory lost per error", "", Fmt.Bytes, false),
-            new("sc_good_lost", "good data lost per error", "", Fmt.Bytes, false),
-            new("sc_extra", "extra memory at peak", "", Fmt.Bytes, false),
-            new("sc_page_tables", "page-table memory at peak", "", Fmt.Bytes, false),
+            new("sc_guest_lost", "guest memory lost per error", "", Fmt.Bytes, false, Amount: true),
+            new("sc_good_lost", "good data lost per error", "", Fmt.Bytes, false, Amount: true),
+            new("sc_extra", "extra memory at peak", "", Fmt.Bytes, false, Amount: true),
+            new("sc_page_tables", "page-table memory at peak", "", Fmt.Bytes, false, Amount: true),
             new("sc_entries", "entries written per error", "", x => Fmt.Count((long)Math.Round(x)), false),
             new("sc_copied", "pages copied per error", "", x => Fmt.Count((long)Math.Round(x)), false),
             new("sc_mapcount", "mapcount updates per error", "", x => Fmt.Count((long)Math.Round(x)), false),
-            new("sc_stall", "post-copy stall p99", "", Fmt.Duration, false),
-            new("sc_fake", "destination fake-poison per error", "", Fmt.Bytes, false),
+            new("sc_stall", "post-copy stall p99", "", Fmt.Duration, false, Amount: true),
+            new("sc_fake", "destination fake-poison per error", "", Fmt.Bytes, false, Amount: true),
         ]);
         var f = new PolicyFigures(policies, metrics);
         var byScenario = scenarios.ToDictionary(s => s.Name, s => s);
@@ -71,6 +71,8 @@ public static class Summary
                 if (mine.Any(r => r.Migrations > 0)) Set("sc_stall", mine.Max(r => (double)r.PostcopyStallP99Ns));
                 if (mig.Count > 0) Set("sc_fake", Per(mig.Sum(r => (double)r.FakePoisonedBytes), migErrors));
             }
+            if (fleetRows is not null && !fleetRows.Any(r => r.Policy == p))
+                f.Missing[p] = FleetPolicies.TryParse(p, out _) ? "no fleet figures (not in this fleet run)" : "no fleet figures (the fleet does not model it yet)";
             if (fleetRows is not null)
                 foreach (var m in FleetMetrics)
                     if (fleetRows.FirstOrDefault(r => r.Policy == p && r.Metric == m.Fleet) is { } fr)
@@ -117,6 +119,8 @@ public static class Summary
             cells.Add(TextCell.Text(f.Notes.GetValueOrDefault(p, "never")));
             t.Row(cells.ToArray());
         }
+        foreach (var (p, why) in f.Policies.Where(f.Missing.ContainsKey).Select(p => (p, f.Missing[p])))
+            t.Notes.Add($"{p}: {why}; its cells there are –.");
         return t;
     }
 }

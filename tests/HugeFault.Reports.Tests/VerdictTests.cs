@@ -74,6 +74,47 @@ public class VerdictTests
     }
 
     [Fact]
+    public void A_policy_without_fleet_figures_is_named_and_the_fleet_headline_stays()
+    {
+        // a policy the fleet does not model (as hgm-v2 until the fleet learns it): scenario figures only
+        var f0 = Fleet();
+        var f = new PolicyFigures([.. Policies, "new-design"], f0.Metrics);
+        foreach (var kv in f0.Values) f.Values[kv.Key] = kv.Value;
+        foreach (var kv in f0.Deltas) f.Deltas[kv.Key] = kv.Value;
+        f.Values[("new-design", "sc_page_tables")] = Estimate.Exact(8192);
+        f.Missing["new-design"] = "no fleet figures (the fleet does not model it yet)";
+        var v = Verdict.Build(f);
+        Assert.StartsWith("Fewest VM crashes: hgm and keep-mapped", v.Headline[0]);
+        Assert.Contains(v.Headline, s => s.StartsWith("new-design: no fleet figures (the fleet does not model it yet)", StringComparison.Ordinal));
+        // it is not claimed to dominate or be dominated on costs it has no figure for
+        Assert.DoesNotContain(v.Headline, s => s.Contains("dominated by new-design") || s.Contains("new-design is dominated"));
+        Assert.Contains(v.ByMetric, s => s.StartsWith("Page-table memory at peak: new-design 8 KiB <", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Differences_of_exact_scenario_figures_have_no_interval_and_binary_units()
+    {
+        // no fleet: the headline rests on an exact scenario metric
+        var metrics = new List<MetricSpec> { new("sc_guest_lost", "guest memory lost per error", "", Fmt.Bytes, Fleet: false, Amount: true) };
+        var f = new PolicyFigures(["mainline", "hgm"], metrics);
+        f.Values[("mainline", "sc_guest_lost")] = Estimate.Exact(1L << 30);
+        f.Values[("hgm", "sc_guest_lost")] = Estimate.Exact(4096);
+        var head = Verdict.Build(f).Headline[0];
+        Assert.Equal("Least guest memory lost per error: hgm at 4 KiB against mainline's 1 GiB (Δ −1.00 GiB, −100 %).", head);
+    }
+
+    [Fact]
+    public void A_subset_of_policies_gets_a_verdict_about_that_subset_only()
+    {
+        var r = Small.Compare;
+        string[] subset = ["mainline", "keep-mapped"];
+        var f = Summary.Figures(r.Scenarios, subset, r.Rows.Where(x => subset.Contains(x.Policy)).ToList(), r.Fleet);
+        var v = Verdict.Build(f, Summary.Facts(r.Fleet));
+        Assert.StartsWith("Fewest VM crashes: keep-mapped", v.Headline[0]);
+        foreach (var other in r.Policies.Except(subset)) Assert.DoesNotContain(v.All, s => s.Contains(other + " ") || s.Contains(other + ","));
+    }
+
+    [Fact]
     public void The_verdict_of_a_real_comparison_quotes_figures_that_are_in_the_summary_table()
     {
         var r = Small.Compare;
@@ -82,8 +123,16 @@ public class VerdictTests
         var cells = table.Rows.SelectMany(row => row.SelectMany(c => c.Lines)).ToHashSet();
         var v = Verdict.Build(f, Summary.Facts(r.Fleet));
         Assert.NotEmpty(v.Headline);
-        // every interval a headline sentence quotes is a cell of the table
-        foreach (System.Text.RegularExpressions.Match m in System.Text.RegularExpressions.Regex.Matches(v.Headline[0], @"(Δ )?[−+]?[\d.,]+ \[[−\d.,]+, [−\d.,]+\]"))
-            Assert.Contains(cells, c => c.Contains(m.Value.Replace("Δ +", "Δ +")));
+        // every interval a verdict sentence quotes is a cell of the table
+        foreach (var s in v.All)
+            foreach (System.Text.RegularExpressions.Match m in System.Text.RegularExpressions.Regex.Matches(s, @"(Δ )?[−+]?[\d.,]+ \[[−\d.,]+, [−\d.,]+\]"))
+                Assert.True(cells.Any(c => c.Contains(m.Value)), $"'{m.Value}' of \"{s}\" is in no table cell");
+        // numbers go through Fmt: no run of five digits without a thousands separator (raw bytes), no interval of an exact figure
+        Assert.DoesNotContain(v.All, s => System.Text.RegularExpressions.Regex.IsMatch(s, @"\d{5}"));
+        Assert.DoesNotContain(v.All, s => System.Text.RegularExpressions.Regex.IsMatch(s, @"Δ [−+]?([\d.,]+) \[[−+]?\1, [−+]?\1\]"));
+        // a policy the fleet does not model is said so, and the headline still rests on the fleet
+        Assert.StartsWith("Fewest VM crashes", v.Headline[0]);
+        foreach (var p in r.Policies.Where(p => !HugeFault.Fleet.FleetPolicies.TryParse(p, out _)))
+            Assert.Contains(v.Headline, s => s.StartsWith($"{p}: no fleet figures (the fleet does not model it yet)", StringComparison.Ordinal));
     }
 }
