@@ -16,6 +16,10 @@ public sealed record CompareResult(
     IReadOnlyDictionary<(string Scenario, string Policy), HugeFault.Mm.PageTableSnapshot> Snapshots)
 {
     public PolicyFigures Figures() => Summary.Figures(Scenarios, Policies, Rows, Fleet);
+
+    /// <summary>The verdict of these figures, with the sensitivity sentence when the re-runs were made.</summary>
+    public Verdict.Result Verdict(PolicyFigures f) =>
+        Reports.Verdict.Build(f, Summary.Facts(Fleet), Sensitivity is { } s ? SensitivityReport.Summary(s, f) : null);
 }
 
 /// <summary>Runs a comparison: every scenario under every policy (in parallel, results in a fixed order) and the fleet.</summary>
@@ -46,7 +50,7 @@ public static class CompareReport
     public static ReportDoc Build(CompareResult r, bool figures = false)
     {
         var f = r.Figures();
-        var v = Verdict.Build(f, Summary.Facts(r.Fleet));
+        var v = r.Verdict(f);
         var doc = new ReportDoc();
         string fleetPart = r.Fleet is null ? "no fleet" : $"the default fleet ({FleetSection.Metadata(r.Fleet)})";
         doc.Heading($"HugeFault: {r.Policies.Count} recovery policies on {(r.Scenarios.Count == 1 ? "1 scenario" : $"{r.Scenarios.Count} scenarios")} and {fleetPart}", 1, "top");
@@ -54,10 +58,9 @@ public static class CompareReport
         doc.Para("Scenario columns are exact: per injected error (summed over the scenarios, divided by their errors) or the largest peak of any scenario. " +
                  (r.Fleet is null ? "" : Intervals.Method));
         doc.Heading("Verdict", 2, "verdict");
-        doc.Bullets(v.Headline.Concat(v.Trades).Concat(v.Surprises));
+        doc.Bullets(v.Headline);
+        doc.Add(VerdictDetails.Build(v));
         if (r.Sensitivity is { } s) doc.Add(SensitivityReport.Build(s, f, figures));
-        doc.Heading("By metric (best first; policies in one group are statistically indistinguishable)", 2, "by-metric");
-        doc.Bullets(v.ByMetric);
         doc.Heading("Scenarios", 2, "scenarios");
         doc.Para("One table per scenario; columns equal under every policy are listed under it. Expectations are judged only for the policy the scenario was written for (host.policy); other policies show –.");
         foreach (var sc in r.Scenarios)
