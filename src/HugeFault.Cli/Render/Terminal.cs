@@ -14,7 +14,7 @@ internal sealed record TerminalOptions(int Width, bool Ascii, bool Wide)
 
     public static TerminalOptions Detect(TextWriter w, bool wide = false, Func<string, string?>? env = null)
     {
-        env ??= Environment.GetEnvironmentVariable;
+        env ??= CliEnvironment.Get;
         bool tty = ReferenceEquals(w, Console.Out) && !Console.IsOutputRedirected;
         int width = PipeWidth;
         if (int.TryParse(env("COLUMNS"), out int cols) && cols > 0) width = cols;
