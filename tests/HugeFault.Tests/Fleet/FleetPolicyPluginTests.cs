@@ -63,15 +63,21 @@ public class FleetPolicyPluginTests
     }
 
     [Fact]
-    public void The_fleet_command_runs_a_registered_policy_by_name()
+    public void The_fleet_command_runs_a_registered_policy_named_in_its_config()
     {
         string name = FreeOnReleasePolicy.Register();
         var root = new RootCommand("test root");
         root.Subcommands.Add(FleetCommand.Create());
         var stdout = new StringWriter();
-        int exit = root.Parse(["fleet", "--servers", "2000", "--seed", "4", "--policy", $"{RecoveryPolicies.Baseline},{name}", "--json"])
-            .Invoke(new InvocationConfiguration { Output = stdout, Error = new StringWriter() });
-        Assert.Equal(0, exit);
+        var stderr = new StringWriter();
+        // named in the study's file (the --policy flag lists the registry's default set)
+        string dir = Path.Combine(Path.GetTempPath(), "hugefault-fleet-tests", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        string yaml = Path.Combine(dir, "plugin.yaml");
+        File.WriteAllText(yaml, $"run:\n  policies: [{RecoveryPolicies.Baseline}, {name}]\n");
+        int exit = root.Parse(["fleet", yaml, "--servers", "2000", "--seed", "4", "--json"])
+            .Invoke(new InvocationConfiguration { Output = stdout, Error = stderr });
+        Assert.True(exit == 0, stderr.ToString());
         using var doc = JsonDocument.Parse(stdout.ToString());
         Assert.True(doc.RootElement.GetProperty("policies").TryGetProperty(name, out _));
     }
