@@ -39,7 +39,6 @@ internal sealed partial class PolicyRun
         _effects[i] = _effects[_followerCount];
     }
 
-
     private bool Unreachable(int f) => _host.StateOf(f) == FrameState.Held && Table(_policy).First(_host.HeldBy[f]).Backing == FrameBacking.Unreachable;
 
     /// <summary>One UE event under the run's policies.</summary>
@@ -47,7 +46,6 @@ internal sealed partial class PolicyRun
     {
         int pi = _policy;
         ref readonly var s = ref _sites.Items[ev.Site];
-        var o = _out;
         int f = s.Frame;
         int owner = _host.Owner[f];
         bool consumed = ev.Consumed && owner >= 0;
