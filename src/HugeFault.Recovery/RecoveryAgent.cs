@@ -121,6 +121,7 @@ public sealed unsafe class RecoveryAgent : IDisposable
         _ctl->Sys = _k.NativeSyscall;
         _ctl->Uffd = (int)uffd;
         _ctl->ScanBufAddr = (ulong)NativeMemory.AllocZeroed(HfCtl.ScanBuf);
+        _ctl->Nice = _opt.AgentNice;
         _ctl->Flags = (uint)((_opt.StrictProcessScan ? CtlFlags.StrictScan : 0) | (_opt.DontFork ? CtlFlags.DontFork : 0)
             | (_opt.UseShmemThp && ProtectChecks.ShmemThp(_k) ? CtlFlags.Thp : 0));
         *_blob.CtlSlot = _ctl;
@@ -214,6 +215,9 @@ public sealed unsafe class RecoveryAgent : IDisposable
 
     /// <summary>prctl(PR_MCE_KILL, PR_MCE_KILL_SET, PR_MCE_KILL_EARLY) on the agent thread: 0, or −errno.</summary>
     public long EarlyKillStatus => _ctl->PrctlRet;
+
+    /// <summary>setpriority() of the agent thread to <see cref="RecoveryOptions.AgentNice"/>: 0, or −errno (EACCES without CAP_SYS_NICE).</summary>
+    public long AgentNiceStatus => _ctl->NiceRet;
 
     /// <summary>Stops the agent (a page still waiting is refused: its threads get the default action), restores the previous SIGBUS handler.</summary>
     public void Dispose()

@@ -42,7 +42,8 @@ internal static unsafe class Reporting
         static TimeSpan Span(long a, long b) => a != 0 && b >= a ? TimeSpan.FromTicks((b - a) / 100) : TimeSpan.Zero;
         long end = p.TSwapped != 0 ? p.TSwapped : p.TStart;
         return new PageRecovery(outcome, (nint)(r->Start + (i << (int)r->Shift)), (long)size, (long)(r->FileOff + (i << (int)r->Shift)),
-            lost, Reason(p, k), p.FirstCode, p.FirstAddr, p.FirstLsb, Span(t0, p.TStart), Span(p.TStart, p.TFilled), Span(t0, end),
+            lost, Reason(p, k), p.FirstCode, p.FirstAddr, p.FirstLsb, Span(t0, p.TStart), Span(p.TStart, p.TScanned), Span(p.TScanned, p.TFilled),
+            Span(p.TFilled, p.TSwapped), Span(t0, end),
             (long)p.Copied, state == PageState.Recovered ? p.Mfd : -1, (int)p.Runs, p.OtherPid, (int)p.Uninspected, (c->Flags & (uint)CtlFlags.Thp) != 0);
     }
 

@@ -89,7 +89,9 @@ public readonly record struct SignalRecord(int Signo, int Code, ulong Addr, int 
 /// <param name="FirstAddr">si_addr of the first report.</param>
 /// <param name="FirstLsb">si_addr_lsb of the first report (21 or 30).</param>
 /// <param name="Detected">Time from the first report to the agent starting.</param>
-/// <param name="Filled">Time to read the good data into the replacement.</param>
+/// <param name="Scanned">Time to check /proc for other users of the file.</param>
+/// <param name="Filled">Time to create the replacement and read the good data into it.</param>
+/// <param name="Swapped">Time to mark the lost pages and mremap the replacement in.</param>
 /// <param name="Total">First report to threads released.</param>
 /// <param name="BytesCopied">Bytes pread() into the replacement.</param>
 /// <param name="ReplacementFd">The replacement memfd (kept open by the agent; -1 if none).</param>
@@ -99,7 +101,7 @@ public readonly record struct SignalRecord(int Signo, int Code, ulong Addr, int 
 /// <param name="ShmemThp">The replacement was madvise(MADV_HUGEPAGE)d.</param>
 public sealed record PageRecovery(
     RecoveryOutcome Outcome, nint Address, long Size, long FileOffset, IReadOnlyList<long> LostOffsets, string Reason,
-    int FirstCode, ulong FirstAddr, int FirstLsb, TimeSpan Detected, TimeSpan Filled, TimeSpan Total,
+    int FirstCode, ulong FirstAddr, int FirstLsb, TimeSpan Detected, TimeSpan Scanned, TimeSpan Filled, TimeSpan Swapped, TimeSpan Total,
     long BytesCopied, int ReplacementFd, int PoisonCalls, int OtherPid, int Uninspected, bool ShmemThp);
 
 /// <summary>Options of an agent.</summary>
@@ -116,4 +118,8 @@ public sealed record RecoveryOptions
 
     /// <summary>Use 2 MiB shmem THP for replacements when /sys/kernel/mm/transparent_hugepage allows it. Default true.</summary>
     public bool UseShmemThp { get; init; } = true;
+
+    /// <summary>Nice value of the agent thread (threads wait for it; raising its priority needs CAP_SYS_NICE and is
+    /// skipped without). Default −10; 0 leaves it alone.</summary>
+    public int AgentNice { get; init; } = -10;
 }

@@ -204,6 +204,9 @@ internal sealed unsafe partial class FakeKernel : IKernel, IDisposable
             case __NR_prctl:
                 Calls.Add($"prctl {a1} {a2} {a3}");
                 return 0;
+            case __NR_setpriority:
+                Calls.Add($"setpriority {a1} {a2} {a3}");
+                return 0;
             default:
                 Calls.Add($"syscall {nr}");
                 return -ENOSYS;

@@ -35,6 +35,10 @@ json_str() { # escape a line for a JSON string
 fail=0
 for entry in "${probes[@]}"; do
   case "$entry" in
+    recovery:*) # written by recovery.sh: the demo's arguments, pool sizes, guest memory
+      p=${entry#recovery:}
+      bootargs="$(cat "$CACHE/recovery/$p.bootargs") hfrecovery=$(cat "$CACHE/recovery/$p.args")"
+      mem=$(cat "$CACHE/recovery/$p.mem") ;;
     scenario:*)
       p=${entry#scenario:}
       bootargs="$(cat "$CACHE/scenarios/$p.bootargs") hfscenario=$p"

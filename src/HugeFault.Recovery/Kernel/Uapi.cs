@@ -6,7 +6,7 @@ public static class Uapi
     // arch/x86/entry/syscalls/syscall_64.tbl
     public const long __NR_read = 0, __NR_write = 1, __NR_close = 3, __NR_fstat = 5, __NR_mmap = 9, __NR_munmap = 11,
         __NR_ioctl = 16, __NR_pread64 = 17, __NR_mremap = 25, __NR_madvise = 28, __NR_getpid = 39, __NR_uname = 63,
-        __NR_fcntl = 72, __NR_ftruncate = 77, __NR_fstatfs = 138, __NR_prctl = 157, __NR_gettid = 186, __NR_futex = 202,
+        __NR_fcntl = 72, __NR_ftruncate = 77, __NR_fstatfs = 138, __NR_setpriority = 141, __NR_prctl = 157, __NR_gettid = 186, __NR_futex = 202,
         __NR_getdents64 = 217, __NR_clock_gettime = 228, __NR_openat = 257, __NR_newfstatat = 262,
         __NR_rt_tgsigqueueinfo = 297, __NR_memfd_create = 319, __NR_userfaultfd = 323;
 

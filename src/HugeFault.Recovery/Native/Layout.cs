@@ -55,6 +55,7 @@ internal struct HfPage
     [FieldOffset(76)] public int OtherPid;
     [FieldOffset(80)] public uint Uninspected;
     [FieldOffset(84)] public uint Reported;
+    [FieldOffset(88)] public long TScanned;
 }
 
 /// <summary>struct hf_region: one protected range.</summary>
@@ -100,6 +101,8 @@ internal unsafe struct HfCtl
     [FieldOffset(80)] public ulong NRec;
     [FieldOffset(88)] public ulong ScanBufAddr;
     [FieldOffset(96)] public long PrctlRet;
+    [FieldOffset(104)] public int Nice;
+    [FieldOffset(108)] public int NiceRet;
 
     public static HfRegion* Region(HfCtl* c, int i) => (HfRegion*)((byte*)c + RegionsOffset + i * sizeof(HfRegion));
     public static HfSigrec* Record(HfCtl* c, long i) => (HfSigrec*)((byte*)c + RecsOffset + i * sizeof(HfSigrec));

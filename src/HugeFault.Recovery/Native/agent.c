@@ -102,6 +102,7 @@ static void recover(struct hf_ctl *c, struct hf_region *r, u64 i)
   u32 unins = 0;
   s64 e = hf_find_sharer(c, r, &other, &unins);
   pg->uninspected = unins;
+  pg->t_scanned = hf_now();
   if (e < 0) return refuse(c, r, i, STEP_SCAN, e);
   if (other) { pg->other_pid = other; return refuse(c, r, i, STEP_SHARED, -EBUSY); }
   if (unins && (c->flags & HF_STRICT_SCAN)) return refuse(c, r, i, STEP_UNINSPECTED, -EACCES);
@@ -153,10 +154,13 @@ close_fd:
   refuse(c, r, i, step, e);
 }
 
-/* The agent thread: early kill for itself, then wait for reports until stopped. */
+/* The agent thread: early kill for itself, a higher priority than the application's threads (recovery time
+ * should not depend on how busy the rest of the process is; who = 0 is the calling thread on Linux), then
+ * wait for reports until stopped. */
 __attribute__((used)) s64 hf_agent_run(struct hf_ctl *c)
 {
   c->prctl_ret = SYS(c, __NR_prctl, PR_MCE_KILL, PR_MCE_KILL_SET, PR_MCE_KILL_EARLY, 0, 0, 0);
+  if (c->nice) c->nice_ret = (s32)SYS(c, __NR_setpriority, PRIO_PROCESS, 0, c->nice, 0, 0, 0);
   __atomic_store_n(&c->started, 1, __ATOMIC_RELEASE);
   hf_futex_wake(&c->started, 0x7fffffff);
   for (;;) {

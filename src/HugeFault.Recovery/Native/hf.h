@@ -81,7 +81,8 @@ struct hf_page {          /* 128 bytes, one per huge page of a region */
   s32 other_pid;          /* 76  the process that also uses the file (STEP_SHARED) */
   u32 uninspected;        /* 80  processes whose /proc entries could not be read */
   u32 reported;           /* 84  managed reporter's mark */
-  u64 pad[5];             /* 88 */
+  s64 t_scanned;          /* 88  /proc checked for other users of the file */
+  u64 pad[4];             /* 96 */
 };
 
 struct hf_region {        /* 128 bytes */
@@ -118,7 +119,9 @@ struct hf_ctl {
   u64 nrec;               /* 80   records written (lock xadd), may exceed HF_MAX_RECORDS */
   u64 scan_buf;           /* 88   HF_SCAN_BUF bytes for /proc reads (agent only) */
   s64 prctl_ret;          /* 96   prctl(PR_MCE_KILL) on the agent thread */
-  u64 pad[3];             /* 104 */
+  s32 nice;               /* 104  setpriority() of the agent thread (0 = leave it) */
+  s32 nice_ret;           /* 108 */
+  u64 pad[2];             /* 112 */
   struct hf_region regions[HF_MAX_REGIONS]; /* 128 */
   struct hf_sigrec recs[HF_MAX_RECORDS];    /* 2176 */
 };
@@ -126,11 +129,11 @@ struct hf_ctl {
 #define OFFSET_CHECK(t, f, o) _Static_assert(__builtin_offsetof(struct t, f) == (o), #t "." #f)
 OFFSET_CHECK(hf_sigrec, t_fault, 32); OFFSET_CHECK(hf_sigrec, action, 48);
 _Static_assert(sizeof(struct hf_sigrec) == 64, "hf_sigrec");
-OFFSET_CHECK(hf_page, copied, 48); OFFSET_CHECK(hf_page, mfd, 64); OFFSET_CHECK(hf_page, reported, 84);
+OFFSET_CHECK(hf_page, copied, 48); OFFSET_CHECK(hf_page, mfd, 64); OFFSET_CHECK(hf_page, reported, 84); OFFSET_CHECK(hf_page, t_scanned, 88);
 _Static_assert(sizeof(struct hf_page) == 128, "hf_page");
 OFFSET_CHECK(hf_region, states, 32); OFFSET_CHECK(hf_region, dev, 56); OFFSET_CHECK(hf_region, pattern, 80); OFFSET_CHECK(hf_region, reserve, 120);
 _Static_assert(sizeof(struct hf_region) == 128, "hf_region");
-OFFSET_CHECK(hf_ctl, sys, 40); OFFSET_CHECK(hf_ctl, prctl_ret, 96); OFFSET_CHECK(hf_ctl, regions, 128);
+OFFSET_CHECK(hf_ctl, sys, 40); OFFSET_CHECK(hf_ctl, prctl_ret, 96); OFFSET_CHECK(hf_ctl, nice, 104); OFFSET_CHECK(hf_ctl, regions, 128);
 OFFSET_CHECK(hf_ctl, recs, 128 + 16 * 128);
 
 /* x86-64 syscall numbers and uapi constants, spelled as in the kernel */
@@ -144,6 +147,7 @@ OFFSET_CHECK(hf_ctl, recs, 128 + 16 * 128);
 #define __NR_madvise 28
 #define __NR_getpid 39
 #define __NR_ftruncate 77
+#define __NR_setpriority 141
 #define __NR_prctl 157
 #define __NR_gettid 186
 #define __NR_futex 202
@@ -170,6 +174,7 @@ OFFSET_CHECK(hf_ctl, recs, 128 + 16 * 128);
 #define MADV_DONTFORK 10
 #define MADV_HUGEPAGE 14
 #define MFD_CLOEXEC 1
+#define PRIO_PROCESS 0
 #define PR_MCE_KILL 33
 #define PR_MCE_KILL_SET 1
 #define PR_MCE_KILL_EARLY 1
