@@ -14,6 +14,7 @@ public static class Program
         root.Subcommands.Add(DramCommand.Create());
         root.Subcommands.Add(FleetCommand.Create());
         root.Subcommands.Add(OracleCommand.Create());
+        root.Subcommands.Add(RecoveryCommand.Create());
         var parse = root.Parse(args);
         try
         {

@@ -7,7 +7,7 @@ namespace HugeFault.Recovery.Demo;
 
 /// <summary>The demo's settings (see Program.cs for the command line).</summary>
 internal sealed record DemoOptions(string Key, long PageSize, int Pages, string Inject, long Offset, int TargetPage, int Threads, int Repeat,
-    string Thp, bool Sharer, bool ExpectRefusal, int BenchReps, int RunMs);
+    string Thp, bool Sharer, bool ExpectRefusal, int BenchReps, int RunMs, bool Allocator);
 
 /// <summary>
 /// One run: fill the store, Protect it, run workers, inject memory errors into live huge pages, wait for the agent,
@@ -17,6 +17,7 @@ internal sealed unsafe class DemoRun(DemoOptions o, Output out_)
 {
     private readonly List<PageRecovery> _events = [];
     private readonly Kmsg _kmsg = new();
+    private readonly Bench.Samples _busy = new([], []);
     private byte* _base;
 
     public int Execute()
@@ -62,7 +63,7 @@ internal sealed unsafe class DemoRun(DemoOptions o, Output out_)
         if (o.Sharer && sharer is null) return 3;
         var workers = new Workers(store, o.Threads);
         var plain = o.Sharer ? null : new PlainReader(baseAddr + o.TargetPage * o.PageSize + (o.Offset ^ PAGE_SIZE));
-        var alloc = new Allocator();
+        var alloc = o.Allocator ? new Allocator() : null;
         var sampler = new MeminfoSampler();
         WaitOps(workers, 2000, 3000);
 
@@ -75,11 +76,14 @@ internal sealed unsafe class DemoRun(DemoOptions o, Output out_)
             if (!agent.WaitForRecoveries(++handled, TimeSpan.FromSeconds(600))) { out_.Say("FAILED: no recovery event within 600 s"); return 1; }
             var ev = agent.Recoveries[handled - 1];
             Report(ev, baseAddr);
+            // a plain copy of the same size right after, under the same load: the side-by-side sample
+            sampler.Pause();
+            var one = BenchNow(agent, fd, baseAddr, pr.Region!.ShmemThp, agent.AgentNiceStatus == 0 ? -10 : 0, 1);
+            sampler.Resume();
+            _busy.Memcpy.AddRange(one.Memcpy); _busy.Pread.AddRange(one.Pread);
             // keep the store busy on the new mapping (and let workers meet the lost page) before the next error
             WaitOps(workers, opsAt + 2000, o.RunMs);
         }
-        sampler.Stop(); // before the benchmark's own tmpfs copies
-        var busy = BenchNow(agent, fd, baseAddr, pr.Region.ShmemThp, agent.AgentNiceStatus == 0 ? -10 : 0);
         var ops = workers.TotalOps;
         Stop(workers, plain, alloc, null);
         var m2 = Guest.ReadMeminfo();
@@ -87,14 +91,31 @@ internal sealed unsafe class DemoRun(DemoOptions o, Output out_)
         out_.Line("threads", w =>
         {
             w.WriteNumber("worker_ops", ops); w.WriteNumber("worker_failed_ops", workers.Failed.Sum()); w.WriteNumber("lost_keys_seen", store.LostKeysSeen);
-            w.WriteNumber("plain_reader_loops", plain?.Loops ?? 0); w.WriteNumber("allocations", alloc.Allocations);
-            w.WriteNumber("gc_collections", alloc.Collections); w.WriteNumber("allocator_max_stall_ns", alloc.MaxStallNs);
+            w.WriteNumber("plain_reader_loops", plain?.Loops ?? 0); w.WriteNumber("allocations", alloc?.Allocations ?? 0);
+            w.WriteNumber("gc_collections", alloc?.Collections ?? 0); w.WriteNumber("allocator_max_stall_ns", alloc?.MaxStallNs ?? 0);
             w.WriteNumber("peak_shmem_kB", sampler.PeakShmem); w.WriteNumber("min_memfree_kB", sampler.MinMemFree); w.WriteNumber("meminfo_samples", sampler.Samples);
         });
+        Signals(agent);
         int rc = o.Sharer ? new SharerCheck(out_, store, agent, o).Finish(sharer!, baseAddr, _events) : Verify(store, agent, baseAddr, m1, m2, sampler, alloc, plain, ops);
-        if (!o.Sharer) ReportBench(busy, BenchNow(agent, fd, baseAddr, pr.Region.ShmemThp, 0), pr.Region.ShmemThp);
+        if (!o.Sharer) ReportBench(_busy, BenchNow(agent, fd, baseAddr, pr.Region.ShmemThp, 0, o.BenchReps), pr.Region.ShmemThp);
         Release(agent, fd, baseAddr, size, m0);
         return rc;
+    }
+
+    /// <summary>What the handler saw, by si_code and action (the early-kill notice to the agent's thread among them).</summary>
+    private void Signals(RecoveryAgent agent)
+    {
+        var sigs = agent.Signals();
+        var ao = sigs.FirstOrDefault(x => x.Code == BUS_MCEERR_AO);
+        out_.Line("signals", w =>
+        {
+            w.WriteNumber("records", sigs.Count);
+            w.WriteNumber("ao_records", sigs.Count(x => x.Code == BUS_MCEERR_AO)); w.WriteNumber("ao_lsb", ao.Code == BUS_MCEERR_AO ? ao.AddrLsb : 0);
+            w.WriteString("ao_action", ao.Code == BUS_MCEERR_AO ? ao.Action : "");
+            w.WriteStartObject("by_action");
+            foreach (var g in sigs.GroupBy(x => $"{x.CodeName} lsb {x.AddrLsb} {x.Action}").OrderBy(g => g.Key, StringComparer.Ordinal)) w.WriteNumber(g.Key, g.Count());
+            w.WriteEndObject();
+        });
     }
 
     /// <summary>/proc/self/maps line of the store, thread count and SIGBUS disposition: what a refusal must leave alone.</summary>
@@ -164,7 +185,8 @@ internal sealed unsafe class DemoRun(DemoOptions o, Output out_)
             w.WriteStartArray("kmsg"); foreach (var l in log) w.WriteStringValue(l); w.WriteEndArray();
         });
         out_.Say($"injected a memory error at store+0x{(long)addr - (long)_base:x} (pfn 0x{pfn:x}) while {o.Threads} workers run: {how}");
-        foreach (var l in log) out_.Say("  kernel: " + l);
+        foreach (var l in log.Take(12)) out_.Say("  kernel: " + l);
+        if (log.Count > 12) out_.Say($"  kernel: ... {log.Count - 12} more lines ({log.Skip(12).Count(l => l.StartsWith("MCE: Killing", StringComparison.Ordinal))} of them 'MCE: Killing': threads touching the page)");
         return true;
     }
 
@@ -189,12 +211,12 @@ internal sealed unsafe class DemoRun(DemoOptions o, Output out_)
             : $"{ev.Outcome.ToString().ToLowerInvariant()} huge page store+0x{(long)ev.Address - (long)baseAddr:x}: {ev.Reason}");
     }
 
-    private static void Stop(Workers w, PlainReader? p, Allocator a, MeminfoSampler? s)
+    private static void Stop(Workers w, PlainReader? p, Allocator? a, MeminfoSampler? s)
     {
-        w.Stop(); p?.Stop(); a.Stop(); s?.Stop();
+        w.Stop(); p?.Stop(); a?.Stop(); s?.Stop();
     }
 
-    private int Verify(KvStore store, RecoveryAgent agent, byte* baseAddr, Meminfo m1, Meminfo m2, MeminfoSampler sampler, Allocator alloc, PlainReader? plain, long ops)
+    private int Verify(KvStore store, RecoveryAgent agent, byte* baseAddr, Meminfo m1, Meminfo m2, MeminfoSampler sampler, Allocator? alloc, PlainReader? plain, long ops)
     {
         long tv = Guest.Now();
         var v = store.VerifyAll();
@@ -220,7 +242,7 @@ internal sealed unsafe class DemoRun(DemoOptions o, Output out_)
         var first = _events.FirstOrDefault();
         long extraKb = sampler.PeakShmem - m1.Shmem;
         out_.Say($"survived: yes; {o.Threads} workers did {ops} gets/puts, a thread reading the page with ordinary loads did {plain?.Loops ?? 0} passes, "
-            + $"{alloc.Collections} garbage collection(s) ran (longest allocation stall {Output.Ms(alloc.MaxStallNs)}: a GC waits for held threads, it does not deadlock)");
+            + (alloc is null ? "no allocating thread" : $"{alloc.Collections} garbage collection(s) ran (longest allocation stall {Output.Ms(alloc.MaxStallNs)}: a GC waits for held threads, it does not deadlock)"));
         out_.Say($"lost: {string.Join(", ", lostPages.Select(p => $"4 KiB at offset 0x{p:x}"))} (expected {string.Join(", ", expected.Select(p => $"0x{p:x}"))})"
             + (touches.Count > 0 ? $"; touching it later: SIGBUS {touches[0].CodeName} si_addr_lsb {touches[0].AddrLsb} at +0x{(long)touches[0].Addr - (long)baseAddr:x} ({touches.Count} touches)" : "; FAILED: no later touch was reported"));
         out_.Say($"every other byte verified: {Output.Size(v.VerifiedBytes)} ({v.VerifiedBytes} bytes) hold what was last written; mismatches {v.Mismatches}, corruptions seen by workers {store.Corruptions}");
@@ -233,11 +255,11 @@ internal sealed unsafe class DemoRun(DemoOptions o, Output out_)
     }
 
     /// <summary>Plain copies of one huge page: from a huge page that was never poisoned if there is one, else from the recovered page.</summary>
-    private Bench.Samples BenchNow(RecoveryAgent agent, int fd, byte* baseAddr, bool thp, int nice)
+    private Bench.Samples BenchNow(RecoveryAgent agent, int fd, byte* baseAddr, bool thp, int nice, int reps)
     {
         int healthy = Enumerable.Range(0, o.Pages).Where(p => p < o.TargetPage || p >= o.TargetPage + o.Repeat).DefaultIfEmpty(-1).First();
         int src = healthy >= 0 ? healthy : o.TargetPage;
-        return Bench.Run(agent, fd, baseAddr + src * o.PageSize, src * o.PageSize, healthy >= 0, o.PageSize, thp, o.Sharer ? 0 : o.BenchReps, nice);
+        return Bench.Run(agent, fd, baseAddr + src * o.PageSize, src * o.PageSize, healthy >= 0, o.PageSize, thp, o.Sharer ? 0 : reps, nice);
     }
 
     /// <summary>Recovery time next to plain copies of the same size in the same guest, under the same load and idle.</summary>
@@ -256,7 +278,8 @@ internal sealed unsafe class DemoRun(DemoOptions o, Output out_)
         long r = Bench.Median(rec), mb = Bench.Median(busy.Memcpy), mi = Bench.Median(idle.Memcpy);
         string pb = busy.Pread.Count > 0 ? $", pread {Output.Ms(Bench.Median(busy.Pread))}" : "", pi = idle.Pread.Count > 0 ? $", pread {Output.Ms(Bench.Median(idle.Pread))}" : "";
         out_.Say($"benchmark ({Output.Size(o.PageSize)}, this guest): recovery {Output.Ms(r)} (median of {rec.Count}); plain copy into fresh tmpfs under the same load: "
-            + $"memcpy {Output.Ms(mb)}{pb} (median of {busy.Memcpy.Count}); idle: memcpy {Output.Ms(mi)}{pi}; recovery = {(double)r / mb:0.00}x the plain memcpy under load");
+            + $"memcpy {Output.Ms(mb)}{pb} (median of {busy.Memcpy.Count}, each right after a recovery); idle: memcpy {Output.Ms(mi)}{pi}; "
+            + $"recovery = {(double)r / mb:0.00}x the plain memcpy under load{(busy.Pread.Count > 0 ? $", {(double)r / Bench.Median(busy.Pread):0.00}x the pread" : "")}");
     }
 
     /// <summary>Unmaps everything (store, replacements) and closes every fd: what stays is what the error cost the pool.</summary>

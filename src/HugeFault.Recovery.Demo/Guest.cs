@@ -126,6 +126,17 @@ internal sealed class MeminfoSampler
     private volatile bool _stop;
     public long PeakShmem, MinMemFree = long.MaxValue, Samples;
 
+    private volatile bool _paused, _parked;
+
+    /// <summary>Stops sampling until <see cref="Resume"/> (the benchmark's own tmpfs copies are not the agent's memory); returns once no sample is in flight.</summary>
+    public void Pause()
+    {
+        _paused = true;
+        while (!_parked && _t.IsAlive) Thread.Sleep(1);
+    }
+
+    public void Resume() => _paused = false;
+
     public MeminfoSampler()
     {
         _t = new Thread(Run) { IsBackground = true, Name = "meminfo" };
@@ -138,6 +149,8 @@ internal sealed class MeminfoSampler
         var buf = new byte[8192];
         while (!_stop)
         {
+            _parked = _paused;
+            if (_paused) { Thread.Sleep(1); continue; }
             int n = RandomAccess.Read(f, buf, 0);
             var m = Meminfo.Parse(buf.AsSpan(0, n), 0, 0);
             if (m.Shmem > PeakShmem) PeakShmem = m.Shmem;

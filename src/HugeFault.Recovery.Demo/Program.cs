@@ -27,8 +27,9 @@ public static class Program
         var runMs = new Option<int>("--run-ms") { Description = "How long workers keep running after each recovery (ms, at most)", DefaultValueFactory = _ => 1500 };
         var key = new Option<string>("--key") { Description = "Name of the run in the JSON lines", DefaultValueFactory = _ => "recovery" };
         var quiet = new Option<bool>("--quiet") { Description = "JSON lines only" };
+        var noAlloc = new Option<bool>("--no-allocator") { Description = "No thread that allocates (no garbage collections during a recovery)" };
         var root = new RootCommand("A key-value store on a hugetlb memfd that survives memory errors with HugeFault.Recovery")
-            { page, pages, inject, offset, target, threads, repeat, thp, sharer, refusal, bench, runMs, key, quiet };
+            { page, pages, inject, offset, target, threads, repeat, thp, sharer, refusal, bench, runMs, key, quiet, noAlloc };
         root.SetAction(pr =>
         {
             long ps = pr.GetValue(page) switch { "2M" or "2m" => 2L << 20, "1G" or "1g" => 1L << 30, _ => 0 };
@@ -43,7 +44,7 @@ public static class Program
             if (pr.GetValue(threads) is < 1 or > 64) return Bad("--threads must be 1 to 64");
             if (pr.GetValue(thp) is not ("advise" or "never" or "keep")) return Bad("--shmem-thp must be advise, never or keep");
             var o = new DemoOptions(pr.GetValue(key)!, ps, n, pr.GetValue(inject)!, off, t, pr.GetValue(threads), rep, pr.GetValue(thp)!,
-                pr.GetValue(sharer), pr.GetValue(refusal), Math.Max(1, pr.GetValue(bench)), pr.GetValue(runMs));
+                pr.GetValue(sharer), pr.GetValue(refusal), Math.Max(1, pr.GetValue(bench)), pr.GetValue(runMs), !pr.GetValue(noAlloc));
             var output = new Output(o.Key, KernelCalls.UnameRelease(LinuxKernel.Instance) ?? "?", pr.GetValue(quiet));
             return new DemoRun(o, output).Execute();
         });

@@ -77,11 +77,7 @@ public class AgentTests
     {
         using var rig = new Rig(pages: 1);
         rig.K.Procs[4242] = new FakeKernel.FakeProc { Maps = "00400000-00401000 r-xp 00000000 08:01 77   /usr/bin/vhost\n" + FakeKernel.MapsLineFor(rig.K.FileOf(rig.Fd), 0x7f0000000000), Comm = "vhost-user" };
-        rig.Poison(0x5000);
-        Assert.True(rig.Protect().Ok);
-        Rig.SendSigbus(BUS_MCEERR_AO, rig.Base + 0x5000, 21);
-        Assert.True(rig.Agent.WaitForRecoveries(1, Wait));
-        var r = rig.Agent.Recoveries[0];
+        var r = rig.PoisonAndNotify(0x5000);
         Assert.Equal(RecoveryOutcome.Refused, r.Outcome);
         Assert.Equal(4242, r.OtherPid);
         Assert.Contains("process 4242 (vhost-user) also maps or holds the file", r.Reason);
@@ -96,11 +92,8 @@ public class AgentTests
         using var rig = new Rig(pages: 1);
         var f = rig.K.FileOf(rig.Fd);
         rig.K.Procs[4243] = new FakeKernel.FakeProc { Maps = "", Fds = [("0", 0x16, 3), ("7", f.Dev, f.Ino)] };
-        rig.Poison(0x5000);
-        Assert.True(rig.Protect().Ok);
-        Rig.SendSigbus(BUS_MCEERR_AO, rig.Base + 0x5000, 21);
-        Assert.True(rig.Agent.WaitForRecoveries(1, Wait));
-        Assert.Equal((RecoveryOutcome.Refused, 4243), (rig.Agent.Recoveries[0].Outcome, rig.Agent.Recoveries[0].OtherPid));
+        var r = rig.PoisonAndNotify(0x5000);
+        Assert.Equal((RecoveryOutcome.Refused, 4243), (r.Outcome, r.OtherPid));
     }
 
     [Theory]
@@ -110,11 +103,8 @@ public class AgentTests
     {
         using var rig = new Rig(pages: 1, options: new RecoveryOptions { StrictProcessScan = strict });
         rig.K.Procs[4244] = new FakeKernel.FakeProc { MapsErr = -EACCES, FdErr = -EACCES };
-        rig.Poison(0x5000);
-        Assert.True(rig.Protect().Ok);
-        Rig.SendSigbus(BUS_MCEERR_AO, rig.Base + 0x5000, 21);
-        Assert.True(rig.Agent.WaitForRecoveries(1, Wait));
-        Assert.Equal((expected, 1), (rig.Agent.Recoveries[0].Outcome, rig.Agent.Recoveries[0].Uninspected));
+        var r = rig.PoisonAndNotify(0x5000);
+        Assert.Equal((expected, 1), (r.Outcome, r.Uninspected));
     }
 
     [Theory]
@@ -124,11 +114,7 @@ public class AgentTests
     public void A_failing_step_undoes_the_replacement_and_leaves_the_huge_page_as_mainline_does(string call, long err, string reason)
     {
         using var rig = new Rig(pages: 1, setup: k => k.Fail = c => c == call ? err : null);
-        rig.Poison(0x5000);
-        Assert.True(rig.Protect().Ok);
-        Rig.SendSigbus(BUS_MCEERR_AO, rig.Base + 0x5000, 21);
-        Assert.True(rig.Agent.WaitForRecoveries(1, Wait));
-        var r = rig.Agent.Recoveries[0];
+        var r = rig.PoisonAndNotify(0x5000);
         Assert.Equal(RecoveryOutcome.Failed, r.Outcome);
         Assert.Equal("failed at " + reason, r.Reason);
         Assert.DoesNotContain("mremap", rig.RecoveryCalls());
@@ -145,11 +131,7 @@ public class AgentTests
     public void A_failed_mremap_maps_the_hugetlb_file_back_over_the_range()
     {
         using var rig = new Rig(pages: 1, setup: k => k.Fail = c => c == "mremap" ? -ENOMEM : null);
-        rig.Poison(0x5000);
-        Assert.True(rig.Protect().Ok);
-        Rig.SendSigbus(BUS_MCEERR_AO, rig.Base + 0x5000, 21);
-        Assert.True(rig.Agent.WaitForRecoveries(1, Wait));
-        Assert.Equal("failed at mremap over the huge page: ENOMEM", rig.Agent.Recoveries[0].Reason);
+        Assert.Equal("failed at mremap over the huge page: ENOMEM", rig.PoisonAndNotify(0x5000).Reason);
         string readFd = rig.K.Calls.First(c => c.StartsWith("pread64", StringComparison.Ordinal)).Split(' ')[1]; // the agent's own fd of the file
         Assert.Contains($"mmap {rig.Base:x} {Rig.M2:x} prot=3 flags=0x11 fd={readFd}", rig.K.Calls);
         Assert.Equal("hugetlb", rig.K.MappingAt((ulong)rig.Base)!.Kind);

@@ -36,6 +36,16 @@ internal sealed unsafe class Rig : IDisposable
         foreach (var o in fileOffsets) K.FileOf(Fd).Poisoned.Add(o >> PAGE_SHIFT);
     }
 
+    /// <summary>Poisons the raw page at <paramref name="fileOffset"/>, protects the range, sends the early-kill notice for it and waits for the agent.</summary>
+    public PageRecovery PoisonAndNotify(long fileOffset)
+    {
+        Poison(fileOffset);
+        Assert.True(Protect().Ok);
+        SendSigbus(BUS_MCEERR_AO, Base + (nint)fileOffset, 21);
+        Assert.True(Agent.WaitForRecoveries(1, TimeSpan.FromSeconds(20)));
+        return Agent.Recoveries[0];
+    }
+
     /// <summary>A real SIGBUS with the given si_code/si_addr/si_addr_lsb to this thread (rt_tgsigqueueinfo to oneself may carry a positive si_code).</summary>
     public static void SendSigbus(int code, nint addr, int lsb)
     {

@@ -4,10 +4,12 @@
 # Cases (the demo's arguments, pool and guest memory):
 #   2m            2 MiB pages, MADV_HWPOISON from a thread of the store while workers run (the README's demo)
 #   2m-corrupt-pfn  the same error through debugfs hwpoison/corrupt-pfn: early kill (BUS_MCEERR_AO) starts the agent
-#   2m-bench      three 2 MiB pages poisoned one after another: recovery time samples next to plain copies
+#   2m-bench      seven 2 MiB pages poisoned one after another, no allocating thread: recovery time samples,
+#                 each followed by plain copies of the same size under the same load
 #   2m-nothp      2 MiB with shmem THP off (4 KiB tmpfs pages in the replacement)
 #   2m-shared     a second process maps the memfd: the agent must refuse, nothing silently lost
 #   1g            one 1 GiB page (6 GiB guest; tens of seconds of TCG per pass over the gigabyte)
+#   1g-bench      the same without the allocating thread (the timing sample)
 #   refusal       Protect must refuse and change nothing (run it with --kernel 6.1)
 # Needs what setup.sh installs; runs setup.sh and build-initramfs.sh itself. Results: --out DIR (default
 # .cache/realkernel/recovery-runs), or with --record tools/realkernel/recovery-results/ (committed).
@@ -24,11 +26,11 @@ while [ $# -gt 0 ]; do
     --timeout) timeout_s=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --record) out=$here/recovery-results; shift ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) break ;;
   esac
 done
-[ $# -gt 0 ] || { echo "usage: recovery.sh [--kernel SERIES] [--timeout S] [--record] [--out DIR] 2m|2m-corrupt-pfn|2m-bench|2m-nothp|2m-shared|1g|refusal..." >&2; exit 64; }
+[ $# -gt 0 ] || { echo "usage: recovery.sh [--kernel SERIES] [--timeout S] [--record] [--out DIR] 2m|2m-corrupt-pfn|2m-bench|2m-nothp|2m-shared|1g|1g-bench|refusal..." >&2; exit 64; }
 
 pool2m="default_hugepagesz=2M hugepagesz=1G hugepages=0 hugepagesz=2M hugepages=8"
 pool1g="default_hugepagesz=2M hugepagesz=1G hugepages=1 hugepagesz=2M hugepages=0"
@@ -36,10 +38,11 @@ case_of() { # KEY -> "ARGS|BOOTARGS|MEM|TIMEOUT"
   case "$1" in
     2m) echo "--page,2M,--inject,madvise,--shmem-thp,advise|$pool2m|4G|300" ;;
     2m-corrupt-pfn) echo "--page,2M,--inject,corrupt-pfn,--shmem-thp,advise|$pool2m|4G|300" ;;
-    2m-bench) echo "--page,2M,--inject,madvise,--shmem-thp,advise,--repeat,3,--bench-reps,5|$pool2m|4G|300" ;;
+    2m-bench) echo "--page,2M,--pages,8,--inject,madvise,--shmem-thp,advise,--repeat,7,--bench-reps,7,--no-allocator|${pool2m/hugepages=8/hugepages=16}|4G|400" ;;
     2m-nothp) echo "--page,2M,--inject,madvise,--shmem-thp,never|$pool2m|4G|300" ;;
     2m-shared) echo "--page,2M,--inject,corrupt-pfn,--shmem-thp,advise,--sharer|$pool2m|4G|300" ;;
     1g) echo "--page,1G,--inject,madvise,--shmem-thp,advise,--offset,0x12345000,--threads,2,--bench-reps,1,--run-ms,3000|$pool1g|6G|1500" ;;
+    1g-bench) echo "--page,1G,--inject,madvise,--shmem-thp,advise,--offset,0x12345000,--threads,2,--bench-reps,1,--run-ms,3000,--no-allocator|$pool1g|6G|1500" ;;
     refusal) echo "--page,2M,--expect-refusal|$pool2m|4G|300" ;;
     *) return 1 ;;
   esac

@@ -1,0 +1,62 @@
+using HugeFault.Cli.Commands;
+using HugeFault.Oracle;
+using HugeFault.Scenarios;
+
+namespace HugeFault.Tests.Oracle;
+
+/// <summary>The model's userspace-migrate policy against the recorded runs of HugeFault.Recovery's demo on Linux 6.12.</summary>
+public class RecoveryRealityTests
+{
+    private static string Dir => Path.Combine(OracleDiffTests.Repo, RecoveryReality.RecordedDir);
+
+    public static TheoryData<string> RecordedCases()
+    {
+        var d = new TheoryData<string>();
+        foreach (var (key, _) in RecoveryReality.Cases) d.Add(key);
+        return d;
+    }
+
+    [Theory]
+    [MemberData(nameof(RecordedCases))]
+    public void The_model_agrees_with_every_measured_quantity_of_a_recorded_run(string key)
+    {
+        var real = RealRecovery.Read(Path.Combine(Dir, key + ".jsonl"));
+        Assert.NotNull(real);
+        Assert.StartsWith("6.12.", real.Kernel);
+        var scenario = RecoveryReality.Cases.Single(c => c.Key == key).Scenario;
+        var rc = RecoveryReality.Compare(key, BuiltinScenarios.Load(scenario), real);
+        Assert.True(rc.Agreeing >= 5, $"{key}: only {rc.Agreeing} quantities compared");
+        Assert.True(rc.Differing == 0, $"{key}: " + string.Join("; ", rc.Rows.Where(r => r.Agree == false).Select(r => $"{r.Quantity}: model {r.Model}, Linux {r.Linux}")));
+    }
+
+    [Fact]
+    public void A_recorded_2MiB_run_lost_exactly_one_raw_page_and_copied_the_rest()
+    {
+        var real = RealRecovery.Read(Path.Combine(Dir, "2m.jsonl"))!;
+        Assert.Equal(("Recovered", 4096L, (2L << 20) - 4096, 12), (real.Outcome, real.LostBytes, real.BytesCopied, real.LaterTouchLsb));
+        Assert.Equal(1, real.PoolPagesLost);
+    }
+
+    [Fact]
+    public void The_command_prints_a_table_per_recorded_case()
+    {
+        var w = new StringWriter();
+        Assert.Equal(0, RecoveryCommand.Execute(null, false, w));
+        foreach (var (key, _) in RecoveryReality.Cases) Assert.Contains($"{key}: model (userspace-migrate", w.ToString());
+        Assert.Contains("compared quantities agree", w.ToString());
+    }
+
+    [Fact]
+    public async Task A_missing_results_folder_is_a_one_line_error_with_exit_2()
+    {
+        var psi = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "HugeFault.Cli.dll"), "recovery", "--results", "/nonexistent/recovery-results" }) psi.ArgumentList.Add(a);
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        var stderr = p.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+        await p.WaitForExitAsync(TestContext.Current.CancellationToken);
+        string err = await stderr;
+        Assert.Equal(2, p.ExitCode);
+        Assert.Single(err.Trim().Split('\n'));
+        Assert.Contains("tools/realkernel/recovery.sh --record", err);
+    }
+}
