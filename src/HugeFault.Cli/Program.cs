@@ -6,16 +6,28 @@ namespace HugeFault.Cli;
 /// <summary>The <c>hugefault</c> command: a thin shell over the HugeFault library.</summary>
 public static class Program
 {
-    public static int Main(string[] args)
+    /// <summary>The command tree; "hugefault" is the usage name whatever the executable is called.</summary>
+    public static RootCommand Root()
     {
-        var root = new RootCommand("HugeFault: what one bad cacheline in a HugeTLB page costs, under mainline Linux and every proposed recovery design.");
+        var root = new RootCommand("HugeFault: what one bad cacheline in a HugeTLB page costs, under mainline Linux and every proposed recovery design.")
+        {
+            HelpName = "hugefault",
+        };
         root.Subcommands.Add(CompareCommand.Create());
         root.Subcommands.Add(RunCommand.Create());
-        root.Subcommands.Add(DramCommand.Create());
+        root.Subcommands.Add(ListCommand.Create());
         root.Subcommands.Add(FleetCommand.Create());
+        root.Subcommands.Add(DramCommand.Create());
         root.Subcommands.Add(OracleCommand.Create());
         root.Subcommands.Add(RecoveryCommand.Create());
-        var parse = root.Parse(args);
+        root.Action = new CliAction((parse, o, e) =>
+            throw new UsageException("give a command: compare, run, list, fleet, dram, oracle or recovery"));
+        return root;
+    }
+
+    public static int Main(string[] args)
+    {
+        var parse = Root().Parse(args);
         try
         {
             return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the guest initramfs: busybox-static, the NativeAOT HugeFault.RealRunner with the three
-# libraries it links (libc, libm, ld-linux), hwpoison-inject.ko and an /init that runs one probe
+# libraries it links (libc, libm, ld-linux), hwpoison-inject.ko of every kernel setup.sh unpacked
+# (/modules/RELEASE/, loaded by `uname -r`, so one initramfs boots all of them) and an /init that runs one probe
 # named on the kernel command line (hfprobe=NAME, which the kernel hands to /init as $hfprobe), or
 # the scenario plan /scenarios/KEY.json named by hfscenario=KEY (plans, their YAML and boot arguments
 # are written to $CACHE/scenarios/ by `hugefault oracle` before it calls this script).
@@ -26,7 +27,12 @@ mkdir -p "$root"/{bin,proc,sys,dev,tmp,runner,scenarios,lib64,lib/x86_64-linux-g
 if [ -d "$CACHE/scenarios" ]; then cp "$CACHE"/scenarios/* "$root/scenarios/" 2>/dev/null || true; fi
 cp /bin/busybox "$root/bin/busybox"
 cp "$runner" "$demo" "$root/runner/"
-cp "$CACHE/hwpoison-inject.ko" "$root/"
+for kdir in "$CACHE"/kernels/*/; do
+  [ -s "$kdir/hwpoison-inject.ko" ] || continue
+  mkdir -p "$root/modules/$(cat "$kdir/kernel-version")"
+  cp "$kdir/hwpoison-inject.ko" "$root/modules/$(cat "$kdir/kernel-version")/"
+done
+cp -L "$CACHE/hwpoison-inject.ko" "$root/"
 # Copy exactly what the runner links against (resolved on this host, which is the same Debian 12).
 ldd "$runner" "$demo" | awk '/=>/ {print $3} /ld-linux/ && !/=>/ {print $1}' | while read -r lib; do
   [ -e "$lib" ] || continue
@@ -44,7 +50,8 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mount -t debugfs debugfs /sys/kernel/debug
 echo "@@@ INIT uptime=$(cut -d' ' -f1 /proc/uptime)"
-if insmod /hwpoison-inject.ko; then echo "@@@ insmod ok"; else echo "@@@ insmod failed"; fi
+ko=/modules/$(uname -r)/hwpoison-inject.ko; [ -e "$ko" ] || ko=/hwpoison-inject.ko
+if insmod "$ko"; then echo "@@@ insmod ok"; else echo "@@@ insmod failed"; fi
 if [ -n "${hfrecovery:-}" ]; then
   echo "@@@ BEGIN recovery uptime=$(cut -d' ' -f1 /proc/uptime)"
   /runner/HugeFault.Recovery.Demo $(echo "$hfrecovery" | tr ',' ' ')

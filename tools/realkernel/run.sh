@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Boots the Debian kernel under qemu (TCG) once per probe and saves each probe's JSON lines.
-#   tools/realkernel/run.sh [--timeout SECONDS] [--out DIR] all | PROBE... | scenario:KEY...
+# Boots a Debian kernel under qemu (TCG) once per probe and saves each probe's JSON lines.
+#   tools/realkernel/run.sh [--kernel SERIES] [--timeout SECONDS] [--out DIR] all | PROBE... | scenario:KEY...
 # scenario:KEY boots with $CACHE/scenarios/KEY.bootargs and runs the plan KEY.json (see build-initramfs.sh).
+# The kernel is $CACHE/kernels/SERIES (setup.sh; SERIES 6.12 or 6.1): --kernel picks it for the whole run
+# (default 6.12, or $KERNEL), and an entry written PROBE@SERIES or scenario:KEY@SERIES picks it for that
+# boot alone; such an entry's files go to DIR/SERIES/ so one run can boot the same scenario on every kernel.
 # One boot per probe: poison cannot be undone within a boot. Needs setup.sh and build-initramfs.sh.
 # Per probe it writes DIR/PROBE.jsonl (the runner's lines, then "console" lines for any other
 # serial output inside the probe, e.g. a panic, then a "timing" line) and DIR/PROBE.console.log.
@@ -11,14 +14,16 @@ repo=$(cd "$here/../.." && pwd)
 CACHE=${CACHE:-$repo/.cache/realkernel}
 timeout_s=300
 out=$here/results
+kernel=${KERNEL:-6.12}
 while [ $# -gt 0 ]; do
   case "$1" in
+    --kernel) kernel=$2; shift 2 ;;
     --timeout) timeout_s=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     *) break ;;
   esac
 done
-[ $# -gt 0 ] || { echo "usage: run.sh [--timeout S] [--out DIR] all | PROBE..." >&2; exit 64; }
+[ $# -gt 0 ] || { echo "usage: run.sh [--kernel SERIES] [--timeout S] [--out DIR] all | PROBE[@SERIES]... | scenario:KEY[@SERIES]..." >&2; exit 64; }
 runner=$CACHE/runner/HugeFault.RealRunner
 [ -x "$runner" ] && [ -s "$CACHE/initramfs.cpio.gz" ] || { echo "run.sh: run build-initramfs.sh first" >&2; exit 1; }
 probes=("$@")
@@ -26,7 +31,12 @@ if [ "${probes[0]}" = all ]; then
   mapfile -t probes < <("$runner" list | awk '$1 != "selftest" {print $1}')
 fi
 mkdir -p "$out"
-kver=$(cat "$CACHE/kernel-version")
+kdir() { # the folder holding SERIES's vmlinuz and kernel-version (a pre-kernels/ cache holds 6.12 at the top)
+  if [ -s "$CACHE/kernels/$1/vmlinuz" ]; then echo "$CACHE/kernels/$1"
+  elif [ "$1" = 6.12 ] && [ -s "$CACHE/vmlinuz" ]; then echo "$CACHE"
+  else echo "run.sh: no kernel $1 in $CACHE/kernels (run KERNELS=$1 tools/realkernel/setup.sh)" >&2; return 1; fi
+}
+kdir "$kernel" >/dev/null || exit 1
 
 json_str() { # escape a line for a JSON string
   printf '%s' "$1" | tr -d '\r' | tr -d '\000-\010\013-\037' | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g'
@@ -34,6 +44,10 @@ json_str() { # escape a line for a JSON string
 
 fail=0
 for entry in "${probes[@]}"; do
+  series=$kernel; pout=$out
+  case "$entry" in *@*) series=${entry##*@}; entry=${entry%@*}; pout=$out/$series; mkdir -p "$pout" ;; esac
+  kd=$(kdir "$series") || { fail=1; continue; }
+  kver=$(cat "$kd/kernel-version")
   case "$entry" in
     recovery:*) # written by recovery.sh: the demo's arguments, pool sizes, guest memory
       p=${entry#recovery:}
@@ -48,7 +62,7 @@ for entry in "${probes[@]}"; do
       mem=4G
       bootargs=$("$runner" bootargs "$p") ;;
   esac
-  log=$out/$p.console.log
+  log=$pout/$p.console.log
   # Multi-threaded TCG occasionally oopses while the kernel patches its own text during boot
   # ("Oops: int3" in an early initcall): a boot that never reaches the probe is retried.
   attempts=0
@@ -58,7 +72,7 @@ for entry in "${probes[@]}"; do
     set +e
     timeout --foreground -k 5 "$timeout_s" qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp 2 -m "$mem" \
       -display none -monitor none -serial "file:$log" -no-reboot \
-      -kernel "$CACHE/vmlinuz" -initrd "$CACHE/initramfs.cpio.gz" \
+      -kernel "$kd/vmlinuz" -initrd "$CACHE/initramfs.cpio.gz" \
       -append "console=ttyS0 loglevel=1 panic=-1 $bootargs hfprobe=$p" </dev/null
     qrc=$?
     set -e
@@ -68,7 +82,7 @@ for entry in "${probes[@]}"; do
   done
   t1=$(date +%s.%N)
   tr -d '\r' < "$log" > "$log.tmp" && mv "$log.tmp" "$log"
-  jl=$out/$p.jsonl
+  jl=$pout/$p.jsonl
   # Runner lines between the markers; anything else printed there (kernel panic text) as "console" lines.
   awk '/^@@@ BEGIN /{on=1; next} /^@@@ END /{on=0} on' "$log" | grep '^{' > "$jl" || true
   { awk '/^@@@ BEGIN /{on=1; next} /^@@@ END /{on=0} on' "$log" | grep -v '^{' || true; } | while IFS= read -r line; do
@@ -83,7 +97,7 @@ for entry in "${probes[@]}"; do
   wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}')
   printf '{"probe":"%s","kernel":"%s","proc":"host","step":"timing","wall_s":%s,"guest_uptime_at_init_s":%s,"guest_probe_s":%s,"runner_rc":%s,"qemu_rc":%s,"boot_attempts":%s}\n' \
     "$p" "$kver" "$wall" "${init_up:-null}" "$probe_s" "${rc:-null}" "$qrc" "$attempts" >> "$jl"
-  echo "$p: wall ${wall}s, guest init at ${init_up:-?}s, probe ${probe_s}s, runner rc ${rc:-none}, qemu rc $qrc, $(grep -c '' "$jl") lines" >&2
+  echo "$p [$kver]: wall ${wall}s, guest init at ${init_up:-?}s, probe ${probe_s}s, runner rc ${rc:-none}, qemu rc $qrc, $(grep -c '' "$jl") lines" >&2
   if [ "$qrc" -eq 124 ]; then fail=1; fi
 done
 exit $fail

@@ -15,7 +15,8 @@ internal static class Out
             Out = new AnsiConsoleOutput(w),
             Interactive = tty ? InteractionSupport.Detect : InteractionSupport.No,
         });
-        if (!tty) c.Profile.Width = 200;
+        // not a terminal: COLUMNS or 120, never padded (Terminal.Write trims what Spectre pads)
+        c.Profile.Width = TerminalOptions.Detect(w).Width;
         return c;
     }
 

@@ -184,8 +184,8 @@ public sealed partial class Kernel
     public SysResult Read(TaskStruct t, int fd, ulong count, ContentCheck? check = null)
     {
         if (!TryFile(t, fd, out var of)) return SysResult.Err(Errno.EBADF);
-        var r = ReadIter(of.Inode, (ulong)of.Pos, count, check);
-        if (!r.Failed) of.Pos += r.Ret;
+        var r = ReadIter(of.Inode, (ulong)of.Pos, count, check, out ulong advanced);
+        of.Pos += (long)advanced;
         return r;
     }
 
@@ -193,21 +193,35 @@ public sealed partial class Kernel
     public SysResult Pread(TaskStruct t, int fd, ulong count, ulong offset, ContentCheck? check = null)
     {
         if (!TryFile(t, fd, out var of)) return SysResult.Err(Errno.EBADF);
-        return ReadIter(of.Inode, offset, count, check);
+        return ReadIter(of.Inode, offset, count, check, out _);
     }
 
-    private SysResult ReadIter(Inode inode, ulong pos, ulong count, ContentCheck? check) =>
-        inode.IsHugetlb ? HugetlbfsReadIter(inode, pos, count, check) : ShmemReadIter(inode, pos, count, check);
+    /// <summary>read_iter of the file; <paramref name="advanced"/> is how far ki_pos moved (the bytes returned, except where a kernel moves it on an error).</summary>
+    private SysResult ReadIter(Inode inode, ulong pos, ulong count, ContentCheck? check, out ulong advanced)
+    {
+        if (inode.IsHugetlb) return HugetlbfsReadIter(inode, pos, count, check, out advanced);
+        var r = ShmemReadIter(inode, pos, count, check);
+        advanced = r.Failed ? 0 : (ulong)r.Ret;
+        return r;
+    }
 
     /// <summary>
     /// hugetlbfs_read_iter() + adjust_range_hwpoison() (v6.6+): holes read as zeros; in a poisoned folio,
     /// bytes up to the first raw poisoned 4 KiB page are copied and the read ends short; starting inside a
     /// poisoned raw page gives -EIO if nothing was copied in this call.
     /// </summary>
-    private SysResult HugetlbfsReadIter(Inode inode, ulong pos, ulong count, ContentCheck? check)
+    private SysResult HugetlbfsReadIter(Inode inode, ulong pos, ulong count, ContentCheck? check, out ulong advanced)
+    {
+        var r = HugetlbfsReadFolios(inode, pos, count, check, out ulong copiedBeforeEio);
+        advanced = r.Failed ? copiedBeforeEio : (ulong)r.Ret;
+        return r;
+    }
+
+    private SysResult HugetlbfsReadFolios(Inode inode, ulong pos, ulong count, ContentCheck? check, out ulong copiedBeforeEio)
     {
         ulong isize = inode.Size, hsize = inode.FolioSize;
         ulong copiedTotal = 0, remaining = count;
+        copiedBeforeEio = 0;
         while (remaining > 0)
         {
             if (pos >= isize) break;
@@ -221,8 +235,11 @@ public sealed partial class Kernel
             else
             {
                 ulong want = nr;
-                if (folio.IsHwpoison && Config.KernelVersion < new Version(6, 6))
-                    return copiedTotal > 0 ? SysResult.Ok((long)copiedTotal) : SysResult.Err(Errno.EIO); // before "hugetlbfs: improve read HWPOISON hugepage"
+                if (folio.IsHwpoison && !ReadsAroundRawHwpoison)
+                {
+                    copiedBeforeEio = copiedTotal; // ki_pos moves to the poisoned folio, the call fails
+                    return SysResult.Err(Errno.EIO);
+                }
                 if (folio.IsHwpoison)
                 {
                     want = AdjustRangeHwpoison(folio, offset, nr);

@@ -113,4 +113,57 @@ public sealed partial class Kernel
         }
         return list;
     }
+
+    /// <summary>
+    /// MADV_SPLIT of the HGM series (enable_hugetlb_hgm()): shared hugetlb VMAs only (EINVAL otherwise); sets
+    /// VM_HUGETLB_HGM for good, so userfaultfd reports 4 KiB fault addresses and UFFDIO_CONTINUE/COPY accept 4 KiB
+    /// ranges. It does not split existing mappings.
+    /// </summary>
+    internal SysResult EnableHugetlbHgm(TaskStruct t, ulong start, ulong end)
+    {
+        var vmas = t.Mm.Vmas.Where(v => v.Start < end && v.End > start).ToList();
+        if (vmas.Count == 0 || vmas.Any(v => !v.IsHugetlb || !v.IsShared)) return SysResult.Err(Errno.EINVAL);
+        foreach (var v in vmas) v.Flags |= VmFlags.VM_HUGETLB_HGM;
+        return SysResult.Ok();
+    }
+
+    /// <summary>
+    /// MADV_COLLAPSE on shared hugetlb (hugetlb_collapse() of the HGM series): every huge-aligned range whose folio is
+    /// in the page cache and not mapped whole is zapped and remapped by one PUD/PMD leaf. A poisoned folio is left as
+    /// it is; the return value then differs by design: <paramref name="poisonedFails"/> = EBUSY (the intended 4 KiB
+    /// design keeps its hole), else 0 (the series as posted: "MADV_COLLAPSE skips poisoned folios", hugetlb-hgm.c
+    /// expects success). Returns the result and the number of folios left alone.
+    /// </summary>
+    internal SysResult HugetlbCollapse(TaskStruct t, ulong start, ulong end, bool poisonedFails)
+    {
+        var vmas = t.Mm.Vmas.Where(v => v.Start < end && v.End > start).ToList();
+        if (vmas.Count == 0 || vmas.Any(v => !v.IsHugetlb || !v.IsShared)) return SysResult.Err(Errno.EINVAL);
+        bool refused = false;
+        foreach (var v in vmas)
+        {
+            var h = v.Hstate!;
+            for (ulong hva = Units.AlignUp(Math.Max(start, v.Start), h.Size); hva + h.Size <= Math.Min(end, v.End); hva += h.Size)
+            {
+                var inode = v.File!;
+                if (!inode.PageCache.TryGetValue(v.FileOffset(hva) >> h.Shift, out var folio)) continue;
+                var top = Walk(v.Mm, hva);
+                if (top.Shift == h.Shift && top.Entry.Present) continue;
+                if (folio.IsHwpoison)
+                {
+                    refused = true;
+                    Act(poisonedFails ? $"MADV_COLLAPSE refused at {Units.Hex(hva)}: folio has {folio.RawHwp.Count} poisoned subpage(s)"
+                        : $"MADV_COLLAPSE skips {Units.Hex(hva)}: folio has {folio.RawHwp.Count} poisoned subpage(s), its mappings stay as they are");
+                    continue;
+                }
+                long before = Stats.MapcountUpdates;
+                ZapRange(v.Mm, hva, hva + h.Size);
+                var r = WalkAlloc(v.Mm, hva, h.Order == H1G.Order ? PtLevel.Pud : PtLevel.Pmd);
+                if (r is null) return SysResult.Err(Errno.ENOMEM);
+                bool w = (v.Flags & VmFlags.VM_WRITE) != 0;
+                InstallLeaf(r.Value, folio, folio.Pfn, w, w);
+                Act($"MADV_COLLAPSE {Units.Size(h.Size)} at {Units.Hex(hva)}: {Stats.MapcountUpdates - before} mapcount updates");
+            }
+        }
+        return refused && poisonedFails ? SysResult.Err(Errno.EBUSY) : SysResult.Ok();
+    }
 }

@@ -103,7 +103,7 @@ public sealed partial class Kernel
             if (Policy.HandleFreeHugetlb(this, new MfContext(folio, pfn, flags, pa, FirstPoison: true)) is { } handled)
                 return ActionResult(pfn, handled.Type, handled.Result, alreadyPoisoned: !folio.IsHwpoison);
             int r = DissolveFreeHugetlbFolio(folio);
-            return ActionResult(pfn, "free huge page", r == 0 ? MfResult.MF_RECOVERED : MfResult.MF_FAILED);
+            return ActionResult(pfn, "free huge page", r == 0 && !TakeOffBuddyFailsAfterDissolve(folio) ? MfResult.MF_RECOVERED : MfResult.MF_FAILED);
         }
         // get_huge_page_for_hwpoison() takes a reference (or MF_COUNT_INCREASED brings one) that a file
         // folio never gives back: it stays allocated after truncation (seen on 6.12: case 17)
@@ -178,7 +178,7 @@ public sealed partial class Kernel
         bool forceEarly = (flags & MfFlags.MF_ACTION_REQUIRED) != 0;
         int shift = folio.IsHugetlb ? folio.Shift : Units.PAGE_SHIFT;
         // since v6.8 the address is that of the raw page; older kernels report the head page's address
-        ulong reportPfn = Config.KernelVersion >= new Version(6, 8) ? rawPfn : folio.Pfn;
+        ulong reportPfn = ReportsRawPageAddress ? rawPfn : folio.Pfn;
         foreach (var t in Tasks.Where(t => t.Alive && t.Pid == t.Tgid).OrderBy(t => t.Pid))
         {
             var tsk = TaskEarlyKill(t, forceEarly);
@@ -354,7 +354,7 @@ public sealed partial class Kernel
         // anonymous: folio_put() of memory-failure's reference frees it; __page_handle_poison() dissolves it
         DropMfRef(folio);
         if (Phys.Folios.ContainsKey(folio.Pfn) && folio.Flags.Has(PageFlags.HugetlbFreed))
-            return DissolveFreeHugetlbFolio(folio) == 0 ? MfResult.MF_RECOVERED : MfResult.MF_FAILED;
+            return DissolveFreeHugetlbFolio(folio) == 0 && !TakeOffBuddyFailsAfterDissolve(folio) ? MfResult.MF_RECOVERED : MfResult.MF_FAILED;
         return Phys.Folios.ContainsKey(folio.Pfn) ? MfResult.MF_FAILED : MfResult.MF_RECOVERED;
     }
 
@@ -454,29 +454,28 @@ public sealed partial class Kernel
     /// </summary>
     public int UnpoisonMemory(ulong pfn)
     {
-        // order of checks and wording as unpoison_memory() in 6.12 (checked on the real kernel, scenario 20b)
-        if (HwMemoryFailure) { Log("Unpoison: Disabled after HW memory failure"); return -Errno.EOPNOTSUPP; }
-        string P = Units.Hex(pfn);
+        // order of checks as unpoison_memory() in 6.1 and 6.12 (checked on both, scenario 20b); wording: UnpoisonLog()
+        if (HwMemoryFailure) { UnpoisonLog(pfn, "disabled after HW memory failure"); return -Errno.EOPNOTSUPP; }
         var folio = Phys.FolioOf(pfn);
         if (folio is null)
         {
-            if (!Phys.IsRawHwpoison(pfn)) { Log($"Unpoison: {P}: page was already unpoisoned"); return -Errno.EBUSY; }
+            if (!Phys.IsRawHwpoison(pfn)) { UnpoisonLog(pfn, "page was already unpoisoned"); return -Errno.EBUSY; }
             Phys.PutPageBackBuddy(pfn); // unpoison_memory() of a free page: back to buddy, not lost
             NumPoisonedPages--;
-            Log($"Unpoison: {P}: software-unpoisoned page");
+            UnpoisonLog(pfn, "software-unpoisoned page");
             return 0;
         }
         // PG_hwpoison of a hugetlb folio lives on the head page only: a raw (tail) pfn reads as not poisoned
         bool pageFlag = folio.IsHwpoison && (!folio.IsHugetlb || pfn == folio.Pfn);
-        if (!pageFlag) { Log($"Unpoison: {P}: page was already unpoisoned"); return -Errno.EBUSY; }
-        if (folio.RefCount > 1) { Log($"Unpoison: {P}: someone grabs the hwpoison page"); return -Errno.EBUSY; }
-        if (folio.Mapped) { Log($"Unpoison: {P}: someone maps the hwpoison page"); return -Errno.EBUSY; }
-        if (folio.Mapping is not null) { Log($"Unpoison: {P}: the hwpoison page has non-NULL mapping"); return -Errno.EBUSY; }
+        if (!pageFlag) { UnpoisonLog(pfn, "page was already unpoisoned"); return -Errno.EBUSY; }
+        if (folio.RefCount > 1) { UnpoisonLog(pfn, "someone grabs the hwpoison page"); return -Errno.EBUSY; }
+        if (folio.Mapped) { UnpoisonLog(pfn, "someone maps the hwpoison page"); return -Errno.EBUSY; }
+        if (folio.Mapping is not null) { UnpoisonLog(pfn, "the hwpoison page has non-NULL mapping"); return -Errno.EBUSY; }
         int n = folio.IsHugetlb ? folio.RawHwp.Count : 1;
         folio.RawHwp.Clear();
         folio.Flags = folio.Flags.Without(PageFlags.PG_hwpoison);
         NumPoisonedPages -= n;
-        Log($"Unpoison: {P}: software-unpoisoned page");
+        UnpoisonLog(pfn, "software-unpoisoned page");
         DropMfRef(folio);
         return 0;
     }

@@ -257,6 +257,7 @@ public sealed partial class Kernel
     /// <summary>
     /// madvise_inject_error(): for each page, get_user_pages_fast() (which faults it in, and fails with
     /// -EFAULT on a hwpoison entry), then memory_failure(pfn, MF_ACTION_REQUIRED|MF_COUNT_INCREASED|MF_SW_SIMULATED)
+    /// (MF_ACTION_REQUIRED since 6.11: <see cref="MadviseHwpoisonFlags"/>)
     /// or soft_offline_page(); advances by the folio size.
     /// </summary>
     private SysResult MadviseInjectError(TaskStruct t, ulong start, ulong end, int advice)
@@ -277,7 +278,7 @@ public sealed partial class Kernel
             else
             {
                 Log($"Injecting memory failure for pfn {Units.Hex(pfn)} at process virtual address {Units.Hex(cur)}");
-                int r = MemoryFailureIn(t, pfn, MfFlags.MF_ACTION_REQUIRED | MfFlags.MF_COUNT_INCREASED | MfFlags.MF_SW_SIMULATED);
+                int r = MemoryFailureIn(t, pfn, MadviseHwpoisonFlags);
                 if (Panicked) return SysResult.Ok();
                 if (r == -Errno.EOPNOTSUPP) r = 0;
                 if (r != 0) return SysResult.Err(-r);

@@ -11,6 +11,7 @@ public sealed partial class Kernel
     /// <summary>userfaultfd() + UFFDIO_API with the requested features.</summary>
     public SysResult UserfaultfdCreate(TaskStruct t, ulong features)
     {
+        if ((features & ~UffdFeaturesKnown) != 0) return SysResult.Err(Errno.EINVAL); // userfaultfd_api(): unknown feature bits
         var ctx = new Userfaultfd(NewUffdId()) { Features = features, ApiDone = true };
         var inode = new Inode(NewIno(), FsKind.Tmpfs, "[userfaultfd]", null) { Internal = true, Unlinked = true };
         return SysResult.Ok(AllocFd(t, new OpenFile(inode) { Uffd = ctx }));

@@ -22,8 +22,12 @@ public static class OracleDiff
     public static List<StepDiff> Compare(Scenario sc, OracleTrace model, OracleTrace real)
     {
         var list = new List<StepDiff>();
+        var ctx = new OracleContext();
         foreach (var s in sc.Steps)
         {
+            var rs = real.Steps.FirstOrDefault(x => x.Index == s.Index);
+            ulong? before = s.Expect?.Pfn is { } pe && ctx.Vars.TryGetValue(pe.Var, out var pv) ? pv : null;
+            if (rs is { Skipped: null }) ctx.Observe(s, rs);
             var m = model.Steps.FirstOrDefault(x => x.Index == s.Index);
             var r = real.Steps.FirstOrDefault(x => x.Index == s.Index);
             if (m is null || r is null) { list.Add(new StepDiff(s.Index, s.Op, s.As, "missing in " + (m is null ? "model" : "real") + " trace", [], [])); continue; }
@@ -32,15 +36,15 @@ public static class OracleDiff
                 list.Add(new StepDiff(s.Index, s.Op, s.As, "real: " + r.Skipped, [], []));
                 continue;
             }
-            var fields = CompareStep(m, r);
-            var fails = s.Expect is null ? [] : OracleExpect.Check(s.Expect, r);
+            var fields = CompareStep(m, r, s.Expect);
+            var fails = s.Expect is null ? [] : OracleExpect.Check(s.Expect, r, ctx, before);
             list.Add(new StepDiff(s.Index, s.Op, s.As, null, fields, fails));
         }
         return list;
     }
 
-    /// <summary>The fields of two steps that both sides report.</summary>
-    public static List<FieldDiff> CompareStep(OracleStep m, OracleStep r)
+    /// <summary>The fields of two steps that both sides report (kpageflags: the bits <paramref name="e"/> names).</summary>
+    public static List<FieldDiff> CompareStep(OracleStep m, OracleStep r, Expect? e = null)
     {
         var f = new List<FieldDiff>();
         if (m.Panic || r.Panic)
@@ -63,8 +67,19 @@ public static class OracleDiff
         }
         if (m.DataMismatches is not null || r.DataMismatches is not null)
             f.Add(new FieldDiff("data", Data(m.DataMismatches), Data(r.DataMismatches)));
-        f.Add(new FieldDiff("signals", Join(m.Signals.Select(OracleTraces.NormalizeSignal).Order(StringComparer.Ordinal)),
-            Join(r.Signals.Select(OracleTraces.NormalizeSignal).Order(StringComparer.Ordinal))));
+        // a process killed by the signal cannot report its siginfo: such signals are compared as deaths
+        static IEnumerable<string> Sigs(OracleStep x) => x.Signals.Where(g => !x.Deaths.TryGetValue(g.To, out var how) || how != g.Signo)
+            .Select(OracleTraces.NormalizeSignal).Order(StringComparer.Ordinal);
+        f.Add(new FieldDiff("signals", Join(Sigs(m)), Join(Sigs(r))));
+        if (m.Deaths.Count > 0 || r.Deaths.Count > 0)
+            f.Add(new FieldDiff("deaths", Join(m.Deaths.OrderBy(d => d.Key, StringComparer.Ordinal).Select(d => $"{d.Key} {d.Value}")),
+                Join(r.Deaths.OrderBy(d => d.Key, StringComparer.Ordinal).Select(d => $"{d.Key} {d.Value}"))));
+        foreach (var pf in e?.PageFlags ?? [])
+        {
+            ulong mask = pf.Has.Concat(pf.Lacks).Aggregate(0UL, (a, n) => a | 1UL << PageFlagsExpect.Bits[n]);
+            string F(OracleStep x) => x.PageFlags.TryGetValue(pf.Where, out var v) ? ExpectRules.Names(v & mask) : "not read";
+            f.Add(new FieldDiff("kpageflags " + pf.Where, F(m), F(r)));
+        }
         f.Add(new FieldDiff("log", Join(m.Log.Where(l => !OracleTraces.IsNoise(l)).Select(OracleTraces.NormalizeLog)),
             Join(r.Log.Where(l => !OracleTraces.IsNoise(l)).Select(OracleTraces.NormalizeLog))));
         foreach (var k in OracleTraces.CounterKeys)
@@ -90,9 +105,14 @@ public static class OracleDiff
 /// </summary>
 public static class OracleExpect
 {
-    public static List<string> Check(Expect e, OracleStep r)
+    public static List<string> Check(Expect e, OracleStep r) => Check(e, r, new OracleContext(), null);
+
+    /// <summary>Checks the expectations of a step; <paramref name="ctx"/> holds pfn variables and deaths up to and including it,
+    /// <paramref name="pfnBefore"/> the value of the pfn expectation's variable before the step.</summary>
+    public static List<string> Check(Expect e, OracleStep r, OracleContext ctx, ulong? pfnBefore)
     {
         var f = new List<string>();
+        ExpectRules.Dead(e.Dead, p => ctx.Deaths.TryGetValue(p, out var how) ? how : "alive", f);
         if (e.Panic is { } pn && r.Panic != pn) f.Add($"panic: expected {pn}, got {r.Panic}");
         if (r.Skipped is not null) return f;
         long ret = r.Ret ?? 0;
@@ -138,6 +158,20 @@ public static class OracleExpect
         }
         if (e.Outcome is { } oc && !(r.Outcome ?? "(no access)").StartsWith(oc, StringComparison.Ordinal)) f.Add($"outcome: expected {oc}, got {r.Outcome ?? "(no access)"}");
         if (e.Done is { } done && (r.Done ?? 0) != done) f.Add($"done: expected {done} bytes, got {r.Done ?? 0}");
+        ExpectRules.Number("ret", e.RetRule, ret, f);
+        ExpectRules.OneOf("errno", e.ErrnoOneOf, r.Errno ?? "none", f);
+        ExpectRules.OneOf("outcome", e.OutcomeOneOf, r.Outcome ?? "(no access)", f, prefix: true);
+        ExpectRules.Number("done", e.DoneRule, r.Done ?? 0, f);
+        foreach (var (key, rule) in e.CounterRules ?? new Dictionary<string, NumExpect>())
+        {
+            // SIZE.field: the 2 MiB pool is what /proc/meminfo shows; 1 GiB from sysfs
+            string k = key.StartsWith("2M.", StringComparison.Ordinal) ? key[3..] switch { "total" => "HugePages_Total", "free" => "HugePages_Free", "resv" => "HugePages_Rsvd", _ => "HugePages_Surp" } : key;
+            if (k == "PageTables") continue;
+            ExpectRules.Number(key, rule, r.Counters.GetValueOrDefault(k, -1), f);
+        }
+        foreach (var pf in e.PageFlags ?? [])
+            ExpectRules.PageFlags(pf, r.PageFlags.TryGetValue(pf.Where, out var v) ? v : null, f);
+        if (e.Pfn is { } pe) ExpectRules.Pfn(pe, pfnBefore, (ulong)ret, f);
         return f;
     }
 
@@ -148,5 +182,18 @@ public static class OracleExpect
         if (w.SiAddrLsb is { } l && g.SiAddrLsb != l) return false;
         if (w.SiAddr is { } a && OracleTraces.NormalizeSym(a) != OracleTraces.NormalizeSym(g.SiAddr)) return false;
         return true;
+    }
+}
+
+/// <summary>What a real trace has shown up to a step: pfn variables saved by pfn_of, and how processes died.</summary>
+public sealed class OracleContext
+{
+    public Dictionary<string, ulong> Vars { get; } = new();
+    public Dictionary<string, string> Deaths { get; } = new();
+
+    public void Observe(Step s, OracleStep r)
+    {
+        if (s.Op == "pfn_of" && r.Ret is > 0 && s.Args.TryGetValue("save", out var v)) Vars[v.Text] = (ulong)r.Ret.Value;
+        foreach (var (p, how) in r.Deaths) Deaths[p] = how;
     }
 }

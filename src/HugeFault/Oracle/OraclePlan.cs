@@ -16,32 +16,22 @@ namespace HugeFault.Oracle;
 /// </remarks>
 public static class OraclePlan
 {
-    /// <summary>The kernel the recorded traces come from (major.minor); scenarios needing another are skipped.</summary>
-    public static readonly Version RealKernel = new(6, 12);
-
     /// <summary>Operations a real kernel cannot run (they drive the model's hardware or KVM).</summary>
     public static readonly IReadOnlySet<string> ModelOnlyOps = new HashSet<string> { "hw_error", "kvm_guest_access", "open", "unlink" };
 
     /// <summary>The scenario's key: its file name without directory and extension.</summary>
     public static string Key(Scenario sc) => Path.GetFileNameWithoutExtension(sc.File.Replace("builtin:", "", StringComparison.Ordinal));
 
-    /// <summary>Why the scenario cannot run on the real kernel, or null if it can.</summary>
+    /// <summary>Why the scenario cannot run on real kernel <paramref name="kernel"/> (default 6.12), or null if it can.</summary>
     public static string? WhyNotReal(Scenario sc, Version? kernel = null)
     {
-        kernel ??= RealKernel;
+        kernel ??= OracleKernels.VersionOf(OracleKernels.Default);
         if (!sc.Mainline) return "not marked mainline: true";
         var bad = sc.Steps.FirstOrDefault(s => ModelOnlyOps.Contains(s.Op));
         if (bad is not null) return $"step {bad.Index} uses the model-only operation '{bad.Op}'";
         var madv = sc.Steps.FirstOrDefault(s => s.Op == "madvise" && s.Args["advice"].Text is "MADV_SPLIT" or "MADV_COLLAPSE" or "MADV_REPAIR");
         if (madv is not null) return $"step {madv.Index} uses {madv.Args["advice"].Text}, which mainline does not have";
-        if (sc.MinKernel is { } mk)
-        {
-            if (mk.StartsWith('<') && Version.TryParse(mk[1..], out var max) && kernel >= max) return $"needs kernel {mk} (the real kernel is {kernel})";
-            if (Version.TryParse(mk, out var min) && kernel < min) return $"needs kernel {mk} (the real kernel is {kernel})";
-        }
-        if (sc.Host.KernelVersion.Major != kernel.Major || sc.Host.KernelVersion.Minor != kernel.Minor)
-            if (sc.Host.KernelVersion < new Version(6, 8) && sc.Steps.Any(s => s.Op is "read" or "pread" or "read_loop"))
-                return $"models kernel {sc.Host.KernelVersion} read behaviour";
+        if (!sc.Kernel.Contains(kernel)) return $"needs kernel {sc.Kernel} (the real kernel is {kernel})";
         if (sc.Host.HugePages1G > 2) return "needs more than two 1 GiB pages (the guest has 6 GiB)";
         return null;
     }

@@ -6,8 +6,11 @@ using HugeFault.Scenarios;
 
 namespace HugeFault.Oracle;
 
-/// <summary>The comparison of one scenario. Status: compared | model-only (cannot run on Linux) | no-real-trace | real-failed.</summary>
-public sealed record OracleScenarioResult(string Key, string File, string Title, string Status, string? Reason, string Kernel,
+/// <summary>
+/// The comparison of one scenario with one kernel series (<see cref="Series"/>, e.g. 6.1; <see cref="Kernel"/> is
+/// the release the trace came from). Status: compared | model-only (cannot run on that kernel) | no-real-trace | real-failed.
+/// </summary>
+public sealed record OracleScenarioResult(string Key, string File, string Title, string Status, string? Reason, string Series, string Kernel,
     bool ModelPassed, IReadOnlyList<string> ModelFailures, IReadOnlyList<StepDiff> Steps, JsonObject? Timing)
 {
     public int MatchedSteps => Steps.Count(s => s.Skipped is null && s.Match);
@@ -37,63 +40,84 @@ public static class OracleSession
         return null;
     }
 
-    /// <summary>Compares the model's run of <paramref name="sc"/> with the real trace in <paramref name="traceDir"/>/KEY.jsonl.</summary>
-    public static OracleScenarioResult CompareRecorded(Scenario sc, string traceDir)
+    /// <summary>
+    /// Compares the model's run of <paramref name="sc"/>, following kernel <paramref name="series"/>, with the real
+    /// trace <paramref name="traceDir"/>/SERIES/KEY.jsonl.
+    /// </summary>
+    public static OracleScenarioResult CompareRecorded(Scenario sc, string traceDir, string series)
     {
+        sc = sc.ForKernel(OracleKernels.VersionOf(series)); // the model and the expectations of that kernel
         var run = ScenarioRunner.Run(sc);
         string key = OraclePlan.Key(sc);
         var modelFailures = run.Failures.ToList();
-        if (OraclePlan.WhyNotReal(sc) is { } why)
-            return new(key, sc.File, sc.Name, "model-only", why, "-", run.Passed, modelFailures, [], null);
-        string path = Path.Combine(traceDir, key + ".jsonl");
+        if (OraclePlan.WhyNotReal(sc, OracleKernels.VersionOf(series)) is { } why)
+            return new(key, sc.File, sc.Name, "model-only", why, series, "-", run.Passed, modelFailures, [], null);
+        string path = Path.Combine(traceDir, series, key + ".jsonl");
         if (!File.Exists(path))
-            return new(key, sc.File, sc.Name, "no-real-trace", $"{path} does not exist (run with --record)", "-", run.Passed, modelFailures, [], null);
+            return new(key, sc.File, sc.Name, "no-real-trace", $"{path} does not exist (run with --record)", series, "-", run.Passed, modelFailures, [], null);
         var lines = File.ReadAllLines(path);
         var real = OracleTraces.FromRealLines(lines, sc);
         var timing = lines.Where(l => l.Contains("\"step\":\"timing\"", StringComparison.Ordinal)).Select(l => JsonNode.Parse(l) as JsonObject).LastOrDefault();
         if (real.Steps.All(s => s.Skipped is not null) && !real.Steps.Any(s => s.Panic))
-            return new(key, sc.File, sc.Name, "real-failed", "the guest reported no step", real.Kernel, run.Passed, modelFailures, [], timing);
+            return new(key, sc.File, sc.Name, "real-failed", "the guest reported no step", series, real.Kernel, run.Passed, modelFailures, [], timing);
         var model = OracleTraces.FromModel(run);
-        return new(key, sc.File, sc.Name, "compared", null, real.Kernel, run.Passed, modelFailures, OracleDiff.Compare(sc, model, real), timing);
+        return new(key, sc.File, sc.Name, "compared", null, series, real.Kernel, run.Passed, modelFailures, OracleDiff.Compare(sc, model, real), timing);
     }
 
     /// <summary>
-    /// Boots the real kernel once per runnable scenario (tools/realkernel: setup.sh, build-initramfs.sh
-    /// with the plans, run.sh scenario:KEY) and leaves KEY.jsonl + KEY.console.log in <paramref name="outDir"/>.
-    /// Returns the kernel release, or null when the harness could not be set up.
+    /// Boots each kernel series of <paramref name="kernels"/> (default: every series setup.sh unpacked) once per
+    /// scenario that can run on it (tools/realkernel: setup.sh, build-initramfs.sh with the plans, one run.sh call
+    /// with scenario:KEY@SERIES entries) and leaves SERIES/KEY.jsonl + SERIES/KEY.console.log in <paramref name="outDir"/>.
+    /// Returns series → kernel release of the kernels available, or null when the harness could not be set up.
     /// </summary>
-    public static string? RunReal(IReadOnlyList<Scenario> scenarios, string repo, string outDir, int timeoutS, TextWriter log)
+    public static IReadOnlyDictionary<string, string>? RunReal(IReadOnlyList<Scenario> scenarios, string repo, string outDir, int timeoutS, TextWriter log,
+        IReadOnlyList<string>? kernels = null)
     {
         string rk = Path.Combine(repo, "tools", "realkernel");
-        string cache = Environment.GetEnvironmentVariable("CACHE") ?? Path.Combine(repo, ".cache", "realkernel");
-        if (Sh(Path.Combine(rk, "setup.sh"), [], log, out var kver) != 0) return null;
+        string cache = OracleKernels.Cache(repo);
+        var env = kernels is null ? null : new Dictionary<string, string> { ["KERNELS"] = string.Join(' ', kernels) };
+        if (Sh(Path.Combine(rk, "setup.sh"), [], log, out _, env) != 0) return null;
+        var releases = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        foreach (var s in kernels ?? OracleKernels.InCache(cache))
+        {
+            string kv = Path.Combine(cache, "kernels", s, "kernel-version");
+            if (!File.Exists(kv)) { log.WriteLine($"oracle: kernel {s} is not in {cache}/kernels after setup.sh"); return null; }
+            releases[s] = File.ReadAllText(kv).Trim();
+        }
         string plans = Path.Combine(cache, "scenarios");
         if (Directory.Exists(plans)) Directory.Delete(plans, true);
         Directory.CreateDirectory(plans);
-        var keys = new List<string>();
+        var entries = new List<string>();
         foreach (var sc in scenarios)
         {
-            if (OraclePlan.WhyNotReal(sc) is { } why) { log.WriteLine($"{OraclePlan.Key(sc)}: model-only ({why})"); continue; }
             string key = OraclePlan.Key(sc);
+            var runnable = new List<string>();
+            foreach (var s in releases.Keys)
+            {
+                if (OraclePlan.WhyNotReal(sc, OracleKernels.VersionOf(s)) is { } why) log.WriteLine($"{key} @{s}: model-only ({why})");
+                else runnable.Add(s);
+            }
+            if (runnable.Count == 0) continue;
             var plan = OraclePlan.Build(sc);
             File.WriteAllText(Path.Combine(plans, key + ".json"), plan.ToJsonString());
             File.WriteAllText(Path.Combine(plans, key + ".bootargs"), OraclePlan.BootArgs(sc));
             File.WriteAllText(Path.Combine(plans, key + ".mem"), OraclePlan.GuestMemory(sc));
             File.Copy(sc.File, Path.Combine(plans, key + ".yaml"), true);
-            keys.Add(key);
+            entries.AddRange(runnable.Select(s => $"scenario:{key}@{s}"));
         }
-        if (keys.Count == 0) return kver.Trim();
+        if (entries.Count == 0) return releases;
         if (Sh(Path.Combine(rk, "build-initramfs.sh"), [], log, out _) != 0) return null;
         Directory.CreateDirectory(outDir);
         var args = new List<string> { "--timeout", timeoutS.ToString(CultureInfo.InvariantCulture), "--out", outDir };
-        args.AddRange(keys.Select(k => "scenario:" + k));
+        args.AddRange(entries);
         Sh(Path.Combine(rk, "run.sh"), args, log, out _);
-        return kver.Trim().Split('\n').Last();
+        return releases;
     }
 
-    private static int Sh(string script, IReadOnlyList<string> args, TextWriter log, out string stdout)
+    private static int Sh(string script, IReadOnlyList<string> args, TextWriter log, out string stdout, IReadOnlyDictionary<string, string>? env = null)
     {
         var psi = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var (k, v) in env ?? new Dictionary<string, string>()) psi.Environment[k] = v;
         psi.ArgumentList.Add(script);
         foreach (var a in args) psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;
@@ -109,7 +133,7 @@ public static class OracleSession
     public static JsonObject ResultJson(OracleScenarioResult r) => new()
     {
         ["scenario"] = r.Key, ["file"] = r.File.Replace('\\', '/'), ["title"] = r.Title, ["status"] = r.Status, ["reason"] = r.Reason,
-        ["kernel"] = r.Kernel, ["model_passed"] = r.ModelPassed, ["real_passed"] = r.RealPassed,
+        ["series"] = r.Series, ["kernel"] = r.Kernel, ["model_passed"] = r.ModelPassed, ["real_passed"] = r.RealPassed,
         ["matched_steps"] = r.MatchedSteps, ["mismatched_steps"] = r.MismatchedSteps, ["skipped_steps"] = r.SkippedSteps,
         ["timing"] = r.Timing?.DeepClone(),
         ["steps"] = new JsonArray(r.Steps.Select(s => (JsonNode)new JsonObject
@@ -119,6 +143,15 @@ public static class OracleSession
             ["real_expectation_failures"] = new JsonArray(s.RealFailures.Select(x => (JsonNode)JsonValue.Create(x)!).ToArray()),
         }).ToArray()),
     };
+
+    /// <summary>
+    /// Writes DIR/SERIES/summary.json for each kernel series among <paramref name="results"/>; entries of scenarios
+    /// not in <paramref name="results"/> that are already there are kept.
+    /// </summary>
+    public static void WriteSummaries(string dir, IEnumerable<OracleScenarioResult> results)
+    {
+        foreach (var g in results.GroupBy(r => r.Series)) WriteSummary(Path.Combine(dir, g.Key), g);
+    }
 
     /// <summary>Writes DIR/summary.json; entries of scenarios not in <paramref name="results"/> that are already there are kept.</summary>
     public static void WriteSummary(string dir, IEnumerable<OracleScenarioResult> results)
@@ -135,7 +168,8 @@ public static class OracleSession
             ["scenarios"] = new JsonArray(entries.Values.ToArray()),
         };
         Directory.CreateDirectory(dir);
-        File.WriteAllText(path, o.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        File.WriteAllText(path + ".tmp", o.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        File.Move(path + ".tmp", path, true);
     }
 
     /// <summary>Plain-text report: per scenario a header, then per step match/mismatch with both values side by side.</summary>
@@ -146,7 +180,7 @@ public static class OracleSession
             "compared" => $"{r.MatchedSteps} steps match, {r.MismatchedSteps} differ, {r.SkippedSteps} skipped; expectations on Linux: {(r.RealPassed == true ? "pass" : "FAIL")}; on the model: {(r.ModelPassed ? "pass" : "FAIL")}",
             _ => $"{r.Status}: {r.Reason}",
         };
-        w.WriteLine($"== {r.Key} [{r.Kernel}] {verdict}");
+        w.WriteLine($"== {r.Key} @{r.Series} [{r.Kernel}] {verdict}");
         foreach (var s in r.Steps)
         {
             string head = $"  {s.Index,3} {s.Op,-16} {s.As ?? "",-2}";

@@ -31,6 +31,10 @@ public sealed record OracleStep(int Index, string Op, string? As)
     public bool Panic { get; init; }
     /// <summary>The panic message ("Kernel panic - not syncing: …") when <see cref="Panic"/>.</summary>
     public string? PanicText { get; init; }
+    /// <summary>Processes that died during the step: name → "SIGBUS", "SIGKILL", "exit".</summary>
+    public IReadOnlyDictionary<string, string> Deaths { get; init; } = new Dictionary<string, string>();
+    /// <summary>kpageflags after the step for the pfns the step's expectations name ("$x+5" → flags).</summary>
+    public IReadOnlyDictionary<string, ulong> PageFlags { get; init; } = new Dictionary<string, ulong>();
 }
 
 /// <summary>A whole run in normalized form.</summary>
@@ -87,6 +91,8 @@ public static partial class OracleTraces
                 DataMismatches = mism,
                 Panic = ev.OfType<PanicEvent>().Any(),
                 PanicText = ev.OfType<PanicEvent>().FirstOrDefault()?.Describe(),
+                Deaths = so.Deaths,
+                PageFlags = so.PageFlags,
             });
         }
         return new OracleTrace("model", "model " + h.KernelVersion, steps);
@@ -146,6 +152,8 @@ public static partial class OracleTraces
                 Outcome = res.TryGetProperty("outcome", out var oc) ? oc.GetString() : null,
                 Done = res.TryGetProperty("done", out var dn) ? dn.GetInt64() : null,
                 DataMismatches = res.TryGetProperty("data", out var dd) ? dd.GetProperty("mismatches").GetInt64() : null,
+                Deaths = RealDeaths(r, op, who),
+                PageFlags = r.TryGetProperty("kpageflags", out var kp) ? kp.EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetUInt64()) : new Dictionary<string, ulong>(),
             });
         }
         if (sc is not null)
@@ -161,6 +169,14 @@ public static partial class OracleTraces
             steps.Sort((x, y) => x.Index.CompareTo(y.Index));
         }
         return new OracleTrace("real", kernel, steps);
+    }
+
+    /// <summary>The step's deaths: what the runner saw ("deaths", from waitpid or /proc/PID/stat), and the process an exit step ended.</summary>
+    private static Dictionary<string, string> RealDeaths(JsonElement r, string op, string? who)
+    {
+        var d = r.TryGetProperty("deaths", out var de) ? de.EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString() ?? "?") : new Dictionary<string, string>();
+        if (op == "exit" && who is not null) d.TryAdd(who, "exit");
+        return d;
     }
 
     // ---------------------------------------------------------------- normalization

@@ -3,8 +3,11 @@ using HugeFault.Mm;
 namespace HugeFault.Policies;
 
 /// <summary>
-/// HugeTLB high-granularity mapping (James Houghton's HGM series, with the memory-failure handling it
-/// intended but never implemented, spec §2.5 and case 33): on an error in raw page P, every shared mapping
+/// HugeTLB high-granularity mapping as intended — an extrapolation, not the posted series (that is
+/// <see cref="HgmV2Policy"/>): HGM's cover letters (v1 Jan 2023, v2 Feb 2023) name 4 KiB unmapping on a memory
+/// error as the goal but leave it out ("this isn't tackled in this patch series"); Jiaqi Yan drafted it on top of
+/// HGM v2 ("[RFC PATCH v1 0/7] PAGE_SIZE Unmapping in Memory Failure Recovery for HugeTLB Pages", lore
+/// 20230428004139.2899856-1-jiaqiyan@google.com, never merged). Here: on an error in raw page P, every shared mapping
 /// of the folio is split only along the path to P (1 GiB: one PMD table of 511 × 2 MiB + one PTE table of
 /// 511 × 4 KiB + the hwpoison entry) and only P becomes inaccessible; signals carry si_addr_lsb = 12.
 /// MAP_PRIVATE mappings are not HGM-capable and keep mainline behaviour. With <c>full_split</c> the whole
@@ -93,42 +96,11 @@ public sealed class HgmPolicy : RecoveryPolicyBase
         return k.MapAroundPoison(vma, folio, hva, writable);
     }
 
-    public override SysResult? Madvise(Kernel k, TaskStruct t, ulong start, ulong end, int advice)
+    public override SysResult? Madvise(Kernel k, TaskStruct t, ulong start, ulong end, int advice) => advice switch
     {
-        var vmas = t.Mm.Vmas.Where(v => v.Start < end && v.End > start).ToList();
-        if (advice == Mman.MADV_SPLIT)
-        {
-            // enable_hugetlb_hgm(): shared hugetlb VMAs only; permanent
-            if (vmas.Count == 0 || vmas.Any(v => !v.IsHugetlb || !v.IsShared)) return SysResult.Err(Errno.EINVAL);
-            foreach (var v in vmas) v.Flags |= VmFlags.VM_HUGETLB_HGM;
-            return SysResult.Ok();
-        }
-        if (advice == Mman.MADV_COLLAPSE)
-        {
-            if (vmas.Count == 0 || vmas.Any(v => !v.IsHugetlb || !v.IsShared)) return SysResult.Err(Errno.EINVAL);
-            bool refused = false;
-            foreach (var v in vmas)
-            {
-                var h = v.Hstate!;
-                for (ulong hva = Units.AlignUp(Math.Max(start, v.Start), h.Size); hva + h.Size <= Math.Min(end, v.End); hva += h.Size)
-                {
-                    var inode = v.File!;
-                    if (!inode.PageCache.TryGetValue(v.FileOffset(hva) >> h.Shift, out var folio)) continue;
-                    var top = k.Walk(v.Mm, hva);
-                    bool alreadyHuge = top.Shift == h.Shift && top.Entry.Present;
-                    if (alreadyHuge) continue;
-                    if (folio.IsHwpoison) { refused = true; k.Act($"MADV_COLLAPSE refused at {Units.Hex(hva)}: folio has {folio.RawHwp.Count} poisoned subpage(s)"); continue; }
-                    long before = k.Stats.MapcountUpdates;
-                    k.ZapRange(v.Mm, hva, hva + h.Size);
-                    var r = k.WalkAlloc(v.Mm, hva, h.Order == k.H1G.Order ? PtLevel.Pud : PtLevel.Pmd);
-                    if (r is null) return SysResult.Err(Errno.ENOMEM);
-                    bool w = (v.Flags & VmFlags.VM_WRITE) != 0;
-                    k.InstallLeaf(r.Value, folio, folio.Pfn, w, w);
-                    k.Act($"MADV_COLLAPSE {Units.Size(h.Size)} at {Units.Hex(hva)}: {k.Stats.MapcountUpdates - before} mapcount updates");
-                }
-            }
-            return refused ? SysResult.Err(Errno.EBUSY) : SysResult.Ok();
-        }
-        return null;
-    }
+        Mman.MADV_SPLIT => k.EnableHugetlbHgm(t, start, end),
+        // the intended design keeps the 4 KiB hole of a poisoned folio and says so
+        Mman.MADV_COLLAPSE => k.HugetlbCollapse(t, start, end, poisonedFails: true),
+        _ => null,
+    };
 }

@@ -6,7 +6,8 @@ public static class RecoveryPolicies
     private static readonly Dictionary<string, (string Summary, Func<IReadOnlyDictionary<string, string>, IRecoveryPolicy> Make)> Registry = new()
     {
         ["mainline"] = ("Linux today: poison and unmap the whole huge page (si_addr_lsb = 30)", p => new MainlinePolicy(p)),
-        ["hgm"] = ("HugeTLB high-granularity mapping: unmap only the bad 4 KiB in every mapper (si_addr_lsb = 12)", p => new HgmPolicy(p, fullSplit: false)),
+        ["hgm"] = ("HugeTLB high-granularity mapping as intended (an extrapolation: the posted series never unmapped 4 KiB): unmap only the bad 4 KiB in every mapper (si_addr_lsb = 12)", p => new HgmPolicy(p, fullSplit: false)),
+        ["hgm-v2"] = ("HGM exactly as posted (v2, Feb 2023): MADV_SPLIT + 4 KiB UFFDIO_CONTINUE, but memory failure poisons the whole folio in every mapping; MADV_COLLAPSE skips poisoned folios", p => new HgmV2Policy(p)),
         ["vma-convert"] = ("convert the VMA range away from hugetlb; 4 KiB PTEs; bad 4 KiB poisoned", p => new VmaConvertPolicy(p)),
         ["userspace-migrate"] = ("mainline, then the VMM preads the good data into tmpfs, remaps, UFFDIO_POISONs the bad 4 KiB", p => new UserspaceMigratePolicy(p)),
         ["repair"] = ("report the cacheline (lsb 6); MADV_REPAIR zeroes it if not permanent; else fall back", p => new RepairPolicy(p)),
@@ -15,11 +16,26 @@ public static class RecoveryPolicies
         ["hgm-full-split"] = ("HGM that splits the whole huge page to 4 KiB PTEs (what the minimal split saves)", p => new HgmPolicy(p, fullSplit: true)),
     };
 
-    private static readonly string[] Order = ["mainline", "hgm", "hgm-full-split", "vma-convert", "userspace-migrate", "repair", "copy-around", "keep-mapped"];
+    private static readonly string[] Order = ["mainline", "hgm", "hgm-v2", "hgm-full-split", "vma-convert", "userspace-migrate", "repair", "copy-around", "keep-mapped"];
 
     /// <summary>Policy names in the order the design debate lists them (mainline first).</summary>
     public static IReadOnlyList<string> Names => Order.Where(Registry.ContainsKey).Concat(Registry.Keys.Where(k => !Order.Contains(k))).ToList();
     public static string Summary(string name) => Registry[name].Summary;
+
+    /// <summary>
+    /// Where a policy's behaviour comes from: "mainline" (Linux today), "as posted: …" (a series' own code and
+    /// selftest), or "extrapolation: …" (a design its authors described but never posted); for list and the report.
+    /// </summary>
+    public static string Provenance(string name) => Provenances.TryGetValue(name, out var p) ? p : "design sketch (no patch series)";
+
+    private static readonly Dictionary<string, string> Provenances = new()
+    {
+        ["mainline"] = "mainline (checked against Linux 6.1 and 6.12)",
+        ["hgm"] = "extrapolation: HGM as intended (4 KiB unmapping left out of the posted v1/v2 series; drafted in Jiaqi Yan's 2023 RFC, never merged)",
+        ["hgm-full-split"] = "extrapolation: HGM as intended, remapping the whole folio at 4 KiB",
+        ["hgm-v2"] = "as posted: HGM v2 (lore 20230218002819.1486479-1-jthoughton@google.com), selftest hugetlb-hgm.c",
+        ["keep-mapped"] = "as posted: MFD_MF_KEEP_UE_MAPPED v3 (lore 20260203192352.2674184-1-jiaqiyan@google.com), selftest hugetlb-mfr.c",
+    };
     public static bool Exists(string name) => Registry.ContainsKey(name);
 
     public static IRecoveryPolicy Create(string name, IReadOnlyDictionary<string, string> parameters)
@@ -29,5 +45,55 @@ public static class RecoveryPolicies
         return e.Make(parameters);
     }
 
+    /// <summary>What <c>hugefault list</c> and the report say about a policy: parameters with defaults, when it falls back, whether it is an extrapolation.</summary>
+    public static PolicyInfo Describe(string name)
+    {
+        var ps = new List<PolicyParameter> { Report };
+        if (Parameters.TryGetValue(name, out var extra)) ps.AddRange(extra);
+        return new PolicyInfo(name, Summary(name), ps, FallsBack.GetValueOrDefault(name), Extrapolations.Contains(name));
+    }
+
+    /// <summary>Every policy takes <c>report</c> (RecoveryPolicyBase).</summary>
+    private static readonly PolicyParameter Report = new("report", "native", "native|hugepage|page|cacheline: how precisely si_addr/si_addr_lsb report the error");
+
+    private static readonly Dictionary<string, PolicyParameter[]> Parameters = new()
+    {
+        ["repair"] =
+        [
+            new("auto", "true", "the SIGBUS handler asks for MADV_REPAIR by itself"),
+            new("enlightened", "false", "the guest accepts 64 zeroed bytes (else guest memory is never repaired)"),
+            new("fallback", "mainline", "policy for what cannot be repaired"),
+        ],
+        ["copy-around"] =
+        [
+            new("bad_line", "fake-poison", "fake-poison|zero: what the bad lines become in the new page"),
+            new("fallback", "mainline", "policy when no free huge page is left"),
+        ],
+        ["userspace-migrate"] = [new("bandwidth_gbps", "10", "copy bandwidth, GB/s (time the range is inaccessible)")],
+        ["keep-mapped"] = [new("require_flag", "false", "only memfds created with MFD_MF_KEEP_UE_MAPPED keep the folio mapped")],
+    };
+
+    private static readonly Dictionary<string, string> FallsBack = new()
+    {
+        ["hgm"] = "private (MAP_PRIVATE) mappings: mainline",
+        ["hgm-full-split"] = "private (MAP_PRIVATE) mappings: mainline",
+        ["repair"] = "permanent poison, or guest memory without enlightened=true: fallback",
+        ["copy-around"] = "no free huge page in the pool: fallback",
+        ["keep-mapped"] = "anonymous folios (or files without the flag when require_flag=true): mainline",
+        ["vma-convert"] = "new mappers after the conversion: mainline",
+    };
+
+    /// <summary>Policies that model a design as intended rather than as posted or merged.</summary>
+    private static readonly HashSet<string> Extrapolations = new();
+
     internal static void Register(string name, string summary, Func<IReadOnlyDictionary<string, string>, IRecoveryPolicy> make) => Registry[name] = (summary, make);
 }
+
+/// <summary>One policy parameter (a scenario's <c>host.policy_params</c> key), its default and meaning.</summary>
+public sealed record PolicyParameter(string Name, string Default, string Description);
+
+/// <summary>
+/// A policy's description for listings and reports: <c>FallsBackWhen</c> says when the design cannot act and another
+/// path decides (null: never); <c>Extrapolation</c> marks a design modelled as intended, beyond what was posted.
+/// </summary>
+public sealed record PolicyInfo(string Name, string Summary, IReadOnlyList<PolicyParameter> Parameters, string? FallsBackWhen, bool Extrapolation);

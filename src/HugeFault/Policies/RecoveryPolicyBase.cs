@@ -54,8 +54,8 @@ public abstract class RecoveryPolicyBase : IRecoveryPolicy
     {
         int r = -Errno.EHWPOISON;
         if (ctx.ActionRequired && k.Current is { } cur) r = k.KillAccessingProcess(cur, ctx.Folio.Pfn, (int)ctx.Folio.NrPages, ctx.Flags);
-        // 6.12: a new raw page of a poisoned folio logs "huge page: Failed", the same raw page "already poisoned page: Failed"
-        k.ActionResult(ctx.RawPfn, ctx.NewRawPage ? "huge page" : "already poisoned page", MfResult.MF_FAILED, alreadyPoisoned: true);
+        // 6.12: a new raw page of a poisoned folio logs "huge page: Failed", the same raw page "already poisoned page: Failed"; 6.1: "already hardware poisoned"
+        k.LogHugetlbAlreadyPoisoned(ctx.RawPfn, ctx.NewRawPage);
         return r == 0 ? -Errno.EHWPOISON : r;
     }
 

@@ -13,11 +13,22 @@ public sealed record Scenario(
     string Description,
     bool Mainline,
     string? Spec,
-    string? MinKernel,
+    KernelRange Kernel,
     string? Notes,
     HostSpec Host,
     IReadOnlyList<ProcessSpec> Processes,
-    IReadOnlyList<Step> Steps);
+    IReadOnlyList<Step> Steps)
+{
+    /// <summary>
+    /// The scenario as run against kernel <paramref name="version"/>: the model follows that kernel's behaviour and
+    /// each step's expectations are those for that kernel (<c>expect</c> with its matching <c>expect_kernel</c> entry applied).
+    /// </summary>
+    public Scenario ForKernel(Version version) => this with
+    {
+        Host = Host with { KernelVersion = version },
+        Steps = Steps.Select(s => s.KernelExpects is null ? s : s with { Expect = s.ExpectFor(version), KernelExpects = null }).ToList(),
+    };
+}
 
 /// <summary>The modelled host of a scenario.</summary>
 public sealed record HostSpec(
@@ -39,6 +50,17 @@ public sealed record ProcessSpec(string Name, bool SigbusHandled);
 public sealed record Step(int Index, SourcePos Pos, string Op, IReadOnlyDictionary<string, Arg> Args, Expect? Expect, string? Note)
 {
     public string? As => Args.TryGetValue("as", out var a) ? a.Text : null;
+
+    /// <summary><c>expect_kernel</c>: expectations that replace parts of <see cref="Expect"/> on the kernels of their range (first match wins).</summary>
+    public IReadOnlyList<(KernelRange Range, Expect Expect)>? KernelExpects { get; init; }
+
+    /// <summary>The expectations on kernel <paramref name="version"/>.</summary>
+    public Expect? ExpectFor(Version version)
+    {
+        var hit = KernelExpects?.FirstOrDefault(k => k.Range.Contains(version));
+        if (hit is not { Expect: { } over }) return Expect;
+        return Expect is null ? over : Expect.Merge(over);
+    }
 }
 
 /// <summary>An argument value as written (text or list), with its position.</summary>
@@ -67,6 +89,48 @@ public sealed record Expect(
     public IReadOnlyDictionary<string, string>? Guest { get; init; }
     /// <summary>Migration expectations: refused, granule, fake_poisoned, poison_set (equal|superset), faults.</summary>
     public IReadOnlyDictionary<string, string>? Migration { get; init; }
+    /// <summary><c>ret: {at_least, at_most, one_of}</c> instead of one value.</summary>
+    public NumExpect? RetRule { get; init; }
+    /// <summary><c>errno: [EBUSY, ENOMEM]</c>: any of these.</summary>
+    public IReadOnlyList<string>? ErrnoOneOf { get; init; }
+    /// <summary><c>outcome: [ok, "SIGBUS BUS_MCEERR_AR"]</c>: any of these (prefixes).</summary>
+    public IReadOnlyList<string>? OutcomeOneOf { get; init; }
+    /// <summary><c>done: {at_least: …}</c>.</summary>
+    public NumExpect? DoneRule { get; init; }
+    /// <summary>Counters given as rules: meminfo names (HardwareCorrupted, HugePages_Free, …) and hugepages "1G.free", "2M.total", ….</summary>
+    public IReadOnlyDictionary<string, NumExpect>? CounterRules { get; init; }
+    /// <summary><c>kpageflags: [{pfn: $p+5, has: [HWPOISON], lacks: [HUGE]}]</c>.</summary>
+    public IReadOnlyList<PageFlagsExpect>? PageFlags { get; init; }
+    /// <summary>On a pfn_of step: <c>pfn: {changed_from: $p}</c> or <c>{same_as: $p}</c>.</summary>
+    public PfnExpect? Pfn { get; init; }
+    /// <summary><c>dead: {B: SIGBUS}</c>: how each named process has ended so far (SIGBUS, SIGKILL, exit, or alive).</summary>
+    public IReadOnlyDictionary<string, string>? Dead { get; init; }
+
+    /// <summary>These expectations with every key <paramref name="o"/> states replaced by its value (maps: key by key).</summary>
+    public Expect Merge(Expect o)
+    {
+        static IReadOnlyDictionary<string, T>? M<T>(IReadOnlyDictionary<string, T>? a, IReadOnlyDictionary<string, T>? b)
+        {
+            if (a is null || b is null) return b ?? a;
+            var d = a.ToDictionary(kv => kv.Key, kv => kv.Value);
+            foreach (var (k, v) in b) d[k] = v;
+            return d;
+        }
+        bool ret = o.Ret is not null || o.RetRule is not null, errno = o.Errno is not null || o.ErrnoOneOf is not null;
+        bool outcome = o.Outcome is not null || o.OutcomeOneOf is not null, done = o.Done is not null || o.DoneRule is not null;
+        return this with
+        {
+            Ret = ret ? o.Ret : Ret, RetRule = ret ? o.RetRule : RetRule,
+            Errno = errno ? o.Errno : Errno, ErrnoOneOf = errno ? o.ErrnoOneOf : ErrnoOneOf,
+            Signals = o.Signals ?? Signals, SignalsExact = o.Signals is not null ? o.SignalsExact : SignalsExact,
+            MemInfo = M(MemInfo, o.MemInfo), HugePages = M(HugePages, o.HugePages), CounterRules = M(CounterRules, o.CounterRules),
+            Log = o.Log ?? Log, NoLog = o.NoLog ?? NoLog, Data = o.Data ?? Data,
+            Outcome = outcome ? o.Outcome : Outcome, OutcomeOneOf = outcome ? o.OutcomeOneOf : OutcomeOneOf,
+            Done = done ? o.Done : Done, DoneRule = done ? o.DoneRule : DoneRule,
+            Alive = M(Alive, o.Alive), Panic = o.Panic ?? Panic, Trace = o.Trace ?? Trace, Guest = M(Guest, o.Guest), Migration = M(Migration, o.Migration),
+            PageFlags = o.PageFlags ?? PageFlags, Pfn = o.Pfn ?? Pfn, Dead = M(Dead, o.Dead),
+        };
+    }
 }
 
 /// <summary>Expected per-hstate pool counters (sysfs hugepages-SIZEkB: nr, free, resv, surplus).</summary>

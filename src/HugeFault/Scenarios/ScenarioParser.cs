@@ -58,7 +58,7 @@ public static class ScenarioParser
         ["check"] = ([], [], "only check expectations"),
     };
 
-    private static readonly string[] ExpectKeys = ["ret", "errno", "signals", "signals_include", "meminfo", "hugepages", "log", "no_log", "trace", "data", "outcome", "alive", "panic", "done", "guest", "migration"];
+    private static readonly string[] ExpectKeys = ["ret", "errno", "signals", "signals_include", "meminfo", "hugepages", "log", "no_log", "trace", "data", "outcome", "alive", "panic", "done", "guest", "migration", "kpageflags", "pfn", "dead"];
 
     public static (Scenario? Scenario, IReadOnlyList<ScenarioError> Errors) ParseFile(string path)
     {
@@ -95,6 +95,17 @@ public static class ScenarioParser
         var p = new P(file, errors);
         var sc = p.Scenario(root);
         return (errors.Count == 0 ? sc : null, errors);
+    }
+
+    /// <summary>"$p" or "$p+5" (a saved pfn plus a page count).</summary>
+    public static bool TryPfnRef(string s, out string var, out long add)
+    {
+        var = ""; add = 0;
+        if (!s.StartsWith('$') || s.Length < 2) return false;
+        int plus = s.IndexOf('+');
+        var = plus < 0 ? s[1..] : s[1..plus];
+        if (plus >= 0 && !(TryParseSize(s[(plus + 1)..], out var a) && (add = (long)a) >= 0)) return false;
+        return var.Length > 0 && var.All(c => char.IsLetterOrDigit(c) || c == '_');
     }
 
     /// <summary>Parses sizes like 4096, 0x1000, 4K, 2M, 1G, 1.5T and sums/differences such as 1G-4K.</summary>
@@ -169,7 +180,8 @@ public static class ScenarioParser
             if (name.Length == 0) Err(root, "missing 'name'", "add name: <what this scenario shows>");
             string desc = Scalar(Get(root, "description")) ?? "";
             bool mainline = Bool(Get(root, "mainline"), false, "mainline");
-            var host = Host(Get(root, "host") as YamlMappingNode, root);
+            var range = Kernel(Get(root, "kernel"));
+            var host = Host(Get(root, "host") as YamlMappingNode, root, range);
             var procs = new List<ProcessSpec>();
             if (Get(root, "processes") is YamlSequenceNode ps)
             {
@@ -198,7 +210,7 @@ public static class ScenarioParser
             else Err(root, "missing 'steps' list", "steps: [ ... ]");
             CheckReferences(procs, steps);
             if (host is null) return null;
-            return new Scenario(file, name, desc, mainline, Scalar(Get(root, "spec")), Scalar(Get(root, "kernel")), Scalar(Get(root, "notes")), host, procs, steps);
+            return new Scenario(file, name, desc, mainline, Scalar(Get(root, "spec")), range, Scalar(Get(root, "notes")), host, procs, steps);
         }
 
         private bool Bool(YamlNode? n, bool dflt, string what)
@@ -220,7 +232,38 @@ public static class ScenarioParser
             return dflt;
         }
 
-        private HostSpec? Host(YamlMappingNode? h, YamlMappingNode root)
+        /// <summary>The scenario's kernel range: "6.6", "&lt;6.6", "&lt;=6.5" or {min, max}.</summary>
+        private KernelRange Kernel(YamlNode? n)
+        {
+            const string hint = "kernel: \"6.6\" (6.6 and later), \"<6.6\" (before 6.6) or {min: \"6.1\", max: \"6.5\"}";
+            switch (n)
+            {
+                case null: return KernelRange.Any;
+                case YamlScalarNode sn:
+                    if (KernelRange.ParseText(sn.Value ?? "") is { } r) return r;
+                    Err(n, $"kernel '{sn.Value}' is not a kernel version or range", hint);
+                    return KernelRange.Any;
+                case YamlMappingNode m:
+                    Known(m, "kernel", "min", "max");
+                    System.Version? V(string key)
+                    {
+                        if (Get(m, key) is not { } x) return null;
+                        if (KernelRange.TryVersion(Scalar(x)) is { } v) return v;
+                        Err(x, $"kernel.{key} '{Scalar(x)}' is not a kernel version", hint);
+                        return null;
+                    }
+                    var (mn, mx) = (V("min"), V("max"));
+                    if (mn is null && mx is null) Err(m, "kernel range without min or max", hint);
+                    if (mn is not null && mx is not null && new System.Version(mn.Major, mn.Minor) > new System.Version(mx.Major, mx.Minor))
+                        Err(m, $"kernel range min {mn} is above max {mx}", "swap them");
+                    return new KernelRange(mn, mx);
+                default:
+                    Err(n, "'kernel' must be a version or {min, max}", hint);
+                    return KernelRange.Any;
+            }
+        }
+
+        private HostSpec? Host(YamlMappingNode? h, YamlMappingNode root, KernelRange range)
         {
             if (h is null) { Err(root, "missing 'host'", "host: {memory: 8G, hugepages: {1G: 2}}"); return null; }
             Known(h, "host", "memory", "hugepages", "overcommit", "sysctl", "policy", "policy_params", "kernel_version");
@@ -247,13 +290,19 @@ public static class ScenarioParser
             var pp = new Dictionary<string, string>();
             if (Get(h, "policy_params") is YamlMappingNode ppn)
                 foreach (var kv in ppn.Children) pp[Scalar(kv.Key) ?? ""] = Scalar(kv.Value) ?? "";
-            var kv2 = new System.Version(6, 12);
+            var kv2 = range.DefaultVersion() ?? KernelRange.DefaultModel;
             var kvn = Get(h, "kernel_version");
             if (kvn is not null)
             {
-                if (System.Version.TryParse(Scalar(kvn), out var parsed)) kv2 = parsed;
+                if (System.Version.TryParse(Scalar(kvn), out var parsed))
+                {
+                    kv2 = parsed;
+                    if (!range.Contains(parsed)) Err(kvn, $"kernel_version {parsed} is outside the scenario's kernel range {range}", "set a version inside 'kernel:' or widen the range");
+                }
                 else Err(kvn, $"kernel_version '{Scalar(kvn)}' is not a version", "kernel_version: 6.12");
             }
+            else if (range.DefaultVersion() is null)
+                Err(h, $"the kernel range {range} excludes the model's default kernel {KernelRange.DefaultModel}", "set host.kernel_version to a version inside the range");
             return new HostSpec(mem, h1, h2, o1, o2, early, recovery, policy, pp, kv2);
         }
 
@@ -261,10 +310,12 @@ public static class ScenarioParser
         {
             if (sn is not YamlMappingNode m) { Err(sn, "a step is a mapping like '- mmap: {...}'"); return null; }
             string? op = null; YamlNode? argsNode = null; Expect? expect = null; string? note = null;
+            List<(KernelRange, Expect)>? kexp = null;
             foreach (var kv in m.Children)
             {
                 var k = Scalar(kv.Key) ?? "";
                 if (k == "expect") { expect = ExpectNode(kv.Value); continue; }
+                if (k == "expect_kernel") { kexp = KernelExpectNode(kv.Value); continue; }
                 if (k == "note") { note = Scalar(kv.Value); continue; }
                 if (op is not null) { Err(kv.Key, $"step {index} has two operations ('{op}' and '{k}')", "one operation per step; put expectations under 'expect:'"); continue; }
                 if (!Ops.ContainsKey(k)) { Err(kv.Key, $"unknown operation '{k}'", "known: " + string.Join(", ", Ops.Keys)); return null; }
@@ -288,7 +339,22 @@ public static class ScenarioParser
             else if (argsNode is not null && !(argsNode is YamlScalarNode { Value: "" or null })) Err(argsNode, $"arguments of '{op}' must be a mapping", $"- {op}: {{{string.Join(", ", req.Select(r => r + ": ..."))}}}");
             foreach (var r in req) if (!args.ContainsKey(r)) Err(argsNode ?? m, $"'{op}' needs argument '{r}'", Ops[op].Doc);
             foreach (var (k, a) in args) ValidateArg(op, k, a);
-            return new Step(index, Pos(m), op, args, expect, note);
+            return new Step(index, Pos(m), op, args, expect, note) { KernelExpects = kexp };
+        }
+
+        /// <summary><c>expect_kernel: [{kernel: "&lt;6.11", signals: []}, …]</c>: per-kernel replacements of expectation keys.</summary>
+        private List<(KernelRange, Expect)>? KernelExpectNode(YamlNode n)
+        {
+            if (n is not YamlSequenceNode seq) { Err(n, "'expect_kernel' must be a list", "expect_kernel: [{kernel: \"<6.11\", signals: []}]"); return null; }
+            var list = new List<(KernelRange, Expect)>();
+            foreach (var x in seq)
+            {
+                if (x is not YamlMappingNode xm || Get(xm, "kernel") is not { } kn) { Err(x, "an expect_kernel entry needs 'kernel:' and expectation keys"); continue; }
+                var range = Kernel(kn);
+                var rest = new YamlMappingNode(xm.Children.Where(kv => Scalar(kv.Key) != "kernel"));
+                if (ExpectNode(rest) is { } e) list.Add((range, e));
+            }
+            return list;
         }
 
         private static readonly string[] SizeArgs = ["length", "offset", "phys", "chunk", "gpa", "ram", "page_size"];
@@ -337,9 +403,15 @@ public static class ScenarioParser
         {
             if (n is not YamlMappingNode m) { Err(n, "'expect' must be a mapping", "expect: {ret: 0}"); return null; }
             Known(m, "expect", ExpectKeys);
-            long? ret = null; string? errno = null;
-            if (Get(m, "ret") is { } rn) { if (long.TryParse(Scalar(rn), out var rv)) ret = rv; else if (TryParseSize(Scalar(rn) ?? "", out var rs)) ret = (long)rs; else Err(rn, $"ret '{Scalar(rn)}' is not a number"); }
-            if (Get(m, "errno") is { } en) { errno = Scalar(en); if (errno is null || Errno.Parse(errno) is null) Err(en, $"unknown errno '{errno}'", "e.g. EIO, EINVAL, ENOMEM, EFAULT, EHWPOISON"); }
+            long? ret = null; string? errno = null; NumExpect? retRule = null; List<string>? errnos = null;
+            if (Get(m, "ret") is YamlMappingNode rm) retRule = NumRule(rm, "ret");
+            else if (Get(m, "ret") is { } rn) { if (long.TryParse(Scalar(rn), out var rv)) ret = rv; else if (TryParseSize(Scalar(rn) ?? "", out var rs)) ret = (long)rs; else Err(rn, $"ret '{Scalar(rn)}' is not a number", "ret: 0, or ret: {at_least: 1}, {one_of: [0, -1]}"); }
+            if (Get(m, "errno") is YamlSequenceNode es)
+            {
+                errnos = es.Select(x => Scalar(x) ?? "").ToList();
+                foreach (var x in es) if (Errno.Parse(Scalar(x) ?? "") is null) Err(x, $"unknown errno '{Scalar(x)}'", "e.g. EIO, EINVAL, ENOMEM, EFAULT, EHWPOISON");
+            }
+            else if (Get(m, "errno") is { } en) { errno = Scalar(en); if (errno is null || Errno.Parse(errno) is null) Err(en, $"unknown errno '{errno}'", "e.g. EIO, EINVAL, ENOMEM, EFAULT, EHWPOISON"); }
             List<SignalExpect>? sigs = null; bool exact = false;
             var sn = Get(m, "signals"); var si = Get(m, "signals_include");
             if (sn is not null && si is not null) Err(si, "use either 'signals' (exact) or 'signals_include', not both");
@@ -370,11 +442,16 @@ public static class ScenarioParser
                     Err(sigNode, "'signals' must be a list ([] for none)");
             }
             Dictionary<string, long>? mi = null;
+            var rules = new Dictionary<string, NumExpect>();
             if (Get(m, "meminfo") is YamlMappingNode mm)
             {
                 mi = new();
                 Known(mm, "expect.meminfo", "HugePages_Total", "HugePages_Free", "HugePages_Rsvd", "HugePages_Surp", "HardwareCorrupted", "PageTables");
-                foreach (var kv in mm.Children) mi[Scalar(kv.Key) ?? ""] = Long(kv.Value, 0, Scalar(kv.Key) ?? "");
+                foreach (var kv in mm.Children)
+                {
+                    if (kv.Value is YamlMappingNode rule) { if (NumRule(rule, Scalar(kv.Key) ?? "") is { } r) rules[Scalar(kv.Key) ?? ""] = r; }
+                    else mi[Scalar(kv.Key) ?? ""] = Long(kv.Value, 0, Scalar(kv.Key) ?? "");
+                }
             }
             Dictionary<string, HugepageExpect>? hp = null;
             if (Get(m, "hugepages") is YamlMappingNode hm)
@@ -385,7 +462,11 @@ public static class ScenarioParser
                 {
                     if (kv.Value is not YamlMappingNode cm) { Err(kv.Value, "hugepages.<size> is {total, free, resv, surp}"); continue; }
                     Known(cm, $"expect.hugepages.{Scalar(kv.Key)}", "total", "free", "resv", "surp");
-                    long? G(string k) => Get(cm, k) is { } x ? Long(x, 0, k) : null;
+                    long? G(string k)
+                    {
+                        if (Get(cm, k) is YamlMappingNode rule) { if (NumRule(rule, k) is { } r) rules[$"{Scalar(kv.Key)}.{k}"] = r; return null; }
+                        return Get(cm, k) is { } x ? Long(x, 0, k) : null;
+                    }
                     hp[Scalar(kv.Key) ?? ""] = new HugepageExpect(G("total"), G("free"), G("resv"), G("surp"));
                 }
             }
@@ -399,11 +480,13 @@ public static class ScenarioParser
             }
             Dictionary<string, bool>? alive = null;
             if (Get(m, "alive") is YamlMappingNode alm) { alive = new(); foreach (var kv in alm.Children) alive[Scalar(kv.Key) ?? ""] = Bool(kv.Value, true, "alive"); }
+            List<string>? outcomes = Get(m, "outcome") is YamlSequenceNode os ? os.Select(x => Scalar(x) ?? "").ToList() : null;
+            NumExpect? doneRule = Get(m, "done") is YamlMappingNode dm ? NumRule(dm, "done") : null;
             string? data = Scalar(Get(m, "data"));
             if (data is not null && !Pattern.TryParse(data, out _)) Err(Get(m, "data")!, $"data '{data}' is not a pattern", "use p1, p1@0x1000 or zero");
             bool? panic = Get(m, "panic") is { } pn ? Bool(pn, false, "panic") : null;
             long? done = null;
-            if (Get(m, "done") is { } dn) { if (TryParseSize(Scalar(dn) ?? "", out var dv)) done = (long)dv; else Err(dn, "'done' must be a size"); }
+            if (Get(m, "done") is YamlScalarNode dn) { if (TryParseSize(Scalar(dn) ?? "", out var dv)) done = (long)dv; else Err(dn, "'done' must be a size"); }
             Dictionary<string, string>? Map(string key)
             {
                 if (Get(m, key) is not { } x) return null;
@@ -418,7 +501,81 @@ public static class ScenarioParser
             if (mig is not null)
                 foreach (var k in mig.Keys) if (k is not ("refused" or "granule" or "fake_poisoned" or "poison_set" or "faults"))
                     Err(Get(m, "migration")!, $"unknown key '{k}' in expect.migration", "refused, granule, fake_poisoned, poison_set, faults");
-            return new Expect(Pos(m), ret, errno, sigs, exact, mi, hp, Strs("log"), Strs("no_log"), data, Scalar(Get(m, "outcome")), alive, panic, done) { Trace = Strs("trace"), Guest = guest, Migration = mig };
+            return new Expect(Pos(m), ret, errno, sigs, exact, mi, hp, Strs("log"), Strs("no_log"), data, Scalar(Get(m, "outcome")), alive, panic, done)
+            {
+                Trace = Strs("trace"), Guest = guest, Migration = mig, RetRule = retRule, ErrnoOneOf = errnos, OutcomeOneOf = outcomes, DoneRule = doneRule,
+                CounterRules = rules.Count > 0 ? rules : null, PageFlags = PageFlagsNode(Get(m, "kpageflags")), Pfn = PfnNode(Get(m, "pfn")), Dead = DeadNode(Get(m, "dead")),
+            };
+        }
+
+        /// <summary>{at_least: N, at_most: N} or {one_of: [a, b]} (sizes allowed).</summary>
+        private NumExpect? NumRule(YamlMappingNode m, string what)
+        {
+            Known(m, what, "at_least", "at_most", "one_of");
+            long? V(YamlNode? x)
+            {
+                if (x is null) return null;
+                var t = Scalar(x) ?? "";
+                if (long.TryParse(t, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v)) return v;
+                if (TryParseSize(t, out var u)) return (long)u;
+                Err(x, $"{what}: '{t}' is not a number"); return null;
+            }
+            List<long>? oneOf = null;
+            if (Get(m, "one_of") is YamlSequenceNode seq) oneOf = seq.Select(V).Where(v => v is not null).Select(v => v!.Value).ToList();
+            else if (Get(m, "one_of") is { } bad) Err(bad, $"{what}.one_of must be a list", "one_of: [0, -1]");
+            var r = new NumExpect(V(Get(m, "at_least")), V(Get(m, "at_most")), oneOf);
+            if (r.AtLeast is null && r.AtMost is null && r.OneOf is null) { Err(m, $"{what}: a rule needs at_least, at_most or one_of"); return null; }
+            return r;
+        }
+
+        private List<PageFlagsExpect>? PageFlagsNode(YamlNode? n)
+        {
+            if (n is null) return null;
+            if (n is not YamlSequenceNode seq) { Err(n, "'kpageflags' must be a list", "kpageflags: [{pfn: $p, has: [HWPOISON], lacks: [HUGE]}]"); return null; }
+            var list = new List<PageFlagsExpect>();
+            foreach (var x in seq)
+            {
+                if (x is not YamlMappingNode xm) { Err(x, "a kpageflags entry is {pfn, has, lacks}"); continue; }
+                Known(xm, "a kpageflags entry", "pfn", "has", "lacks");
+                var pfn = Scalar(Get(xm, "pfn")) ?? "";
+                if (!TryPfnRef(pfn, out var v, out var add)) { Err(Get(xm, "pfn") ?? xm, $"kpageflags pfn '{pfn}' is not a saved pfn", "pfn: $p or $p+5 (set $p with pfn_of)"); continue; }
+                List<string> Flags(string key)
+                {
+                    var l = Get(xm, key) is YamlSequenceNode fs ? fs.Select(y => Scalar(y) ?? "").ToList() : Get(xm, key) is YamlScalarNode one ? [one.Value ?? ""] : [];
+                    foreach (var fl in l) if (!PageFlagsExpect.Bits.ContainsKey(fl)) Err(Get(xm, key)!, $"unknown page flag '{fl}'", "known: " + string.Join(", ", PageFlagsExpect.Bits.Keys));
+                    return l;
+                }
+                list.Add(new PageFlagsExpect(Pos(xm), v, add, Flags("has"), Flags("lacks")));
+            }
+            return list;
+        }
+
+        private PfnExpect? PfnNode(YamlNode? n)
+        {
+            if (n is null) return null;
+            if (n is YamlMappingNode m)
+            {
+                Known(m, "expect.pfn", "changed_from", "same_as");
+                var (key, changed) = Get(m, "changed_from") is not null ? ("changed_from", true) : ("same_as", false);
+                var t = Scalar(Get(m, key)) ?? "";
+                if (t.StartsWith('$') && t.Length > 1) return new PfnExpect(Pos(m), t[1..], changed);
+            }
+            Err(n, "'pfn' is {changed_from: $p} or {same_as: $p}");
+            return null;
+        }
+
+        private Dictionary<string, string>? DeadNode(YamlNode? n)
+        {
+            if (n is null) return null;
+            if (n is not YamlMappingNode m) { Err(n, "'dead' must be a mapping", "dead: {B: SIGBUS}"); return null; }
+            var d = new Dictionary<string, string>();
+            foreach (var kv in m.Children)
+            {
+                var how = Scalar(kv.Value) ?? "";
+                if (how is not ("SIGBUS" or "SIGKILL" or "SIGSEGV" or "exit" or "alive")) Err(kv.Value, $"dead: '{how}' is not SIGBUS, SIGKILL, SIGSEGV, exit or alive");
+                d[Scalar(kv.Key) ?? ""] = how;
+            }
+            return d;
         }
 
         /// <summary>Static checks: processes, fds, mappings and variables are defined before use.</summary>

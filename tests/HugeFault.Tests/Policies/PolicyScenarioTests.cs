@@ -23,7 +23,7 @@ public class PolicyScenarioTests
     [Fact]
     public void Every_policy_of_the_design_debate_is_registered()
     {
-        Assert.Equal(["mainline", "hgm", "hgm-full-split", "vma-convert", "userspace-migrate", "repair", "copy-around", "keep-mapped"], RecoveryPolicies.Names);
+        Assert.Equal(["mainline", "hgm", "hgm-v2", "hgm-full-split", "vma-convert", "userspace-migrate", "repair", "copy-around", "keep-mapped"], RecoveryPolicies.Names);
     }
 
     [Fact]
