@@ -32,6 +32,13 @@ public sealed class UserspaceMigratePolicy : RecoveryPolicyBase
         var maps = k.FolioMappings(folio, onlyMapped: true);
         var res = base.HandleInUseHugetlb(k, ctx); // mainline: unmap everywhere, SIGBUS lsb 30
         if (inode is null || folio.IsAnon || maps.Count == 0) return res;
+        // before 6.6 a read of a poisoned hugetlb folio fails as a whole (38c1ddbde6c6) and UFFDIO_POISON does not exist:
+        // HugeFault.Recovery refuses at Protect, so the process keeps mainline's behaviour
+        if (!k.ReadsAroundRawHwpoison || (k.UffdFeaturesKnown & Userfaultfd.UFFD_FEATURE_POISON) == 0)
+        {
+            k.Act($"refused: Linux {k.Config.KernelVersion} cannot read around poisoned raw pages nor UFFDIO_POISON (both 6.6)");
+            return res;
+        }
         owner ??= maps.Select(m => k.Tasks.FirstOrDefault(t => t.Alive && t.Mm == m.Vma.Mm && t.Sigbus == SigbusDisposition.Handle)).FirstOrDefault(t => t is not null);
         if (owner is null) return res;
         var mine = maps.Where(m => m.Vma.Mm == owner.Mm).ToList();
