@@ -30,9 +30,9 @@ internal static class RecoveryCommand
         {
             string path = Path.Combine(dir, key + ".jsonl");
             if (!File.Exists(path)) continue;
-            var real = RealRecovery.Read(path);
-            if (real is null) return Out.UserError($"{path}: no recovery record in it (a run that did not finish?); re-run tools/realkernel/recovery.sh --record {key}");
-            cases.Add(RecoveryReality.Compare(key, BuiltinScenarios.Load(scenario), real));
+            var rc = RecoveryReality.CompareFile(key, BuiltinScenarios.Load(scenario), path);
+            if (rc is null) return Out.UserError($"{path}: neither a recovery nor a refusal record in it (a run that did not finish?); re-run tools/realkernel/recovery.sh --record {key}");
+            cases.Add(rc);
         }
         if (cases.Count == 0) return Out.UserError($"no recorded runs ({string.Join(", ", RecoveryReality.Cases.Select(c => c.Key + ".jsonl"))}) in {dir}; record them with tools/realkernel/recovery.sh --record 2m 1g 2m-shared");
         if (json)

@@ -49,6 +49,29 @@ public sealed record RealRecovery(
     }
 }
 
+/// <summary>A run in which <c>Protect</c> refused (a kernel older than 6.6): the reasons, and whether anything changed.</summary>
+public sealed record RealRefusal(string Key, string Kernel, IReadOnlyList<string> Kinds, bool NothingChanged)
+{
+    /// <summary>Reads a run's JSON lines; null if the file has no refusal record.</summary>
+    public static RealRefusal? Read(string path)
+    {
+        JsonElement? protect = null, refusal = null;
+        foreach (var line in File.ReadLines(path))
+        {
+            if (!line.StartsWith("{\"demo\"", StringComparison.Ordinal)) continue;
+            using var doc = JsonDocument.Parse(line);
+            switch (doc.RootElement.GetProperty("step").GetString())
+            {
+                case "protect": protect = doc.RootElement.Clone(); break;
+                case "refusal": refusal = doc.RootElement.Clone(); break;
+            }
+        }
+        if (protect is not { } p || refusal is not { } r) return null;
+        return new RealRefusal(p.GetProperty("demo").GetString()!, p.GetProperty("kernel").GetString()!,
+            p.GetProperty("errors").EnumerateArray().Select(e => e.GetProperty("kind").GetString()!).ToList(), r.GetProperty("nothing_changed").GetBoolean());
+    }
+}
+
 /// <summary>One quantity, predicted by the model's policy and measured on the real kernel.</summary>
 public sealed record RecoveryRow(string Quantity, string Model, string Linux, bool? Agree, string Note);
 
@@ -70,7 +93,28 @@ public static class RecoveryReality
     /// <summary>Demo case (recovery.sh) and the built-in scenario that describes the same situation.</summary>
     public static readonly IReadOnlyList<(string Key, string Scenario)> Cases =
         [("2m", "recovery/kv-store-2m.yaml"), ("2m-corrupt-pfn", "recovery/kv-store-corrupt-pfn-2m.yaml"), ("1g", "recovery/kv-store-1g.yaml"),
-         ("2m-shared", "recovery/kv-store-shared-2m.yaml")];
+         ("2m-shared", "recovery/kv-store-shared-2m.yaml"), ("refusal", "recovery/kv-store-6.1-refused.yaml")];
+
+    /// <summary>The comparison for one recorded run (a recovery or a refusal); null if the file holds neither.</summary>
+    public static RecoveryCase? CompareFile(string key, Scenario sc, string path) =>
+        RealRecovery.Read(path) is { } real ? Compare(key, sc, real) : RealRefusal.Read(path) is { } refusal ? Compare(key, sc, refusal) : null;
+
+    /// <summary>A kernel without the needed features: the model's policy on that kernel version next to Protect's refusal.</summary>
+    public static RecoveryCase Compare(string key, Scenario sc, RealRefusal real)
+    {
+        var run = ScenarioRunner.Run(sc, "userspace-migrate", sc.Host.PolicyParams);
+        var k = run.Kernel;
+        bool refused = k.Trace.OfType<ActionEvent>().Any(a => a.Text.StartsWith("refused: Linux", StringComparison.Ordinal));
+        bool modelPoison = (k.UffdFeaturesKnown & Mm.Userfaultfd.UFFD_FEATURE_POISON) != 0, realPoison = !real.Kinds.Contains("NoUffdPoison");
+        var rows = new List<RecoveryRow>
+        {
+            new("the agent", refused ? $"refuses (kernel_version {k.Config.KernelVersion})" : "recovers", $"refuses at Protect: {string.Join(", ", real.Kinds)}", refused && real.Kinds.Count > 0, ""),
+            new("UFFD_FEATURE_POISON offered", modelPoison ? "yes" : "no", realPoison ? "yes" : "no", modelPoison == realPoison, "UFFDIO_API of a probe userfaultfd"),
+            new("process changed by the refusal", "-", real.NothingChanged ? "no (maps line, threads, SIGBUS handler)" : "yes", null, "the model has no Protect step"),
+            new("inaccessible bytes after an error", Units.Size((ulong)Comparison.Measure(run).InaccessibleBytes), "-", null, "mainline's whole huge page; the demo stops after the refusal"),
+        };
+        return new RecoveryCase(key, sc.File, real.Kernel, rows);
+    }
 
     public static RecoveryCase Compare(string key, Scenario sc, RealRecovery real)
     {
