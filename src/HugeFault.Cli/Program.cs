@@ -25,18 +25,25 @@ public static class Program
         return root;
     }
 
-    public static int Main(string[] args)
+    public static int Main(string[] args) => Run(args, Console.Out, Console.Error);
+
+    /// <summary>
+    /// Runs one command line with its output on <paramref name="stdout"/> and <paramref name="stderr"/>: what Main does,
+    /// and what tests call in-process. <paramref name="env"/>, when given, is the whole environment the command sees.
+    /// </summary>
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr, IReadOnlyDictionary<string, string>? env = null)
     {
+        using var scope = env is null ? null : CliEnvironment.Use(env);
         var parse = Root().Parse(args);
         try
         {
-            return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+            return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false, Output = stdout, Error = stderr });
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             // a bug in the model, not bad input: one line, and a way to get the details
-            Console.Error.WriteLine($"hugefault: internal error: {e.GetType().Name}: {e.Message} (set HUGEFAULT_DEBUG=1 for the stack trace; please report it)");
-            if (Environment.GetEnvironmentVariable("HUGEFAULT_DEBUG") == "1") Console.Error.WriteLine(e);
+            stderr.WriteLine($"hugefault: internal error: {e.GetType().Name}: {e.Message} (set HUGEFAULT_DEBUG=1 for the stack trace; please report it)");
+            if (CliEnvironment.Get("HUGEFAULT_DEBUG") == "1") stderr.WriteLine(e);
             return 70;
         }
     }

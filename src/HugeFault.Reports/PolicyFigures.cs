@@ -32,9 +32,9 @@ public sealed record MetricSpec(string Key, string Label, string Unit, Func<doub
     /// A difference in this metric's own units: a fleet Δ with its 95 % interval ("Δ −2.16 [−2.33, −2.00] per 1,000
     /// VM-years"); an exact scenario difference has no interval and is formatted like the values ("Δ −1.00 GiB").
     /// </summary>
-    public string ShowDiff(Estimate d)
+    public string ShowDiff(Estimate d, bool unit = true)
     {
-        string u = Unit.Length > 0 ? " " + Unit : "";
+        string u = unit && Unit.Length > 0 ? " " + Unit : "";
         if (Fleet && !d.IsExact) return Fmt.Delta(d.Mean, d.Lower, d.Upper) + u;
         return "Δ " + (d.Mean > 0 ? "+" : "") + Format(d.Mean) + u;
     }

@@ -14,6 +14,9 @@ public sealed class ReportDoc
     public ReportDoc Table(TextTable t) { Blocks.Add(new TableBlock(t)); return this; }
     public ReportDoc Figure(string svg, string caption) { Blocks.Add(new FigureBlock(svg, caption)); return this; }
     public ReportDoc Add(ReportDoc other) { Blocks.AddRange(other.Blocks); return this; }
+    /// <summary>Starts a section a reader may skip: a heading in the terminal, a collapsed &lt;details&gt; in HTML (until <see cref="DetailsEnd"/>).</summary>
+    public ReportDoc DetailsStart(string summary, string? id = null) { Blocks.Add(new DetailsStartBlock(summary, id)); return this; }
+    public ReportDoc DetailsEnd() { Blocks.Add(new DetailsEndBlock()); return this; }
 }
 
 public abstract record Block;
@@ -21,6 +24,9 @@ public sealed record HeadingBlock(string Text, int Level, string? Id) : Block;
 public sealed record ParaBlock(string Text) : Block;
 public sealed record BulletsBlock(IReadOnlyList<string> Items) : Block;
 public sealed record TableBlock(TextTable Table) : Block;
+/// <summary>The start of a collapsible section: its summary line (a level-2 heading in the terminal).</summary>
+public sealed record DetailsStartBlock(string Summary, string? Id) : Block;
+public sealed record DetailsEndBlock : Block;
 /// <summary>An inline SVG figure (HTML only; the terminal prints nothing for it).</summary>
 public sealed record FigureBlock(string Svg, string Caption) : Block;
 

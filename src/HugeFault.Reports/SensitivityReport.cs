@@ -28,7 +28,7 @@ public static class SensitivityReport
 
     /// <summary>Fleet-only figures of one re-run.</summary>
     public static PolicyFigures FiguresOf(SensitivityRun run) =>
-        Summary.Figures(new List<Scenario>(), run.Report.Tally.Policies, new List<RunMetrics>(), run.Report);
+        Reports.Summary.Figures(new List<Scenario>(), run.Report.Tally.Policies, new List<RunMetrics>(), run.Report);
 
     /// <summary>+1 holds, 0 becomes indistinguishable, −1 flips.</summary>
     public static int Status(PolicyFigures f, Claim c)
@@ -51,6 +51,27 @@ public static class SensitivityReport
     /// <summary>"VM crashes lower than mainline's: hgm, keep-mapped; live migrations higher …".</summary>
     private static string Grouped(IEnumerable<Claim> claims, string bl) =>
         string.Join("; ", claims.GroupBy(c => (c.Label, c.Sign)).Select(g => $"{g.Key.Label} {(g.Key.Sign < 0 ? "lower" : "higher")} than {bl}'s: {string.Join(", ", g.Select(c => c.Policy))}"));
+
+    /// <summary>The verdict's sentence on the sensitivity runs: how many fleet claims hold everywhere, and where the others fail.</summary>
+    public static string? Summary(SensitivityResult s, PolicyFigures main)
+    {
+        var claims = Claims(main);
+        if (claims.Count == 0 || main.Baseline is not { } bl) return null;
+        var figs = s.Runs.Select(FiguresOf).ToList();
+        int ends = s.Runs.Count;
+        var fails = claims.Select(c => (c, at: s.Runs.Where((r, i) => Status(figs[i], c) < 1).Select(r => $"{r.Parameter!.Key} {(r.High ? "high" : "low")}").ToList()))
+            .Where(x => x.at.Count > 0).ToList();
+        string head = $"Sensitivity ({Fmt.Count(s.Servers)} servers per re-run, each of {Sensitivity.Parameters.Count} assumed fleet parameters at both ends of its range): ";
+        if (fails.Count == 0) return head + $"all {claims.Count} fleet claims against {bl} hold at every end.";
+        string Where(IReadOnlyList<string> at) => at.Count <= 2 ? Verdict.List(at) : $"{at.Count} of the {ends} ends";
+        // few: each claim with where it fails; many: one phrase per (metric, direction) with the policies
+        var parts = fails.Count <= 4
+            ? fails.Select(x => $"{x.c.Policy}'s {x.c.Label} {(x.c.Sign < 0 ? "lower" : "higher")} than {bl}'s (not at {Where(x.at)})")
+            : fails.GroupBy(x => (x.c.Label, x.c.Sign)).Select(g =>
+                $"{g.Key.Label} {(g.Key.Sign < 0 ? "lower" : "higher")} than {bl}'s for {Verdict.List(g.Select(x => x.c.Policy).ToList())} (each fails at up to {g.Max(x => x.at.Count)} of the {ends} ends)");
+        return head + $"{claims.Count - fails.Count} of the {claims.Count} fleet claims against {bl} hold at every end; {(fails.Count == claims.Count ? "" : "these do not: ")}" +
+               string.Join("; ", parts) + ".";
+    }
 
     public static ReportDoc Build(SensitivityResult s, PolicyFigures main, bool figures = false)
     {

@@ -25,8 +25,11 @@ public static class Summary
     ];
 
     /// <summary>Counts injected memory errors of a scenario: hw_error, corrupt_pfn and madvise(MADV_HWPOISON) steps.</summary>
-    public static int ErrorSteps(Scenario sc) => sc.Steps.Count(s => s.Op is "hw_error" or "corrupt_pfn"
-        || (s.Op == "madvise" && s.Args.TryGetValue("advice", out var a) && a.Text == "MADV_HWPOISON"));
+    public static int ErrorSteps(Scenario sc) => sc.Steps.Count(IsErrorStep);
+
+    /// <summary>A step that injects a memory error: hw_error, corrupt_pfn or madvise(MADV_HWPOISON).</summary>
+    public static bool IsErrorStep(Step s) => s.Op is "hw_error" or "corrupt_pfn"
+        || (s.Op == "madvise" && s.Args.TryGetValue("advice", out var a) && a.Text == "MADV_HWPOISON");
 
     /// <summary>The per-policy figures of a comparison (scenario rows and, if run, the fleet).</summary>
     public static PolicyFigures Figures(IReadOnlyList<Scenario> scenarios, IReadOnlyList<string> policies, IReadOnlyList<RunMetrics> rows, FleetReport? fleet)

@@ -164,7 +164,7 @@ internal static class FleetCommand
     /// <summary>--shard K/N, else the Kubernetes Indexed Job or Slurm array environment, else the whole fleet.</summary>
     internal static FleetShard ResolveShard(string? flag, Func<string, string?>? env = null)
     {
-        env ??= Environment.GetEnvironmentVariable;
+        env ??= CliEnvironment.Get;
         if (flag is not null) return ParseShard("--shard", flag);
         if (env("JOB_COMPLETION_INDEX") is { } k8s)
         {

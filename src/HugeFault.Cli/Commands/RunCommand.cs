@@ -32,7 +32,7 @@ internal static class RunCommand
     {
         err ??= Console.Error;
         if (policy is not null && !RecoveryPolicies.Exists(policy))
-            return Out.UserError($"--policy: unknown policy '{policy}'; known: {string.Join(", ", RecoveryPolicies.Names)}");
+            return Out.UserError($"--policy: unknown policy '{policy}'; known: {string.Join(", ", RecoveryPolicies.Names)}", err);
         var (scenarios, errors) = ScenarioInputs.Load(files);
         if (errors.Count > 0) { foreach (var e in errors) err.WriteLine(e); return 2; }
         var c = Out.Create(w);

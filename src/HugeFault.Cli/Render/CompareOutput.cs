@@ -54,7 +54,7 @@ internal static class CompareOutput
     public static string Json(CompareResult r)
     {
         var f = r.Figures();
-        var v = Verdict.Build(f, Summary.Facts(r.Fleet));
+        var v = r.Verdict(f);
         using var ms = new MemoryStream();
         using (var j = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {

@@ -21,9 +21,9 @@ internal static class Out
     }
 
     /// <summary>One-line user error on stderr (never a stack trace), returning the exit code.</summary>
-    public static int UserError(string message, int code = 2)
+    public static int UserError(string message, TextWriter err, int code = 2)
     {
-        Console.Error.WriteLine("hugefault: " + message);
+        err.WriteLine("hugefault: " + message);
         return code;
     }
 }

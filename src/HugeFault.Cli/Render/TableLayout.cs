@@ -73,15 +73,20 @@ internal static class TableLayout
         foreach (var g in groups) yield return g;
     }
 
-    /// <summary>Minimum widths, then the spare width to the columns that want more (narrowest need first).</summary>
+    /// <summary>
+    /// Minimum widths, then the spare width to the columns that want more: smallest need first, none taking more
+    /// than an equal share of what is left, so two long wrapping columns end up about as wide as each other.
+    /// </summary>
     private static int[] Distribute(List<Col> group, int width)
     {
         var w = group.Select(c => c.Min).ToArray();
-        int spare = width - group.Sum(c => c.Min + c.Extra) - Overhead(group.Count);
-        foreach (int i in Enumerable.Range(0, group.Count).OrderBy(i => group[i].Natural - group[i].Min))
+        int spare = Math.Max(0, width - group.Sum(c => c.Min + c.Extra) - Overhead(group.Count));
+        var order = Enumerable.Range(0, group.Count).OrderBy(i => group[i].Natural - group[i].Min).ToList();
+        for (int j = 0; j < order.Count; j++)
         {
-            int want = group[i].Natural - w[i];
-            int give = Math.Min(Math.Max(0, want), Math.Max(0, spare));
+            int i = order[j];
+            int want = Math.Max(0, group[i].Natural - w[i]);
+            int give = Math.Min(want, spare / (order.Count - j));
             w[i] += give;
             spare -= give;
         }

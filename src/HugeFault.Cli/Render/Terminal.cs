@@ -14,7 +14,7 @@ internal sealed record TerminalOptions(int Width, bool Ascii, bool Wide)
 
     public static TerminalOptions Detect(TextWriter w, bool wide = false, Func<string, string?>? env = null)
     {
-        env ??= Environment.GetEnvironmentVariable;
+        env ??= CliEnvironment.Get;
         bool tty = ReferenceEquals(w, Console.Out) && !Console.IsOutputRedirected;
         int width = PipeWidth;
         if (int.TryParse(env("COLUMNS"), out int cols) && cols > 0) width = cols;
@@ -61,6 +61,10 @@ internal static class Terminal
         {
             switch (b)
             {
+                case DetailsStartBlock ds:
+                    if (!first) console.WriteLine();
+                    foreach (var line in Wrap(ds.Summary, o)) console.MarkupLine(o.Ascii ? Markup.Escape(line) : $"[bold]{Markup.Escape(line)}[/]");
+                    break;
                 case HeadingBlock h:
                     if (!first) console.WriteLine();
                     foreach (var line in Wrap(h.Text, o)) console.MarkupLine(o.Ascii ? Markup.Escape(line) : $"[bold]{Markup.Escape(line)}[/]");
@@ -98,6 +102,7 @@ internal static class Terminal
             d.Blocks.Add(b switch
             {
                 HeadingBlock h => h with { Text = o.Text(h.Text) },
+                DetailsStartBlock ds => ds with { Summary = o.Text(ds.Summary) },
                 ParaBlock p => new ParaBlock(o.Text(p.Text)),
                 BulletsBlock l => new BulletsBlock(l.Items.Select(o.Text).ToList()),
                 TableBlock t => new TableBlock(Ascii(t.Table, o)),

@@ -15,7 +15,7 @@ public static class HtmlReport
         th{background:#eef1f5;text-align:center}td.r{text-align:right;white-space:nowrap}td.l{text-align:left;min-width:14em}td.k{white-space:nowrap;font-weight:bold}
         td .d{color:#555;font-size:12px}caption{text-align:left;font-weight:bold;padding:6px 0;caption-side:top}
         p.note{font-size:12px;color:#444;margin:2px 0 14px}figure{margin:14px 0}figcaption{font-size:12px;color:#444;max-width:900px}
-        ul.verdict li{margin:4px 0}svg{display:block;max-width:100%;height:auto}div.scroll{overflow-x:auto}
+        ul.verdict li{margin:4px 0}details{margin:1.5em 0}summary{font-size:1.15em;font-weight:bold;cursor:pointer}svg{display:block;max-width:100%;height:auto}div.scroll{overflow-x:auto}
         """;
 
     /// <summary>The whole compare report with its figures.</summary>
@@ -37,6 +37,10 @@ public static class HtmlReport
                     int lv = Math.Clamp(h.Level, 1, 4);
                     sb.Append($"<h{lv}{(h.Id is null ? "" : $" id=\"{E(h.Id)}\"")}>").Append(E(h.Text)).Append($"</h{lv}>\n");
                     break;
+                case DetailsStartBlock ds:
+                    sb.Append($"<details{(ds.Id is null ? "" : $" id=\"{E(ds.Id)}\"")}><summary>").Append(E(ds.Summary)).Append("</summary>\n");
+                    break;
+                case DetailsEndBlock: sb.Append("</details>\n"); break;
                 case ParaBlock p: sb.Append("<p>").Append(E(p.Text)).Append("</p>\n"); break;
                 case BulletsBlock l:
                     sb.Append("<ul class=\"verdict\">");

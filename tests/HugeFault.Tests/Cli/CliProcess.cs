@@ -2,7 +2,11 @@ using System.Diagnostics;
 
 namespace HugeFault.Tests.Cli;
 
-/// <summary>Runs the real CLI binary, as a user would: exit code, stdout, stderr, with chosen environment variables.</summary>
+/// <summary>
+/// Runs the CLI as a user would. <see cref="InProcess"/> calls <c>Program.Run</c> with its own writers and environment
+/// (fast; what most tests use); <see cref="Run"/> starts the real binary, for what only the process boundary shows
+/// (exit codes, stderr, the COLUMNS variable as the shell sets it).
+/// </summary>
 internal static class CliProcess
 {
     public static (int Exit, string Out, string Err) Run(IReadOnlyDictionary<string, string>? env, params string[] args)
@@ -21,6 +25,17 @@ internal static class CliProcess
     }
 
     public static (int Exit, string Out, string Err) Run(params string[] args) => Run(null, args);
+
+    /// <summary>The same command in this process: <paramref name="env"/> is the whole environment it sees (none when null).</summary>
+    public static (int Exit, string Out, string Err) InProcess(IReadOnlyDictionary<string, string>? env, params string[] args)
+    {
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        int exit = HugeFault.Cli.Program.Run(args, stdout, stderr, env ?? new Dictionary<string, string>());
+        return (exit, stdout.ToString(), stderr.ToString());
+    }
+
+    public static (int Exit, string Out, string Err) InProcess(params string[] args) => InProcess(null, args);
 
     public static string RepoRoot()
     {

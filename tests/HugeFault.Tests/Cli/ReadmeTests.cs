@@ -27,7 +27,7 @@ public class ReadmeTests
             else env[k] = v;
             words.RemoveAt(0);
         }
-        var (exit, stdout, stderr) = CliProcess.Run(env, words.ToArray());
+        var (exit, stdout, stderr) = CliProcess.InProcess(env, words.ToArray());
         Assert.True(exit == 0, $"hugefault {spec}: exit {exit}: {stderr}");
         var lines = stdout.Replace("\r", "").TrimEnd('\n').Split('\n').Take(head).TakeWhile(l => until is null || !l.StartsWith(until, StringComparison.Ordinal)).ToList();
         while (lines.Count > 0 && lines[^1].Length == 0) lines.RemoveAt(lines.Count - 1);
@@ -58,6 +58,44 @@ public class ReadmeTests
         }
         foreach (var (m, text) in rendered)
             Assert.True(m.Groups["body"].Value == text, $"README block 'hugefault {m.Groups["spec"].Value}' differs from the tool's output; run tools/readme.sh");
+    }
+
+    private static readonly Regex MdLink = new(@"\]\((?<target>[^)\s]+)\)");
+    private static readonly Regex CodePath = new(@"`(?<path>(?:docs|src|tests|tools|scenarios|bench|\.ci)/[^`\s*]+)`");
+    private static readonly Regex SectionNumber = new(@"\.md §\d");
+
+    /// <summary>GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens.</summary>
+    public static string Slug(string heading) =>
+        new string(heading.Trim().ToLowerInvariant().Where(c => char.IsLetterOrDigit(c) || c is ' ' or '-' or '_').ToArray()).Replace(' ', '-');
+
+    [Fact]
+    public void Every_link_in_the_readme_and_docs_resolves_inside_the_repository()
+    {
+        string root = CliProcess.RepoRoot();
+        var broken = new List<string>();
+        foreach (var f in Directory.GetFiles(Path.Combine(root, "docs"), "*.md").Append(Path.Combine(root, "README.md")))
+        {
+            string text = File.ReadAllText(f), dir = Path.GetDirectoryName(f)!, name = Path.GetRelativePath(root, f);
+            foreach (Match m in MdLink.Matches(text))
+            {
+                string target = m.Groups["target"].Value;
+                if (target.StartsWith("http://", StringComparison.Ordinal) || target.StartsWith("https://", StringComparison.Ordinal)) continue;
+                string file = target.Split('#')[0], anchor = target.Contains('#') ? target[(target.IndexOf('#') + 1)..] : "";
+                string full = file.Length == 0 ? f : Path.GetFullPath(Path.Combine(dir, file));
+                if (!full.StartsWith(root, StringComparison.Ordinal) || !(File.Exists(full) || Directory.Exists(full))) { broken.Add($"{name}: ({target}) does not exist"); continue; }
+                if (anchor.Length > 0 && !File.ReadAllLines(full).Where(l => l.StartsWith('#')).Select(l => Slug(l.TrimStart('#').Replace("`", ""))).Contains(anchor))
+                    broken.Add($"{name}: ({target}) has no heading with that anchor");
+            }
+            foreach (Match m in CodePath.Matches(text))
+            {
+                string path = m.Groups["path"].Value.TrimEnd('.', ',', ':');
+                // tools/testing/selftests/… is the kernel's tree, not ours: a tools/ path counts when its folder is one of ours
+                if (path.StartsWith("tools/", StringComparison.Ordinal) && !Directory.Exists(Path.Combine(root, "tools", path.Split('/')[1])) && path.Split('/').Length > 2) continue;
+                if (!File.Exists(Path.Combine(root, path)) && !Directory.Exists(Path.Combine(root, path))) broken.Add($"{name}: `{path}` does not exist");
+            }
+            foreach (Match m in SectionNumber.Matches(text)) broken.Add($"{name}: '{m.Value}…' cites a section by number; link its heading instead");
+        }
+        Assert.True(broken.Count == 0, string.Join("\n", broken));
     }
 
     [Fact]
