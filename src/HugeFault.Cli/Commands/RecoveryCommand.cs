@@ -17,24 +17,24 @@ internal static class RecoveryCommand
         var results = new Option<string?>("--results") { Description = "Folder with the demo's runs (default " + RecoveryReality.RecordedDir + ")" };
         var json = new Option<bool>("--json") { Description = "JSON on stdout" };
         var cmd = new Command("recovery", "Model versus reality for the userspace recovery agent: userspace-migrate's predictions next to the real kernel's measurements.") { results, json };
-        cmd.SetAction(pr => Execute(pr.GetValue(results), pr.GetValue(json), Console.Out));
+        cmd.SetAction(pr => Execute(pr.GetValue(results), pr.GetValue(json), pr.InvocationConfiguration.Output, pr.InvocationConfiguration.Error));
         return cmd;
     }
 
-    public static int Execute(string? results, bool json, TextWriter w)
+    public static int Execute(string? results, bool json, TextWriter w, TextWriter err)
     {
         string dir = results ?? Path.Combine(OracleSession.RepoRoot() ?? ".", RecoveryReality.RecordedDir);
-        if (!Directory.Exists(dir)) return Out.UserError($"--results: no folder {dir}; record runs with tools/realkernel/recovery.sh --record 2m 1g 2m-shared");
+        if (!Directory.Exists(dir)) return Out.UserError($"--results: no folder {dir}; record runs with tools/realkernel/recovery.sh --record 2m 1g 2m-shared", err);
         var cases = new List<RecoveryCase>();
         foreach (var (key, scenario) in RecoveryReality.Cases)
         {
             string path = Path.Combine(dir, key + ".jsonl");
             if (!File.Exists(path)) continue;
             var rc = RecoveryReality.CompareFile(key, BuiltinScenarios.Load(scenario), path);
-            if (rc is null) return Out.UserError($"{path}: neither a recovery nor a refusal record in it (a run that did not finish?); re-run tools/realkernel/recovery.sh --record {key}");
+            if (rc is null) return Out.UserError($"{path}: neither a recovery nor a refusal record in it (a run that did not finish?); re-run tools/realkernel/recovery.sh --record {key}", err);
             cases.Add(rc);
         }
-        if (cases.Count == 0) return Out.UserError($"no recorded runs ({string.Join(", ", RecoveryReality.Cases.Select(c => c.Key + ".jsonl"))}) in {dir}; record them with tools/realkernel/recovery.sh --record 2m 1g 2m-shared");
+        if (cases.Count == 0) return Out.UserError($"no recorded runs ({string.Join(", ", RecoveryReality.Cases.Select(c => c.Key + ".jsonl"))}) in {dir}; record them with tools/realkernel/recovery.sh --record 2m 1g 2m-shared", err);
         if (json)
         {
             w.WriteLine(System.Text.Json.JsonSerializer.Serialize(cases.Select(c => new { c.Key, c.Scenario, c.Kernel, Rows = c.Rows.Select(r => new { r.Quantity, r.Model, r.Linux, r.Agree, r.Note }) }),
