@@ -49,6 +49,11 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mount -t debugfs debugfs /sys/kernel/debug
+# hugetlbfs and tmpfs where scenarios open files (the model's /dev/hugepages, /dev/hugepages1G, /dev/shm)
+mkdir -p /dev/hugepages /dev/hugepages1G /dev/shm
+mount -t hugetlbfs -o pagesize=2M none /dev/hugepages
+mount -t hugetlbfs -o pagesize=1G none /dev/hugepages1G 2>/dev/null
+mount -t tmpfs tmpfs /dev/shm
 echo "@@@ INIT uptime=$(cut -d' ' -f1 /proc/uptime)"
 ko=/modules/$(uname -r)/hwpoison-inject.ko; [ -e "$ko" ] || ko=/hwpoison-inject.ko
 if insmod "$ko"; then echo "@@@ insmod ok"; else echo "@@@ insmod failed"; fi
