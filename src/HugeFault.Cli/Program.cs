@@ -19,8 +19,9 @@ public static class Program
         root.Subcommands.Add(FleetCommand.Create());
         root.Subcommands.Add(DramCommand.Create());
         root.Subcommands.Add(OracleCommand.Create());
+        root.Subcommands.Add(RecoveryCommand.Create());
         root.Action = new CliAction((parse, o, e) =>
-            throw new UsageException("give a command: compare, run, list, fleet, dram or oracle"));
+            throw new UsageException("give a command: compare, run, list, fleet, dram, oracle or recovery"));
         return root;
     }
 

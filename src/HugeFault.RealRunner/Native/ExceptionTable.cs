@@ -6,7 +6,8 @@ namespace HugeFault.RealRunner.Native;
 /// <param name="Action">1 = fault in an access routine, RIP moved to its fixup; 2 = delivered on
 /// return from a syscall made through <see cref="ExceptionTable.Syscall"/>; 3 = BUS_MCEERR_AO,
 /// recorded and ignored; 4 = unexpected site, chained to the previous handler.</param>
-internal readonly record struct SignalRecord(int Signo, int Code, ulong Addr, int AddrLsb, ulong Rip, int Action)
+/// <param name="Tid">The thread that received it (gettid() in the handler).</param>
+internal readonly record struct SignalRecord(int Signo, int Code, ulong Addr, int AddrLsb, ulong Rip, int Action, long Tid = 0)
 {
     public string ActionName => Action switch
     {
@@ -136,7 +137,7 @@ internal static unsafe class ExceptionTable
         {
             byte* r = s_base + DataOffset + RecordsOffset + s_consumed * RecordSize;
             list.Add(new SignalRecord(*(int*)r, *(int*)(r + 4), *(ulong*)(r + 8), (int)*(long*)(r + 16),
-                *(ulong*)(r + 24), (int)*(long*)(r + 32)));
+                *(ulong*)(r + 24), (int)*(long*)(r + 32), *(long*)(r + 40)));
         }
         return list;
     }

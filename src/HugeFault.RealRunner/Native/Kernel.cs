@@ -8,7 +8,11 @@ internal static class Kernel
         __NR_mmap = 9, __NR_mprotect = 10, __NR_munmap = 11, __NR_ioctl = 16, __NR_pread64 = 17,
         __NR_pipe = 22, __NR_madvise = 28, __NR_nanosleep = 35, __NR_getpid = 39, __NR_exit = 60,
         __NR_wait4 = 61, __NR_uname = 63, __NR_ftruncate = 77, __NR_prctl = 157, __NR_exit_group = 231,
-        __NR_fallocate = 285, __NR_memfd_create = 319, __NR_userfaultfd = 323;
+        __NR_fallocate = 285, __NR_memfd_create = 319, __NR_userfaultfd = 323,
+        __NR_shmget = 29, __NR_shmat = 30, __NR_shmctl = 31, __NR_shmdt = 67, __NR_unlink = 87;
+
+    // SysV IPC (include/uapi/linux/ipc.h, shm.h)
+    public const long IPC_CREAT = 0x200, IPC_RMID = 0, SHM_HUGETLB = 0x800;
 
     public const long PROT_NONE = 0, PROT_READ = 1, PROT_WRITE = 2, PROT_EXEC = 4;
     public const long MAP_SHARED = 0x01, MAP_PRIVATE = 0x02, MAP_ANONYMOUS = 0x20, MAP_NORESERVE = 0x4000,
@@ -26,7 +30,7 @@ internal static class Kernel
 
     public const long FALLOC_FL_KEEP_SIZE = 0x01, FALLOC_FL_PUNCH_HOLE = 0x02;
     public const long SEEK_SET = 0, SEEK_CUR = 1, SEEK_END = 2;
-    public const long O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_NONBLOCK = 0x800, O_CLOEXEC = 0x80000;
+    public const long O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0x40, O_NONBLOCK = 0x800, O_CLOEXEC = 0x80000;
 
     public const int SIGBUS = 7;
     public const int SA_SIGINFO = 0x4, SA_ONSTACK = 0x08000000, SA_RESTART = 0x10000000;
@@ -40,6 +44,8 @@ internal static class Kernel
     public const long UFFDIO_REGISTER = 0xC020AA00;  // _IOWR(0xAA, 0x00, struct uffdio_register: 32 B)
     public const long UFFDIO_COPY = 0xC028AA03;      // _IOWR(0xAA, 0x03, struct uffdio_copy: 40 B)
     public const long UFFDIO_POISON = 0xC020AA08;    // _IOWR(0xAA, 0x08, struct uffdio_poison: 32 B)
+    public const long UFFDIO_WRITEPROTECT = 0xC018AA06; // _IOWR(0xAA, 0x06, struct uffdio_writeprotect: 24 B)
+    public const long UFFDIO_CONTINUE = 0xC020AA07;  // _IOWR(0xAA, 0x07, struct uffdio_continue: 32 B)
 
     public const int EPERM = 1, ENOENT = 2, ESRCH = 3, EINTR = 4, EIO = 5, ENXIO = 6, EBADF = 9, EAGAIN = 11,
         ENOMEM = 12, EFAULT = 14, EBUSY = 16, EEXIST = 17, EINVAL = 22, ENOSPC = 28, ENOSYS = 38,

@@ -14,19 +14,19 @@ internal static class Stubs
     internal const int Sys6 = 0x27;
     internal const int SysRet = 0x40;
     internal const int Handler = 0x41;
-    internal const int Norec = 0x8d;
-    internal const int Classify = 0x90;
-    internal const int Scan = 0xa1;
-    internal const int DoFix = 0xb4;
-    internal const int NotFixup = 0xc6;
-    internal const int AtSyscall = 0xdb;
-    internal const int IsAo = 0xe2;
-    internal const int StoreAction = 0xe7;
-    internal const int Done = 0xf0;
-    internal const int Chain = 0xf1;
-    internal const int Chain2 = 0xfe;
-    internal const int ResetDefault = 0x10a;
-    internal const int CodeEnd = 0x123;
+    internal const int Norec = 0x98;
+    internal const int Classify = 0x9b;
+    internal const int Scan = 0xac;
+    internal const int DoFix = 0xbf;
+    internal const int NotFixup = 0xd1;
+    internal const int AtSyscall = 0xe6;
+    internal const int IsAo = 0xed;
+    internal const int StoreAction = 0xf2;
+    internal const int Done = 0xfb;
+    internal const int Chain = 0xfc;
+    internal const int Chain2 = 0x109;
+    internal const int ResetDefault = 0x115;
+    internal const int CodeEnd = 0x12e;
     internal const int Data = 0x1000;
 
     /// <summary>Machine code of Stubs.s (x86-64), one instruction per line.</summary>
@@ -60,7 +60,7 @@ internal static class Stubs
         0xb8, 0x01, 0x00, 0x00, 0x00,                                //   48: mov    eax,0x1
         0xf0, 0x49, 0x0f, 0xc1, 0x00,                                //   4d: lock xadd QWORD PTR [r8],rax
         0x48, 0x83, 0xf8, 0x38,                                      //   52: cmp    rax,0x38
-        0x73, 0x35,                                                  //   56: jae    8d <norec>
+        0x73, 0x40,                                                  //   56: jae    98 <norec>
         0x48, 0xc1, 0xe0, 0x06,                                      //   58: shl    rax,0x6
         0x4d, 0x8d, 0x8c, 0x00, 0x00, 0x02, 0x00,                    //   5c: lea    r9,[r8+rax*1+0x200]
         0x00,                                                        //   63: 
@@ -74,50 +74,53 @@ internal static class Stubs
         0x49, 0x89, 0x49, 0x10,                                      //   7c: mov    QWORD PTR [r9+0x10],rcx
         0x48, 0x8b, 0x8a, 0xa8, 0x00, 0x00, 0x00,                    //   80: mov    rcx,QWORD PTR [rdx+0xa8]
         0x49, 0x89, 0x49, 0x18,                                      //   87: mov    QWORD PTR [r9+0x18],rcx
-        0xeb, 0x03,                                                  //   8b: jmp    90 <classify>
-        0x45, 0x31, 0xc9,                                            //   8d: xor    r9d,r9d
-        0x83, 0x7e, 0x08, 0x05,                                      //   90: cmp    DWORD PTR [rsi+0x8],0x5
-        0x74, 0x4c,                                                  //   94: je     e2 <is_ao>
-        0x48, 0x8b, 0x8a, 0xa8, 0x00, 0x00, 0x00,                    //   96: mov    rcx,QWORD PTR [rdx+0xa8]
-        0x4d, 0x8d, 0x50, 0x40,                                      //   9d: lea    r10,[r8+0x40]
-        0x4d, 0x8b, 0x1a,                                            //   a1: mov    r11,QWORD PTR [r10]
-        0x4d, 0x85, 0xdb,                                            //   a4: test   r11,r11
-        0x74, 0x1d,                                                  //   a7: je     c6 <not_fixup>
-        0x4c, 0x39, 0xd9,                                            //   a9: cmp    rcx,r11
-        0x74, 0x06,                                                  //   ac: je     b4 <do_fix>
-        0x49, 0x83, 0xc2, 0x10,                                      //   ae: add    r10,0x10
-        0xeb, 0xed,                                                  //   b2: jmp    a1 <scan>
-        0x4d, 0x8b, 0x5a, 0x08,                                      //   b4: mov    r11,QWORD PTR [r10+0x8]
-        0x4c, 0x89, 0x9a, 0xa8, 0x00, 0x00, 0x00,                    //   b8: mov    QWORD PTR [rdx+0xa8],r11
-        0xb8, 0x01, 0x00, 0x00, 0x00,                                //   bf: mov    eax,0x1
-        0xeb, 0x21,                                                  //   c4: jmp    e7 <store_action>
-        0x4c, 0x8d, 0x1d, 0x73, 0xff, 0xff, 0xff,                    //   c6: lea    r11,[rip+0xffffffffffffff73]        # 40 <sys_ret>
-        0x4c, 0x39, 0xd9,                                            //   cd: cmp    rcx,r11
-        0x74, 0x09,                                                  //   d0: je     db <at_syscall>
-        0x49, 0x83, 0xeb, 0x02,                                      //   d2: sub    r11,0x2
-        0x4c, 0x39, 0xd9,                                            //   d6: cmp    rcx,r11
-        0x75, 0x16,                                                  //   d9: jne    f1 <chain>
-        0xb8, 0x02, 0x00, 0x00, 0x00,                                //   db: mov    eax,0x2
-        0xeb, 0x05,                                                  //   e0: jmp    e7 <store_action>
-        0xb8, 0x03, 0x00, 0x00, 0x00,                                //   e2: mov    eax,0x3
-        0x4d, 0x85, 0xc9,                                            //   e7: test   r9,r9
-        0x74, 0x04,                                                  //   ea: je     f0 <done>
-        0x49, 0x89, 0x41, 0x20,                                      //   ec: mov    QWORD PTR [r9+0x20],rax
-        0xc3,                                                        //   f0: ret
-        0x4d, 0x85, 0xc9,                                            //   f1: test   r9,r9
-        0x74, 0x08,                                                  //   f4: je     fe <chain2>
-        0x49, 0xc7, 0x41, 0x20, 0x04, 0x00, 0x00,                    //   f6: mov    QWORD PTR [r9+0x20],0x4
-        0x00,                                                        //   fd: 
-        0x49, 0x8b, 0x40, 0x08,                                      //   fe: mov    rax,QWORD PTR [r8+0x8]
-        0x48, 0x83, 0xf8, 0x01,                                      //  102: cmp    rax,0x1
-        0x76, 0x02,                                                  //  106: jbe    10a <reset_default>
-        0xff, 0xe0,                                                  //  108: jmp    rax
-        0xbf, 0x07, 0x00, 0x00, 0x00,                                //  10a: mov    edi,0x7
-        0x49, 0x8d, 0x70, 0x20,                                      //  10f: lea    rsi,[r8+0x20]
-        0x31, 0xd2,                                                  //  113: xor    edx,edx
-        0x41, 0xba, 0x08, 0x00, 0x00, 0x00,                          //  115: mov    r10d,0x8
-        0xb8, 0x0d, 0x00, 0x00, 0x00,                                //  11b: mov    eax,0xd
-        0x0f, 0x05,                                                  //  120: syscall
-        0xc3,                                                        //  122: ret
+        0xb8, 0xba, 0x00, 0x00, 0x00,                                //   8b: mov    eax,0xba
+        0x0f, 0x05,                                                  //   90: syscall
+        0x49, 0x89, 0x41, 0x28,                                      //   92: mov    QWORD PTR [r9+0x28],rax
+        0xeb, 0x03,                                                  //   96: jmp    9b <classify>
+        0x45, 0x31, 0xc9,                                            //   98: xor    r9d,r9d
+        0x83, 0x7e, 0x08, 0x05,                                      //   9b: cmp    DWORD PTR [rsi+0x8],0x5
+        0x74, 0x4c,                                                  //   9f: je     ed <is_ao>
+        0x48, 0x8b, 0x8a, 0xa8, 0x00, 0x00, 0x00,                    //   a1: mov    rcx,QWORD PTR [rdx+0xa8]
+        0x4d, 0x8d, 0x50, 0x40,                                      //   a8: lea    r10,[r8+0x40]
+        0x4d, 0x8b, 0x1a,                                            //   ac: mov    r11,QWORD PTR [r10]
+        0x4d, 0x85, 0xdb,                                            //   af: test   r11,r11
+        0x74, 0x1d,                                                  //   b2: je     d1 <not_fixup>
+        0x4c, 0x39, 0xd9,                                            //   b4: cmp    rcx,r11
+        0x74, 0x06,                                                  //   b7: je     bf <do_fix>
+        0x49, 0x83, 0xc2, 0x10,                                      //   b9: add    r10,0x10
+        0xeb, 0xed,                                                  //   bd: jmp    ac <scan>
+        0x4d, 0x8b, 0x5a, 0x08,                                      //   bf: mov    r11,QWORD PTR [r10+0x8]
+        0x4c, 0x89, 0x9a, 0xa8, 0x00, 0x00, 0x00,                    //   c3: mov    QWORD PTR [rdx+0xa8],r11
+        0xb8, 0x01, 0x00, 0x00, 0x00,                                //   ca: mov    eax,0x1
+        0xeb, 0x21,                                                  //   cf: jmp    f2 <store_action>
+        0x4c, 0x8d, 0x1d, 0x68, 0xff, 0xff, 0xff,                    //   d1: lea    r11,[rip+0xffffffffffffff68]        # 40 <sys_ret>
+        0x4c, 0x39, 0xd9,                                            //   d8: cmp    rcx,r11
+        0x74, 0x09,                                                  //   db: je     e6 <at_syscall>
+        0x49, 0x83, 0xeb, 0x02,                                      //   dd: sub    r11,0x2
+        0x4c, 0x39, 0xd9,                                            //   e1: cmp    rcx,r11
+        0x75, 0x16,                                                  //   e4: jne    fc <chain>
+        0xb8, 0x02, 0x00, 0x00, 0x00,                                //   e6: mov    eax,0x2
+        0xeb, 0x05,                                                  //   eb: jmp    f2 <store_action>
+        0xb8, 0x03, 0x00, 0x00, 0x00,                                //   ed: mov    eax,0x3
+        0x4d, 0x85, 0xc9,                                            //   f2: test   r9,r9
+        0x74, 0x04,                                                  //   f5: je     fb <done>
+        0x49, 0x89, 0x41, 0x20,                                      //   f7: mov    QWORD PTR [r9+0x20],rax
+        0xc3,                                                        //   fb: ret
+        0x4d, 0x85, 0xc9,                                            //   fc: test   r9,r9
+        0x74, 0x08,                                                  //   ff: je     109 <chain2>
+        0x49, 0xc7, 0x41, 0x20, 0x04, 0x00, 0x00,                    //  101: mov    QWORD PTR [r9+0x20],0x4
+        0x00,                                                        //  108: 
+        0x49, 0x8b, 0x40, 0x08,                                      //  109: mov    rax,QWORD PTR [r8+0x8]
+        0x48, 0x83, 0xf8, 0x01,                                      //  10d: cmp    rax,0x1
+        0x76, 0x02,                                                  //  111: jbe    115 <reset_default>
+        0xff, 0xe0,                                                  //  113: jmp    rax
+        0xbf, 0x07, 0x00, 0x00, 0x00,                                //  115: mov    edi,0x7
+        0x49, 0x8d, 0x70, 0x20,                                      //  11a: lea    rsi,[r8+0x20]
+        0x31, 0xd2,                                                  //  11e: xor    edx,edx
+        0x41, 0xba, 0x08, 0x00, 0x00, 0x00,                          //  120: mov    r10d,0x8
+        0xb8, 0x0d, 0x00, 0x00, 0x00,                                //  126: mov    eax,0xd
+        0x0f, 0x05,                                                  //  12b: syscall
+        0xc3,                                                        //  12d: ret
     ];
 }

@@ -25,7 +25,9 @@
 # ucontext uc_mcontext.gregs[REG_RIP] +168 (checked with offsetof on glibc x86-64).
 # Data page (code base + 0x1000): +0 record count (lock xadd), +8 previous handler, +32 a zeroed
 # kernel struct sigaction (SIG_DFL), +64 fixup table {fault_rip, fixup_rip} pairs ending with 0,
-# +512 56 records of 64 bytes {signo:i32, code:i32, addr:u64, lsb:u64, rip:u64, action:u64}.
+# +512 56 records of 64 bytes {signo:i32, code:i32, addr:u64, lsb:u64, rip:u64, action:u64, tid:u64}
+# (tid from gettid(2), a raw syscall that clobbers only rax, rcx and r11: signals are thread-directed, and a
+# process with several scenario threads must say which one got each).
 .intel_syntax noprefix
 .text
 start:
@@ -80,6 +82,9 @@ handler:
   mov qword ptr [r9+16], rcx
   mov rcx, qword ptr [rdx+168]
   mov qword ptr [r9+24], rcx
+  mov eax, 186
+  syscall
+  mov qword ptr [r9+40], rax
   jmp classify
 norec:
   xor r9d, r9d

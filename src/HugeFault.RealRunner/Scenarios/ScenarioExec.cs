@@ -29,7 +29,7 @@ namespace HugeFault.RealRunner.Scenarios;
 /// joined after the next UFFDIO_COPY/UFFDIO_POISON (whose step then carries its signals), as the
 /// model resumes blocked accesses after a resolving ioctl.</para>
 /// </remarks>
-internal sealed unsafe class ScenarioExec
+internal sealed unsafe partial class ScenarioExec
 {
     private readonly JsonElement _plan;
     private readonly string _name;
@@ -81,7 +81,7 @@ internal sealed unsafe class ScenarioExec
         foreach (var n in initial.Skip(1))
         {
             int pid = Libc.fork();
-            if (pid == 0) { _me = n; SetComm(n); Serve(); }
+            if (pid == 0) { _me = n; SetComm(n); StartProcess(); Serve(); }
             _pids[n] = pid;
         }
         Out(new JsonLine().Str("kind", "start").Str("scenario", _name).Str("kernel", _kernel)
@@ -99,26 +99,28 @@ internal sealed unsafe class ScenarioExec
             }
             double t0 = _clock.Elapsed.TotalMilliseconds;
             string result;
-            if (_dead.Contains(who)) result = "{\"note\":\"process is dead\"}";
+            if (_dead.Contains(ProcessOf(who))) result = "{\"note\":\"process is dead\"}";
             else if (who == _me) result = Exec(step);
             else result = Remote(who, 1, i);
-            if (op == "fork" && JsonDocument.Parse(result).RootElement.TryGetProperty("ret", out var pr) && pr.GetInt64() > 0)
-                _pids[step.GetProperty("args").GetProperty("child").GetString()!] = (int)pr.GetInt64();
+            AfterStep(op, who, step, result);
             if (op == "exit") _dead.Add(who);
-            // signals of every live process, in process order
+            var deaths = Deaths();
+            // signals of every live process, in process order (a thread's come with its process's, by tid)
             var sigs = new StringBuilder("[");
             foreach (var n in _order)
             {
-                if (_dead.Contains(n) || (n != _me && !_pids.ContainsKey(n))) continue;
+                if (_dead.Contains(n) || _threadOf.ContainsKey(n) || (n != _me && !_pids.ContainsKey(n))) continue;
                 string s = n == _me ? SignalsJson() : Remote(n, 2, i);
                 if (s.Length > 2) { if (sigs.Length > 1) sigs.Append(','); sigs.Append(s, 1, s.Length - 2); }
             }
             sigs.Append(']');
             line.Raw("result", result).Raw("signals", sigs.ToString()).Raw("counters", Counters()).Raw("log", Kmsg())
                 .Num("ms", _clock.Elapsed.TotalMilliseconds - t0);
+            if (deaths.Length > 2) line.Raw("deaths", deaths);
+            if (PageFlagsJson(step) is { } kpf) line.Raw("kpageflags", kpf);
             Out(line);
         }
-        foreach (var n in _order) if (n != _me && _pids.ContainsKey(n) && !_dead.Contains(n)) Send(n, 3, 0);
+        foreach (var n in _order) if (n != _me && _pids.ContainsKey(n) && !_dead.Contains(ProcessOf(n))) Send(n, 3, 0);
         Out(new JsonLine().Str("kind", "end").Num("ms", _clock.Elapsed.TotalMilliseconds));
         return 0;
     }
@@ -137,22 +139,14 @@ internal sealed unsafe class ScenarioExec
             long r = ExceptionTable.Syscall(7 /*poll*/, (long)pfd, 1, 200);
             if (r > 0) break;
             waited += 200;
-            if (_pids.TryGetValue(who, out int pid) && ExceptionTable.Syscall(62 /*kill*/, pid, 0) < 0 || Reaped(who) || waited > 60_000)
-            { _dead.Add(who); return kind == 2 ? "[]" : "{\"note\":\"process died\"}"; }
+            if (DeathOf(ProcessOf(who)) is not null || waited > 60_000)
+            { return kind == 2 ? "[]" : "{\"note\":\"process died\"}"; }
         }
         int len = 0;
         ReadFull(resR, (byte*)&len, 4);
         var buf = new byte[len];
         fixed (byte* b = buf) ReadFull(resR, b, len);
         return Encoding.UTF8.GetString(buf);
-    }
-
-    private bool Reaped(string who)
-    {
-        if (!_pids.TryGetValue(who, out int pid)) return false;
-        int status = 0;
-        long r = ExceptionTable.Syscall(__NR_wait4, pid, (long)&status, 1 /*WNOHANG*/, 0);
-        return r == pid;
     }
 
     private bool Send(string who, int kind, int step)
@@ -288,13 +282,17 @@ internal sealed unsafe class ScenarioExec
             case "fork":
             {
                 string child = Str(a, "child")!;
+                var readers = ForkEventReaders(); // with UFFD_FEATURE_EVENT_FORK, fork() waits until the event is read
                 int pid = Libc.fork();
                 if (pid == 0)
                 {
                     _me = child; SetComm(child);
                     _pending.Clear(); ExceptionTable.Drain();
+                    _threadOf.Clear(); _tidNames.Clear(); // fork() keeps only the calling thread
+                    StartProcess();
                     Serve();
                 }
+                foreach (var t in readers) t.Join(5000);
                 r.Num("ret", pid);
                 break;
             }
@@ -330,7 +328,7 @@ internal sealed unsafe class ScenarioExec
                     long ar = ExceptionTable.Syscall(__NR_ioctl, fd, UFFDIO_API, (long)api);
                     if (ar < 0) { ExceptionTable.Syscall(__NR_close, fd); fd = ar; }
                 }
-                if (fd >= 0) _fds[Str(a, "fd")!] = fd;
+                if (fd >= 0) { _fds[Str(a, "fd")!] = fd; _uffdFeatures[Str(a, "fd")!] = (ulong)Num(a, "features"); }
                 Ret(r, fd);
                 break;
             }
@@ -342,7 +340,7 @@ internal sealed unsafe class ScenarioExec
                 ulong* reg = stackalloc ulong[4];
                 reg[0] = m.Base + (ulong)off; reg[1] = (ulong)len; reg[2] = (ulong)Num(a, "mode"); reg[3] = 0;
                 long res = ExceptionTable.Syscall(__NR_ioctl, _fds[Str(a, "uffd")!], UFFDIO_REGISTER, (long)reg);
-                if (res == 0) _uffdMaps.Add(Str(a, "map")!);
+                if (res == 0) { _uffdMaps.Add(Str(a, "map")!); _uffdRegistered.Add(Str(a, "uffd")!); }
                 Ret(r, res);
                 break;
             }
@@ -371,13 +369,11 @@ internal sealed unsafe class ScenarioExec
                     if (res == 0) res = (long)po[3];
                 }
                 Ret(r, res);
-                // accesses blocked in handle_userfault() retry now; their signals belong to this step
-                foreach (var t in _blocked.ToList()) if (t.Join(5000)) _blocked.Remove(t);
-                r.Num("still_blocked", _blocked.Count);
+                ResumeBlocked(r);
                 break;
             }
             case "check": break;
-            default: r.Str("error", "unsupported op " + op); break;
+            default: if (!ExecMoreOp(op, a, r)) r.Str("error", "unsupported op " + op); break;
         }
     }
 
@@ -418,9 +414,11 @@ internal sealed unsafe class ScenarioExec
         _check = default;
         if (_uffdMaps.Contains(map))
         {
-            var t = new Thread(Body) { IsBackground = true };
+            long tid = 0;
+            var t = new Thread(() => { Volatile.Write(ref tid, ExceptionTable.Syscall(186 /*gettid*/)); Body(); }) { IsBackground = true };
             t.Start();
-            if (!t.Join(500)) { _blocked.Add(t); r.Str("outcome", "blocked in userfaultfd").Num("done", 0); return; }
+            if (!t.Join(500) && WaitsInKernel(t, () => Volatile.Read(ref tid)))
+            { _blocked.Add(t); r.Str("outcome", "blocked in userfaultfd").Num("done", 0); return; }
         }
         else Body();
         System.Runtime.InteropServices.NativeMemory.Free(buf);
@@ -491,7 +489,7 @@ internal sealed unsafe class ScenarioExec
         var sb = new StringBuilder("[");
         foreach (var s in _pending)
         {
-            var o = new JsonLine().Str("to", _me).Str("signo", s.Signo == SIGBUS ? "SIGBUS" : "SIG" + s.Signo)
+            var o = new JsonLine().Str("to", _tidNames.TryGetValue(s.Tid, out var tn) ? tn : _me).Str("signo", s.Signo == SIGBUS ? "SIGBUS" : "SIG" + s.Signo)
                 .Str("si_code", s.Signo == SIGBUS ? BusCodeName(s.Code) : "code" + s.Code).Str("si_addr", Sym(s.Addr))
                 .Num("si_addr_lsb", s.AddrLsb).Str("site", s.ActionName);
             if (sb.Length > 1) sb.Append(',');
@@ -547,7 +545,7 @@ internal sealed unsafe class ScenarioExec
 
     private ulong PfnArg(JsonElement a)
     {
-        if (Str(a, "var") is { } v) return _vars.GetValueOrDefault(v);
+        if (Str(a, "var") is { } v) return _vars.TryGetValue(v, out var mine) ? mine : _knownVars.GetValueOrDefault(v);
         if (Str(a, "map") is { } mn) { var m = _maps[mn]; return Pagemap(m.Base + (ulong)Num(a, "offset")); }
         return (ulong)Num(a, "pfn");
     }

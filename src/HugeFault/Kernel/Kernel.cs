@@ -74,6 +74,9 @@ public sealed partial class Kernel
     public KernelStats Stats { get; } = new();
     public bool EarlyKill { get; set; }
     public bool Recovery { get; set; }
+    /// <summary>vm.enable_soft_offline (6.11+; 1 by default).</summary>
+    public bool EnableSoftOffline { get; set; } = true;
+    internal bool SoftOfflineDisabledLogged { get; set; }
     /// <summary>num_poisoned_pages: /proc/meminfo HardwareCorrupted = this × 4 kB.</summary>
     public long NumPoisonedPages { get; set; }
     /// <summary>A real (not MF_SW_SIMULATED) memory failure happened: unpoison is disabled (hw_memory_failure).</summary>

@@ -51,6 +51,7 @@ public sealed partial class Kernel
             return new(FaultKind.Hwpoison, Policy.FaultShift(this, vma, r));
         if (leafLevel && e.Present)
         {
+            if (IsUffdWpFault(vma, e, write)) return HandleUserfault(vma, UffdFaultAddress(vma, va)); // hugetlb_fault(): handle_userfault(VM_UFFD_WP)
             if (write && !e.Writable) return HugetlbWp(t, vma, va, r);
             return FaultResult.Ok;
         }
@@ -76,18 +77,17 @@ public sealed partial class Kernel
             inode.PageCache.TryGetValue(idx, out folio);
             if (folio is not null && folio.IsHwpoison && !Policy.AllowFaultOnPoisonedFolio(this, vma, folio, va))
                 return new(FaultKind.Hwpoison, Policy.NoPageHwpoisonShift(this, vma, folio, va));
+            // after the PG_hwpoison check: a page-cache hit in a MINOR-registered VMA is a minor userfault
+            if (folio is not null && (vma.Flags & VmFlags.VM_UFFD_MINOR) != 0 && vma.Uffd is not null)
+                return HandleUserfault(vma, UffdFaultAddress(vma, va));
             if (privateMap && write && folio is not null && Phys.FirstPoisonedLine(folio.PhysAddr, folio.Size) is not null)
                 return new(FaultKind.Hwpoison, h.Shift); // copy_user_large_folio() meets the poison: VM_FAULT_HWPOISON_LARGE
         }
         if (privateMap && inode.Internal && folio is null) anonNew = true; // anonymous private hugetlb: never in a page cache
         if (folio is null || (privateMap && write))
         {
-            if ((vma.Flags & VmFlags.VM_UFFD_MISSING) != 0 && vma.Uffd is { } uffd && folio is null)
-            {
-                ulong reported = vma.IsHgm ? Units.AlignDown(va, Units.PAGE_SIZE) : hva;
-                uffd.Messages.Add(reported);
-                return new(FaultKind.Userfault);
-            }
+            if ((vma.Flags & VmFlags.VM_UFFD_MISSING) != 0 && vma.Uffd is not null && folio is null)
+                return HandleUserfault(vma, UffdFaultAddress(vma, va));
             var src = folio;
             bool resv;
             if (privateMap) resv = vma.PrivateResv?.Remove(idx) ?? false;
@@ -124,7 +124,10 @@ public sealed partial class Kernel
         bool writable = vma.IsShared ? (vma.Flags & VmFlags.VM_WRITE) != 0 : anonNew && (vma.Flags & VmFlags.VM_WRITE) != 0;
         bool dirty = writable && (vma.IsShared || write);
         if (!anonNew && !vma.IsShared) writable = false;
+        bool wpMarker = rr.Entry.IsUffdWpMarker;
         InstallLeaf(rr, folio, pfn, writable, dirty);
+        // a uffd-wp marker keeps the page write-protected: hugetlb_no_page() maps it read-only with the uffd-wp bit
+        if (wpMarker && (vma.Flags & VmFlags.VM_UFFD_WP) != 0) rr.Table.Set(rr.Index, rr.Entry.WithUffdWp(true));
         return FaultResult.Ok;
     }
 
@@ -132,6 +135,13 @@ public sealed partial class Kernel
     private FaultResult HugetlbWp(TaskStruct t, Vma vma, ulong va, PteRef r)
     {
         var e = r.Entry;
+        // "Let's take out MAP_SHARED mappings first": a shared entry becomes writable (read-only after uffd-wp)
+        if (vma.IsShared)
+        {
+            r.Table.Set(r.Index, new Pte(e.WithWritable(true).Raw | Pte._PAGE_DIRTY));
+            Stats.EntriesWritten++;
+            return FaultResult.Ok;
+        }
         var old = Phys.FolioOf(e.Pfn)!;
         if (old.IsAnon && old.Mapcount == 1)
         {
@@ -175,6 +185,7 @@ public sealed partial class Kernel
         if (e.IsHwpoison || e.IsPoisonMarker) return new(FaultKind.Hwpoison, Units.PAGE_SHIFT);
         if (e.Present)
         {
+            if (IsUffdWpFault(vma, e, write)) return HandleUserfault(vma, pva);
             if (!write || e.Writable) return FaultResult.Ok;
             var old = Phys.FolioOf(e.Pfn)!;
             if (old.IsAnon && old.Mapcount == 1) { rr.Table.Set(rr.Index, new Pte(e.WithWritable(true).Raw | Pte._PAGE_DIRTY)); return FaultResult.Ok; }
@@ -192,9 +203,10 @@ public sealed partial class Kernel
             ulong foff = vma.FileOffset(pva);
             ulong idx = foff >> inode.FolioShift;
             if (foff >= Units.AlignUp(inode.Size, Units.PAGE_SIZE) && !inode.Internal) return new(FaultKind.Sigbus);
+            if (inode.PageCache.ContainsKey(idx) && (vma.Flags & VmFlags.VM_UFFD_MINOR) != 0 && vma.Uffd is not null) return HandleUserfault(vma, pva);
             if (!inode.PageCache.TryGetValue(idx, out var f))
             {
-                if ((vma.Flags & VmFlags.VM_UFFD_MISSING) != 0 && vma.Uffd is { } uffd) { uffd.Messages.Add(pva); return new(FaultKind.Userfault); }
+                if ((vma.Flags & VmFlags.VM_UFFD_MISSING) != 0 && vma.Uffd is not null) return HandleUserfault(vma, pva);
                 // a VMA converted away from hugetlb over a hugetlbfs file (vma-convert) refills with an ordinary
                 // folio of the file's folio size, so page-cache indices keep their meaning
                 f = Phys.AllocFolio(inode.IsHugetlb ? inode.Hstate!.Order : inode.ShmemFolioOrder);
@@ -218,7 +230,7 @@ public sealed partial class Kernel
             if (cf.PageCache.TryGetValue(cidx, out cowSrc) && (cowSrc.IsHwpoison || Phys.FirstPoisonedLine(cowSrc.PhysAddr, cowSrc.Size) is not null))
                 return new(FaultKind.Hwpoison, Units.PAGE_SHIFT);
         }
-        if ((vma.Flags & VmFlags.VM_UFFD_MISSING) != 0 && vma.Uffd is { } u2 && cowSrc is null) { u2.Messages.Add(pva); return new(FaultKind.Userfault); }
+        if ((vma.Flags & VmFlags.VM_UFFD_MISSING) != 0 && vma.Uffd is not null && cowSrc is null) return HandleUserfault(vma, pva);
         var af = Phys.AllocFolio(0);
         if (af is null) return new(FaultKind.Oom);
         if (cowSrc is not null) CopyFolioContent(cowSrc, af);
@@ -317,6 +329,10 @@ public sealed partial class Kernel
         if (Phys.FolioOf(pa >> Units.PAGE_SHIFT) is { IsHwpoison: true } pf)
             foreach (var raw in pf.RawHwp)
             {
+                // a raw page the kernel knows is poisoned machine-checks when touched through a mapping that a policy
+                // kept; one poisoned by software only (MADV_HWPOISON, corrupt-pfn) holds good data and reads normally
+                // (hugetlb-mfr.c reads every byte back after MADV_HWPOISON under MFD_MF_KEEP_UE_MAPPED)
+                if (pf.SimulatedHwp.Contains(raw)) continue;
                 ulong rs = raw << Units.PAGE_SHIFT;
                 if (rs + Units.PAGE_SIZE > pa && rs < pa + n && (bad is null || rs < bad.Value)) bad = Math.Max(rs, pa);
             }
@@ -354,6 +370,11 @@ public sealed partial class Kernel
         t.SignalsReceived++;
         SignalDelivered?.Invoke(t, signo, code, addr, lsb);
         bool dies = signo == Sig.SIGKILL || (t.Sigbus == SigbusDisposition.Default && (forced || code == Sig.BUS_MCEERR_AO));
-        if (dies) { Stats.TasksKilled++; DoExit(t, $"killed by {Sig.Name(signo)}"); }
+        // a fatal signal's default action ends the whole thread group (do_group_exit())
+        if (dies)
+        {
+            Stats.TasksKilled++;
+            foreach (var x in Tasks.Where(x => x.Alive && x.Tgid == t.Tgid).OrderBy(x => x.Pid).ToList()) DoExit(x, $"killed by {Sig.Name(signo)}");
+        }
     }
 }

@@ -41,6 +41,8 @@ public sealed class Folio
 
     /// <summary>The raw_hwp_page list (_hugetlb_hwpoison): pfns of distinct poisoned raw pages, in arrival order.</summary>
     public List<ulong> RawHwp { get; } = new();
+    /// <summary>Raw pages of <see cref="RawHwp"/> poisoned by software only (MADV_HWPOISON, corrupt-pfn): their memory is fine.</summary>
+    public HashSet<ulong> SimulatedHwp { get; } = new();
 
     /// <summary>Healthy raw pages that stay unmapped for the users' sake (copy-around's fake poison): new mappers get poison markers there.</summary>
     public SortedSet<ulong> FakePoison { get; } = new();

@@ -31,6 +31,25 @@ public sealed partial class Kernel
         }
     }
 
+    /// <summary>
+    /// "hugetlb: split PTE markers when doing HGM walks" (HGM v2): a uffd-wp marker above the level an HGM walk needs is
+    /// replaced by a table of markers of the next level, down to <paramref name="level"/>, so the protection of the
+    /// untouched rest survives.
+    /// </summary>
+    internal void SplitMarkersDownTo(MmStruct mm, ulong va, PtLevel level)
+    {
+        while (true)
+        {
+            var r = Walk(mm, va);
+            if (r.Level <= level || !r.Entry.IsUffdWpMarker) return;
+            var t = AllocTable(mm, r.Level - 1);
+            if (t is null) return;
+            for (int i = 0; i < 512; i++) t.Set(i, Pte.UffdWpMarker());
+            r.Table.SetChild(r.Index, t);
+            Stats.EntriesWritten += 513;
+        }
+    }
+
     /// <summary>Replaces the 4 KiB entry mapping raw page rawPfn (at va) by a hwpoison entry, in mm; splits down to it first.</summary>
     internal bool PoisonSubpageMapping(MmStruct mm, ulong va, ulong rawPfn, bool marker = false)
     {

@@ -71,4 +71,11 @@ public sealed partial class Kernel
         string w = what.StartsWith("the ", StringComparison.Ordinal) ? what : char.ToUpperInvariant(what[0]) + what[1..];
         Log($"Unpoison: {w} {p}");
     }
+
+    /// <summary>
+    /// vm.enable_soft_offline exists since "mm/memory-failure: userspace controls soft-offlining pages" (Jiaqi Yan, v6.11):
+    /// with 0, MADV_SOFT_OFFLINE fails with EOPNOTSUPP and logs once "disabled by /proc/sys/vm/enable_soft_offline".
+    /// Before, the sysctl file does not exist. Seen: peers/selftests-mm/hugetlb-soft-offline-*.
+    /// </summary>
+    internal bool HasEnableSoftOfflineSysctl => AtLeast(6, 11);
 }

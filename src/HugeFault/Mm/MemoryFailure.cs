@@ -90,6 +90,7 @@ public sealed partial class Kernel
             if (isNew)
             {
                 folio.RawHwp.Add(pfn);
+                NoteSimulated(folio, pfn, flags);
                 NumPoisonedPages++;
             }
             var ctx0 = new MfContext(folio, pfn, flags, pa, FirstPoison: false, NewRawPage: isNew);
@@ -97,6 +98,7 @@ public sealed partial class Kernel
         }
         folio.Flags = folio.Flags.With(PageFlags.PG_hwpoison);
         folio.RawHwp.Add(pfn);
+        NoteSimulated(folio, pfn, flags);
         if (folio.Flags.Has(PageFlags.HugetlbFreed))
         {
             // free hugetlb folio: __page_handle_poison() = dissolve + take_page_off_buddy()
@@ -111,6 +113,13 @@ public sealed partial class Kernel
         var ctx = new MfContext(folio, pfn, flags, pa, FirstPoison: true);
         var (result, type) = Policy.HandleInUseHugetlb(this, ctx);
         return ActionResult(pfn, type, result);
+    }
+
+    /// <summary>A raw page poisoned by software (MF_SW_SIMULATED) whose memory holds no real poison: loads of it still return data.</summary>
+    private void NoteSimulated(Folio folio, ulong pfn, MfFlags flags)
+    {
+        if ((flags & MfFlags.MF_SW_SIMULATED) != 0 && Phys.FirstPoisonedLine(pfn << Units.PAGE_SHIFT, Units.PAGE_SIZE) is null) folio.SimulatedHwp.Add(pfn);
+        else folio.SimulatedHwp.Remove(pfn);
     }
 
     /// <summary>memory_failure() for an order-0 folio (anon, tmpfs page cache): unmap with 4 KiB hwpoison entries, kill, quarantine.</summary>
@@ -381,6 +390,13 @@ public sealed partial class Kernel
     /// </summary>
     public int SoftOfflinePage(ulong pfn)
     {
+        if (!EnableSoftOffline)
+        {
+            // soft_offline_page(): pr_info_once()
+            if (!SoftOfflineDisabledLogged) Log("Soft offline: disabled by /proc/sys/vm/enable_soft_offline");
+            SoftOfflineDisabledLogged = true;
+            return -Errno.EOPNOTSUPP;
+        }
         var folio = Phys.FolioOf(pfn);
         if (folio is null) { if (Phys.IsRawHwpoison(pfn)) return 0; if (Phys.TakePageOffBuddy(pfn)) { Phys.SetRawHwpoison(pfn); NumPoisonedPages++; } return 0; }
         if (folio.IsHwpoison) { Log($"soft offline: {Units.Hex(pfn)}: page already poisoned"); return 0; }

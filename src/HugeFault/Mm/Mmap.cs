@@ -80,7 +80,24 @@ public sealed partial class Kernel
             AddInode(shm);
             vma.File = shm; shm.IMmap.Add(vma);
         }
+        if ((flags & Mman.MAP_POPULATE) != 0) MmPopulate(t, vma);
         return SysResult.Ok((long)va);
+    }
+
+    /// <summary>
+    /// __mm_populate() for MAP_POPULATE: faults every page in, as GUP does (a write fault for a private writable
+    /// mapping); the first page that cannot be had (a poisoned folio, no free page) ends it, silently: no signal.
+    /// </summary>
+    private void MmPopulate(TaskStruct t, Vma vma)
+    {
+        bool write = (vma.Flags & (VmFlags.VM_WRITE | VmFlags.VM_SHARED)) == VmFlags.VM_WRITE;
+        ulong step = vma.Hstate?.Size ?? Units.PAGE_SIZE;
+        for (ulong a = vma.Start; a < vma.End; a += step)
+        {
+            var e = Walk(t.Mm, a).Entry;
+            if (e.Present && (!write || e.Writable)) continue;
+            if (HandleMmFault(t, vma, a, write, fromGup: true).Kind != FaultKind.Mapped) return;
+        }
     }
 
     /// <summary>hugetlb_reserve_pages(): shared mappings reserve the file's unfaulted, unreserved indices; private ones reserve all.</summary>
@@ -170,13 +187,15 @@ public sealed partial class Kernel
         var child = Spawn(comm);
         child.MceKill = parent.MceKill; child.Sigbus = parent.Sigbus;
         foreach (var kv in parent.Fds) { child.Fds[kv.Key] = kv.Value; kv.Value.Inode.OpenCount++; }
+        var uffdCtxs = new Dictionary<Userfaultfd, Userfaultfd>();
         foreach (var v in parent.Mm.Vmas.OrderBy(v => v.Start))
         {
-            var nv = new Vma(child.Mm, v.Start, v.End, v.Flags & ~(VmFlags.VM_UFFD_MISSING | VmFlags.VM_UFFD_MINOR), v.File, v.PgOff)
+            var nv = new Vma(child.Mm, v.Start, v.End, v.Flags & ~(VmFlags.VM_UFFD_MISSING | VmFlags.VM_UFFD_MINOR | VmFlags.VM_UFFD_WP), v.File, v.PgOff)
             { Hstate = v.Hstate, AnonVma = v.AnonVma, Name = v.Name, NameBase = v.NameBase };
             child.Mm.Vmas.Add(nv);
             v.File?.IMmap.Add(nv);
             v.AnonVma?.Vmas.Add(nv);
+            DupUserfaultfd(v, nv, uffdCtxs);
             if (v.PrivateResv is not null) nv.PrivateResv = new HashSet<ulong>(); // the parent owns the reservations
             if (v.AnonVma is null) continue;
             // copy_hugetlb_page_range()/copy_page_range(): private mappings, write-protected for COW
@@ -213,7 +232,9 @@ public sealed partial class Kernel
             ZapRange(t.Mm, 0, 1UL << 48);
             FreeTable(t.Mm, t.Mm.Pgd);
         }
-        foreach (var fd in t.Fds.Keys.ToList()) Close(t, fd);
+        // the file table goes with the last task that shares it (threads share their process's)
+        if (!Tasks.Any(x => x.Alive && ReferenceEquals(x.Fds, t.Fds)))
+            foreach (var fd in t.Fds.Keys.ToList()) Close(t, fd);
         KAct($"{t} exited: {reason}");
     }
 

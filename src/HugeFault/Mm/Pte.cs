@@ -11,6 +11,8 @@ namespace HugeFault.Mm;
 /// P=0 and raw != 0: a non-present leaf whose swp field says what it is:
 ///   1 = SWP_HWPOISON (hwpoison swap entry, pfn kept: make_hwpoison_entry()),
 ///   2 = PTE_MARKER_POISONED (UFFDIO_POISON, no pfn),
+///   3 = PTE_MARKER_UFFD_WP (UFFDIO_WRITEPROTECT of an empty entry of a file-backed range).
+/// Bit 10 of a present entry (_PAGE_BIT_SOFTW2) is _PAGE_UFFD_WP, the uffd-wp bit.
 /// </code>
 /// </summary>
 public readonly record struct Pte(ulong Raw)
@@ -21,12 +23,14 @@ public readonly record struct Pte(ulong Raw)
     public const ulong _PAGE_ACCESSED = 1UL << 5;
     public const ulong _PAGE_DIRTY = 1UL << 6;
     public const ulong _PAGE_PSE = 1UL << 7;
+    public const ulong _PAGE_UFFD_WP = 1UL << 10;
     private const int PfnShift = Units.PAGE_SHIFT;
     private const ulong PfnMask = ((1UL << 52) - 1) & ~((1UL << PfnShift) - 1);
     private const int SwpShift = 52;
     private const ulong SwpMask = 0xFUL << SwpShift;
     public const ulong SWP_HWPOISON = 1;
     public const ulong PTE_MARKER_POISONED = 2;
+    public const ulong PTE_MARKER_UFFD_WP = 3;
 
     public static readonly Pte None = new(0);
 
@@ -38,6 +42,9 @@ public readonly record struct Pte(ulong Raw)
     public ulong SwapType => Present ? 0 : (Raw & SwpMask) >> SwpShift;
     public bool IsHwpoison => !Present && SwapType == SWP_HWPOISON;
     public bool IsPoisonMarker => !Present && SwapType == PTE_MARKER_POISONED;
+    public bool IsUffdWpMarker => !Present && SwapType == PTE_MARKER_UFFD_WP;
+    /// <summary>huge_pte_uffd_wp()/pte_uffd_wp(): the present entry is write-protected by userfaultfd.</summary>
+    public bool UffdWp => Present && (Raw & _PAGE_UFFD_WP) != 0;
 
     /// <summary>A leaf mapping a page: PTE level always, PUD/PMD level with PS set.</summary>
     public static Pte Leaf(ulong pfn, bool huge, bool writable) =>
@@ -49,8 +56,12 @@ public readonly record struct Pte(ulong Raw)
     /// <summary>make_pte_marker(PTE_MARKER_POISONED): installed by UFFDIO_POISON, no page behind it.</summary>
     public static Pte PoisonMarker() => new(PTE_MARKER_POISONED << SwpShift);
     public Pte WithWritable(bool w) => new(w ? Raw | _PAGE_RW : Raw & ~_PAGE_RW);
+    /// <summary>Protect: set the uffd-wp bit and clear write (huge_pte_mkuffd_wp(huge_pte_wrprotect())); unprotect: clear the bit only.</summary>
+    public Pte WithUffdWp(bool protect) => new(protect ? (Raw | _PAGE_UFFD_WP) & ~_PAGE_RW : Raw & ~_PAGE_UFFD_WP);
+    /// <summary>make_pte_marker(PTE_MARKER_UFFD_WP).</summary>
+    public static Pte UffdWpMarker() => new(PTE_MARKER_UFFD_WP << SwpShift);
 
     public override string ToString() =>
         IsNone ? "none" : Present ? (Huge ? $"leaf pfn={Units.Hex(Pfn)}" : $"pte pfn={Units.Hex(Pfn)}") :
-        IsHwpoison ? $"hwpoison pfn={Units.Hex(Pfn)}" : IsPoisonMarker ? "marker(POISONED)" : $"swp {Raw:x}";
+        IsHwpoison ? $"hwpoison pfn={Units.Hex(Pfn)}" : IsPoisonMarker ? "marker(POISONED)" : IsUffdWpMarker ? "marker(UFFD_WP)" : $"swp {Raw:x}";
 }

@@ -37,6 +37,7 @@ public sealed partial class Kernel
             v.Uffd = u;
             if ((mode & UFFDIO_REGISTER_MODE_MISSING) != 0) v.Flags |= VmFlags.VM_UFFD_MISSING;
             if ((mode & UFFDIO_REGISTER_MODE_MINOR) != 0) v.Flags |= VmFlags.VM_UFFD_MINOR;
+            if ((mode & UFFDIO_REGISTER_MODE_WP) != 0) v.Flags |= VmFlags.VM_UFFD_WP;
         }
         return SysResult.Ok();
     }
@@ -69,7 +70,7 @@ public sealed partial class Kernel
             }
             var r = Walk(t.Mm, a);
             // huge_pte_none_mostly(): a poison marker counts as empty, UFFDIO_COPY replaces it (21c on 6.12)
-            if (!r.Entry.IsNone && !r.Entry.IsPoisonMarker && r.Shift <= (v.Hstate?.Shift ?? Units.PAGE_SHIFT)) return done > 0 ? SysResult.Ok((long)done) : SysResult.Err(Errno.EEXIST);
+            if (!r.Entry.IsNone && !r.Entry.IsPoisonMarker && !r.Entry.IsUffdWpMarker && r.Shift <= (v.Hstate?.Shift ?? Units.PAGE_SHIFT)) return done > 0 ? SysResult.Ok((long)done) : SysResult.Err(Errno.EEXIST);
             int res = MfillAtomicPte(t, v, a, step, seed, patternOffset + (long)(a - dst));
             if (res != 0) return done > 0 ? SysResult.Ok((long)done) : SysResult.Err(-res);
             done += step;

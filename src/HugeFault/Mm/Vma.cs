@@ -14,6 +14,7 @@ public enum VmFlags : uint
     VM_NORESERVE = 1 << 21,
     VM_UFFD_MISSING = 1 << 9,
     VM_UFFD_MINOR = 1 << 10,
+    VM_UFFD_WP = 1 << 12,
     /// <summary>HGM: VM_HUGETLB_HGM, set by MADV_SPLIT, never cleared.</summary>
     VM_HUGETLB_HGM = 1 << 26,
     VM_ACCOUNT = 1 << 20,

@@ -17,7 +17,7 @@ namespace HugeFault.Oracle;
 public static class OraclePlan
 {
     /// <summary>Operations a real kernel cannot run (they drive the model's hardware or KVM).</summary>
-    public static readonly IReadOnlySet<string> ModelOnlyOps = new HashSet<string> { "hw_error", "kvm_guest_access", "open", "unlink" };
+    public static readonly IReadOnlySet<string> ModelOnlyOps = new HashSet<string> { "hw_error", "kvm_guest_access" };
 
     /// <summary>The scenario's key: its file name without directory and extension.</summary>
     public static string Key(Scenario sc) => Path.GetFileNameWithoutExtension(sc.File.Replace("builtin:", "", StringComparison.Ordinal));
@@ -50,7 +50,11 @@ public static class OraclePlan
     public static List<string> ProcessNames(Scenario sc)
     {
         var l = sc.Processes.Select(p => p.Name).ToList();
-        foreach (var s in sc.Steps) if (s.Op == "fork" && !l.Contains(s.Args["child"].Text)) l.Add(s.Args["child"].Text);
+        foreach (var s in sc.Steps)
+        {
+            if (s.Op == "fork" && !l.Contains(s.Args["child"].Text)) l.Add(s.Args["child"].Text);
+            if (s.Op == "thread" && !l.Contains(s.Args["name"].Text)) l.Add(s.Args["name"].Text);
+        }
         return l;
     }
 
@@ -62,7 +66,7 @@ public static class OraclePlan
         if (sc.Host.Overcommit2M > 0) sysctl["/sys/kernel/mm/hugepages/hugepages-2048kB/nr_overcommit_hugepages"] = sc.Host.Overcommit2M.ToString(System.Globalization.CultureInfo.InvariantCulture);
         if (sc.Host.Overcommit1G > 0) sysctl["/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_overcommit_hugepages"] = sc.Host.Overcommit1G.ToString(System.Globalization.CultureInfo.InvariantCulture);
         var steps = new JsonArray();
-        foreach (var s in sc.Steps) steps.Add(Step(s));
+        foreach (var s in sc.Steps) steps.Add(Step(s, sc));
         return new JsonObject
         {
             ["name"] = Key(sc),
@@ -71,6 +75,7 @@ public static class OraclePlan
             ["processes"] = new JsonArray(sc.Processes.Select(p => (JsonNode)JsonValue.Create(p.Name)!).ToArray()),
             ["process_names"] = new JsonArray(ProcessNames(sc).Select(p => (JsonNode)JsonValue.Create(p)!).ToArray()),
             ["sysctl"] = sysctl,
+            ["sigbus_default"] = new JsonArray(sc.Processes.Where(p => !p.SigbusHandled).Select(p => (JsonNode)JsonValue.Create(p.Name)!).ToArray()),
             ["steps"] = steps,
         };
     }
@@ -94,7 +99,7 @@ public static class OraclePlan
         return o;
     }
 
-    private static JsonObject Step(Step s)
+    private static JsonObject Step(Step s, Scenario sc)
     {
         var a = new JsonObject();
         var o = new JsonObject { ["i"] = s.Index, ["op"] = s.Op };
@@ -168,7 +173,7 @@ public static class OraclePlan
             case "pfn_of": Str("map"); Sz("offset"); Str("save"); break;
             case "userfaultfd":
                 Str("fd");
-                a["features"] = Flags(s, "features", v => v switch { "UFFD_FEATURE_POISON" => 1L << 14, "UFFD_FEATURE_MISSING_HUGETLBFS" => 1 << 4, "UFFD_FEATURE_MINOR_HUGETLBFS" => 1 << 9, _ => 0 });
+                a["features"] = Flags(s, "features", v => (long)Userfaultfd.FeatureBit(v));
                 break;
             case "uffdio_register":
                 Str("uffd"); Str("map"); Sz("offset"); Sz("length", -1);
@@ -179,6 +184,21 @@ public static class OraclePlan
                 Str("uffd"); Str("map"); Sz("offset"); Sz("length", -1);
                 if (s.Op == "uffdio_copy") a["pattern"] = PatternJson(s.Args.TryGetValue("pattern", out var cpat) ? cpat.Text : "zero");
                 break;
+            case "thread": Str("name"); break;
+            case "uffdio_continue": Str("uffd"); Str("map"); Sz("offset"); Sz("length", -1); break;
+            case "uffdio_writeprotect":
+                Str("uffd"); Str("map"); Sz("offset"); Sz("length", -1);
+                a["mode"] = !s.Args.TryGetValue("protect", out var pr) || pr.Text == "true" ? 1 : 0; // UFFDIO_WRITEPROTECT_MODE_WP
+                break;
+            case "shmget":
+                Str("shm"); Sz("size");
+                a["flags"] = Flags(s, "flags", v => v switch { "SHM_HUGETLB" => 0x800, "SHM_HUGE_2MB" => 21L << 26, "SHM_HUGE_1GB" => 30L << 26, _ => 0 });
+                break;
+            case "shmat": Str("shm"); Str("name"); a["size"] = (long)ShmSize(sc, s.Args["shm"].Text); break;
+            case "shmdt": Str("map"); break;
+            case "shm_rmid": Str("shm"); break;
+            case "open": Str("path"); Str("fd"); a["create"] = !s.Args.TryGetValue("create", out var cr) || cr.Text != "false" ? 1 : 0; break;
+            case "unlink": Str("path"); break;
             case "check":
             case "exit":
                 break;
@@ -188,6 +208,20 @@ public static class OraclePlan
         }
         if (s.Expect?.Data is { } d) a["check"] = PatternJson(d);
         o["args"] = a;
+        // pfns whose kpageflags an expectation (of any kernel) reads after the step
+        var pfs = (s.Expect?.PageFlags ?? []).Concat((s.KernelExpects ?? []).SelectMany(k => k.Expect.PageFlags ?? [])).DistinctBy(p => p.Where).ToList();
+        if (pfs.Count > 0)
+            o["kpageflags"] = new JsonArray(pfs.Select(p => (JsonNode)new JsonObject { ["ref"] = p.Where, ["var"] = p.Var, ["add"] = p.PageOffset }).ToArray());
         return o;
+    }
+
+    /// <summary>The size of SysV segment <paramref name="shm"/> as shmget() makes it (rounded to the huge page size for SHM_HUGETLB).</summary>
+    private static ulong ShmSize(Scenario sc, string shm)
+    {
+        var get = sc.Steps.First(x => x.Op == "shmget" && x.Args["shm"].Text == shm);
+        ulong size = Size(get, "size");
+        var flags = get.Args.TryGetValue("flags", out var f) ? f.List ?? [f.Text] : [];
+        ulong huge = flags.Contains("SHM_HUGE_1GB") ? Units.GiB : 2 * Units.MiB;
+        return flags.Contains("SHM_HUGETLB") ? Units.AlignUp(size, huge) : Units.AlignUp(size, Units.PAGE_SIZE);
     }
 }

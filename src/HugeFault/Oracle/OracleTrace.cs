@@ -132,6 +132,9 @@ public static partial class OracleTraces
             string? who = r.TryGetProperty("as", out var a) ? a.GetString() : null;
             if (r.TryGetProperty("skipped", out var sk)) { steps.Add(new OracleStep(i, op, who) { Skipped = sk.GetString() }); continue; }
             var res = r.GetProperty("result");
+            // the runner's answer for a step of a process that has died: skipped, as the model skips it
+            if (res.TryGetProperty("note", out var note) && note.GetString() is "process is dead" or "process died")
+            { steps.Add(new OracleStep(i, op, who) { Skipped = note.GetString() }); continue; }
             var sigs = r.GetProperty("signals").EnumerateArray().Select(g => new OracleSignal(
                 g.GetProperty("to").GetString()!, g.GetProperty("signo").GetString()!, g.GetProperty("si_code").GetString()!,
                 g.GetProperty("si_addr").GetString()!, g.GetProperty("si_addr_lsb").GetInt32())).ToList();
@@ -205,7 +208,7 @@ public static partial class OracleTraces
     }
 
     /// <summary>Operations whose successful return value is a handle (fd, pid, address, pfn), not a comparable number.</summary>
-    public static bool ReturnsHandle(string op) => op is "memfd_create" or "open" or "userfaultfd" or "mmap" or "fork" or "pfn_of";
+    public static bool ReturnsHandle(string op) => op is "memfd_create" or "open" or "userfaultfd" or "mmap" or "fork" or "pfn_of" or "thread" or "shmget" or "shmat";
 
     /// <summary>The return value as compared: handles become "ok", errors "-1 ERRNO", numbers themselves.</summary>
     public static string? NormalizeRet(OracleStep s)

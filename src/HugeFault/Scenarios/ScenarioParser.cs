@@ -55,6 +55,13 @@ public static class ScenarioParser
         ["guest_touch"] = (["vm", "gpa", "length", "pages"], ["rate", "vcpu"], "the guest touches N distinct 4 KiB pages of [gpa, gpa+length), at `rate` touches per second"),
         ["vm_reset"] = (["vm"], [], "system reset: QEMU discards poisoned pages (10.0+: whole huge page) and the guest reboots"),
         ["migrate"] = (["vm"], ["mode", "on_poison", "bandwidth_gbps", "rtt_us", "dirty_mbps", "touches", "max_downtime_ms", "preempt"], "live migration to a fresh host of the same configuration"),
+        ["thread"] = (["as", "name"], [], "a new thread of process 'as' (clone(CLONE_VM|CLONE_FILES|CLONE_THREAD)); steps with as: NAME run in that task"),
+        ["uffdio_continue"] = (["as", "uffd", "map"], ["offset", "length"], "UFFDIO_CONTINUE: map the page-cache pages of a MINOR-registered range"),
+        ["uffdio_writeprotect"] = (["as", "uffd", "map"], ["offset", "length", "protect"], "UFFDIO_WRITEPROTECT (protect: true to write-protect, false to resolve)"),
+        ["shmget"] = (["as", "shm", "size"], ["flags"], "shmget(IPC_PRIVATE, size, IPC_CREAT|flags): a SysV segment named shm"),
+        ["shmat"] = (["as", "shm", "name"], [], "shmat(shmid, NULL, 0): the attach gets a mapping name"),
+        ["shmdt"] = (["as", "map"], [], "shmdt(name)"),
+        ["shm_rmid"] = (["as", "shm"], [], "shmctl(shmid, IPC_RMID)"),
         ["check"] = ([], [], "only check expectations"),
     };
 
@@ -357,7 +364,7 @@ public static class ScenarioParser
             return list;
         }
 
-        private static readonly string[] SizeArgs = ["length", "offset", "phys", "chunk", "gpa", "ram", "page_size"];
+        private static readonly string[] SizeArgs = ["length", "offset", "phys", "chunk", "gpa", "ram", "page_size", "size"];
 
         private void ValidateArg(string op, string k, Arg a)
         {
@@ -376,16 +383,18 @@ public static class ScenarioParser
                 ("prctl", "option") => ["PR_MCE_KILL"],
                 ("prctl", "arg2") => ["PR_MCE_KILL_SET", "PR_MCE_KILL_CLEAR"],
                 ("prctl", "arg3") => ["PR_MCE_KILL_EARLY", "PR_MCE_KILL_LATE", "PR_MCE_KILL_DEFAULT"],
-                ("sysctl", "name") => ["vm.memory_failure_early_kill", "vm.memory_failure_recovery", "vm.nr_hugepages", "vm.nr_overcommit_hugepages"],
+                ("sysctl", "name") => ["vm.memory_failure_early_kill", "vm.memory_failure_recovery", "vm.nr_hugepages", "vm.nr_overcommit_hugepages", "vm.enable_soft_offline"],
                 ("nr_hugepages", "size") => ["2M", "1G"],
                 ("hw_error", "kind") => ["permanent", "transient", "deposited"],
                 ("hw_error", "detect") => ["consume", "scrub", "none"],
-                ("userfaultfd", "features") => ["UFFD_FEATURE_POISON", "UFFD_FEATURE_MISSING_HUGETLBFS", "UFFD_FEATURE_MINOR_HUGETLBFS"],
+                ("userfaultfd", "features") => ["UFFD_FEATURE_POISON", "UFFD_FEATURE_MISSING_HUGETLBFS", "UFFD_FEATURE_MINOR_HUGETLBFS", "UFFD_FEATURE_MINOR_SHMEM",
+                    "UFFD_FEATURE_SIGBUS", "UFFD_FEATURE_EVENT_FORK", "UFFD_FEATURE_EXACT_ADDRESS", "UFFD_FEATURE_PAGEFAULT_FLAG_WP", "UFFD_FEATURE_WP_HUGETLBFS_SHMEM"],
+                ("shmget", "flags") => ["SHM_HUGETLB", "SHM_HUGE_2MB", "SHM_HUGE_1GB"],
                 ("uffdio_register", "mode") => ["MISSING", "MINOR", "WP"],
                 ("migrate", "mode") => ["precopy", "postcopy"],
                 ("migrate", "on_poison") => ["refuse", "fake-poison"],
                 ("vm_create", "page_size") => ["4K", "2M", "1G"],
-                (_, "amd") or (_, "enlightened") or (_, "write") or (_, "preempt") => ["true", "false"],
+                (_, "amd") or (_, "enlightened") or (_, "write") or (_, "preempt") or (_, "protect") => ["true", "false"],
                 _ => null,
             };
             if (allowed is not null)
@@ -582,7 +591,7 @@ public static class ScenarioParser
         private void CheckReferences(List<ProcessSpec> procs, List<Step> steps)
         {
             var known = new HashSet<string>(procs.Select(p => p.Name));
-            var maps = new HashSet<string>(); var fds = new HashSet<string>(); var vars = new HashSet<string>(); var vms = new HashSet<string>();
+            var maps = new HashSet<string>(); var fds = new HashSet<string>(); var vars = new HashSet<string>(); var vms = new HashSet<string>(); var shms = new HashSet<string>();
             foreach (var s in steps)
             {
                 void Need(string key, HashSet<string> set, string what, string hint)
@@ -591,12 +600,20 @@ public static class ScenarioParser
                         errors.Add(new ScenarioError(a.Pos, $"{what} '{a.Text}' is not defined before step {s.Index}", hint));
                 }
                 Need("as", known, "process", "list it under 'processes:' or create it with fork");
-                if (s.Op is not ("mmap")) Need("map", maps, "mapping", "create it with mmap {name: ...}");
+                if (s.Op is not "mmap") Need("map", maps, "mapping", "create it with mmap {name: ...}");
                 if (s.Op is not ("memfd_create" or "open" or "userfaultfd")) Need("fd", fds, "fd", "create it with memfd_create/open {fd: ...}");
                 Need("uffd", fds, "userfaultfd", "create it with userfaultfd {fd: ...}");
                 if (s.Args.TryGetValue("pfn", out var pv) && pv.Text.StartsWith('$') && !vars.Contains(pv.Text[1..]))
                     errors.Add(new ScenarioError(pv.Pos, $"variable '{pv.Text}' is not set before step {s.Index}", "set it with pfn_of {save: name}"));
                 if (s.Op == "fork" && s.Args.TryGetValue("child", out var c)) known.Add(c.Text);
+                if (s.Op == "thread" && s.Args.TryGetValue("name", out var tn) && !known.Add(tn.Text))
+                    errors.Add(new ScenarioError(tn.Pos, $"thread name '{tn.Text}' is already a process or thread", "give each thread its own name"));
+                if (s.Op is "shmat" or "shm_rmid") Need("shm", shms, "SysV segment", "create it with shmget {shm: ...}");
+                if (s.Op == "shmget" && s.Args.TryGetValue("shm", out var sh)) shms.Add(sh.Text);
+                if (s.Op == "shmat" && s.Args.TryGetValue("name", out var sn)) { if (!maps.Add(sn.Text)) errors.Add(new ScenarioError(sn.Pos, $"mapping name '{sn.Text}' is used twice", "give each attach its own name")); }
+                foreach (var pf in s.Expect?.PageFlags ?? [])
+                    if (!vars.Contains(pf.Var)) errors.Add(new ScenarioError(pf.Pos, $"variable '${pf.Var}' is not set before step {s.Index}", "set it with pfn_of {save: name}"));
+                if (s.Expect?.Pfn is { } pe && !vars.Contains(pe.Var)) errors.Add(new ScenarioError(pe.Pos, $"variable '${pe.Var}' is not set before step {s.Index}", "set it with an earlier pfn_of {save: name}"));
                 if (s.Op == "vm_create" && s.Args.TryGetValue("name", out var vn))
                 {
                     known.Add(vn.Text); vms.Add(vn.Text); maps.Add(vn.Text + ".ram");

@@ -91,12 +91,14 @@ public sealed partial class ScenarioRunner
             int start = _k.Trace.Count;
             _lastCheck = null; _lastAccess = null; _lastRet = 0; _lastErrno = 0; _lastMigration = null;
             string? missing = MissingReference(s);
+            // a step of a process that has died is skipped (its expectations, e.g. dead:, still hold or not)
+            string? dead = s.As is { } who && _procs.TryGetValue(who, out var wt) && !wt.Alive && s.Op != "exit" ? $"process '{who}' is dead ({wt.ExitReason})" : null;
             var aliveBefore = _procs.Where(p => p.Value.Alive).Select(p => p.Key).ToList();
-            string summary = missing is null ? Exec(s) : "skipped: " + missing;
+            string summary = dead is not null ? "skipped: " + dead : missing is null ? Exec(s) : "skipped: " + missing;
             _k.FlushCounters();
             int end = _k.Trace.Count;
             var failures = s.Expect is null ? new List<string>() : Check(s, s.Expect, start, end);
-            if (missing is not null) failures.Insert(0, "could not run: " + missing);
+            if (missing is not null && dead is null) failures.Insert(0, "could not run: " + missing);
             var deaths = aliveBefore.Where(p => !_procs[p].Alive).ToDictionary(p => p, p => DeathOf(_procs[p]));
             var flags = new Dictionary<string, ulong>();
             foreach (var pf in s.Expect?.PageFlags ?? [])
@@ -157,13 +159,13 @@ public sealed partial class ScenarioRunner
                     "MFD_HUGE_2MB" => (int)Memfd.MFD_HUGE_2MB, "MFD_HUGE_1GB" => (int)Memfd.MFD_HUGE_1GB, "MFD_MF_KEEP_UE_MAPPED" => (int)Memfd.MFD_MF_KEEP_UE_MAPPED, _ => 0,
                 });
                 var r = _k.MemfdCreate(Proc(s), A(s, "name"), fl);
-                if (!r.Failed) _fds[(s.As!, A(s, "fd"))] = (int)r.Ret;
+                if (!r.Failed) SetFd(s, (int)r.Ret);
                 return Sys(s, "memfd_create", $"\"{A(s, "name")}\", {(Has(s, "flags") ? A(s, "flags") : "0")}", r);
             }
             case "open":
             {
                 var r = _k.OpenFile(Proc(s), A(s, "path"), !Has(s, "create") || A(s, "create") != "false");
-                if (!r.Failed) _fds[(s.As!, A(s, "fd"))] = (int)r.Ret;
+                if (!r.Failed) SetFd(s, (int)r.Ret);
                 return Sys(s, "open", $"\"{A(s, "path")}\", O_RDWR|O_CREAT", r);
             }
             case "close": return Sys(s, "close", A(s, "fd"), _k.Close(Proc(s), Fd(s)));
@@ -245,6 +247,9 @@ public sealed partial class ScenarioRunner
                     case "vm.memory_failure_recovery": _k.Recovery = v != 0; break;
                     case "vm.nr_hugepages": _k.SetNrHugepages(_k.H2M, v); break;
                     case "vm.nr_overcommit_hugepages": _k.H2M.nr_overcommit_huge_pages = v; break;
+                    case "vm.enable_soft_offline":
+                        if (!_k.HasEnableSoftOfflineSysctl) return Sys(s, "open", "/proc/sys/vm/enable_soft_offline", SysResult.Err(Errno.ENOENT));
+                        _k.EnableSoftOffline = v != 0; break;
                 }
                 return Sys(s, "write", $"/proc/sys/{A(s, "name").Replace('.', '/')}, {v}", SysResult.Ok());
             }
@@ -299,9 +304,9 @@ public sealed partial class ScenarioRunner
             }
             case "userfaultfd":
             {
-                ulong feat = (ulong)Flags(s, "features", v => v == "UFFD_FEATURE_POISON" ? (int)Userfaultfd.UFFD_FEATURE_POISON : 0);
+                ulong feat = (ulong)Flags(s, "features", v => (int)Userfaultfd.FeatureBit(v));
                 var r = _k.UserfaultfdCreate(Proc(s), feat);
-                if (!r.Failed) _fds[(s.As!, A(s, "fd"))] = (int)r.Ret;
+                if (!r.Failed) SetFd(s, (int)r.Ret);
                 return Sys(s, "userfaultfd", Has(s, "features") ? A(s, "features") : "0", r);
             }
             case "uffdio_register":
@@ -443,7 +448,7 @@ public sealed partial class ScenarioRunner
             }
             case "check": return "check";
         }
-        return "?";
+        return ExecMore(s) ?? "?";
     }
 
     /// <summary>Re-reads what a read loop returned, to compare it with the expected data in one pass.</summary>
