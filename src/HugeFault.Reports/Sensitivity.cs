@@ -24,9 +24,9 @@ public static class Sensitivity
 
     public static readonly IReadOnlyList<SensitivityParameter> Parameters =
     [
-        new("guest.max_mces", 4, 1000,
-            "the VM model's machine-check budget (32 within 60 s; no kernel source fixes it): a wide DRAM pattern reported page by page exceeds it and the guest panics; from a guest that gives up after a few machine checks to one that never does",
-            c => c.Guest.MaxMces, (c, v) => c with { Guest = c.Guest with { MaxMces = (int)v } }),
+        new("workload.touches_per_line_hour", 0.0004, 0.04,
+            "demand reads of one guest line per hour (× the VM's hotness): it turns a latent pattern into a consumed error and lost memory into fatal touches; a tenth of the default for mostly idle guests to ten times it for hot in-memory stores",
+            c => c.Workload.TouchesPerLineHour, (c, v) => c with { Workload = c.Workload with { TouchesPerLineHour = v } }),
         new("guest.guest_kernel_fraction", 0.02, 0.15,
             "share of a guest's memory holding guest-kernel data (a 4 KiB loss there panics the guest): a few per cent for a large application VM, up to about 15 % for a small one",
             c => c.Guest.GuestKernelFraction, (c, v) => c with { Guest = c.Guest with { GuestKernelFraction = v } }),

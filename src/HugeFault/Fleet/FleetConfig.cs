@@ -117,10 +117,10 @@ public sealed record FleetGuestConfig
 {
     private static readonly Virt.GuestConfig VmModel = new();
 
-    /// <summary>P(a guest page holds guest-kernel memory): an action-required machine check there panics the guest (<see cref="Virt.GuestConfig.KernelFraction"/>).</summary>
+    /// <summary>P(a guest page holds guest-kernel memory): a machine check there panics the guest (<see cref="Virt.GuestConfig.KernelFraction"/>).</summary>
     public double GuestKernelFraction { get; init; } = VmModel.KernelFraction;
-    /// <summary>More machine checks than this within <see cref="MceWindowSeconds"/> panic the guest (<see cref="Virt.GuestConfig.MaxMces"/>).</summary>
-    public int MaxMces { get; init; } = VmModel.MaxMces;
+    /// <summary>A what-if budget: more machine checks than this within <see cref="MceWindowSeconds"/> panic the guest; null (the default, as in Linux) = none (<see cref="Virt.GuestConfig.MaxMces"/>).</summary>
+    public int? MaxMces { get; init; } = VmModel.MaxMces;
     public double MceWindowSeconds { get; init; } = VmModel.MceWindowNs / 1e9;
     /// <summary>Fraction of guests that accept that the host rewrites poisoned lines of their memory (64 B lost, zeroed).</summary>
     public double EnlightenedFraction { get; init; } = 0.25;
@@ -214,7 +214,7 @@ public sealed record FleetConfig
         void Prob(string path, double p) { if (!(p >= 0 && p <= 1)) e.Add(new(path, $"must be a probability in [0, 1] (got {p})")); }
         Prob("guest.guest_kernel_fraction", g2.GuestKernelFraction);
         Prob("guest.enlightened_fraction", g2.EnlightenedFraction);
-        if (g2.MaxMces < 0 || g2.MaxMces > 1_000_000) e.Add(new("guest.max_mces", $"must be 0…1000000 (got {g2.MaxMces})"));
+        if (g2.MaxMces is < 1 or > 1_000_000) e.Add(new("guest.max_mces", $"must be 1…1000000, or left out for no budget (Linux has none) (got {g2.MaxMces})"));
         if (!(g2.MceWindowSeconds > 0 && g2.MceWindowSeconds <= 86400)) e.Add(new("guest.mce_window_s", $"must be in (0, 86400] seconds (got {g2.MceWindowSeconds})"));
         foreach (var (name, pp) in PolicyParams)
         {

@@ -181,7 +181,7 @@ internal sealed partial class PolicyRun
     private bool Dies(EventEffect e, in Site s, int owner, long pages, long regions, double t)
     {
         ref var vm = ref _host.VmAt(owner);
-        return _fate.Dies(e.GuestDied.At(pages, regions) > 0, e.Mces.At(pages, regions), e.ActionRequired.At(pages, regions),
+        return _fate.Dies(e.GuestDied.At(pages, regions) > 0, e.Mces.At(pages, regions),
             Math.Clamp(e.UnknownLost.At(pages, regions), 0, FleetPolicies.GiB), vm.Hot, vm.End - t, s.UKill);
     }
 

@@ -73,7 +73,7 @@ public sealed class ProbeHost
     /// <param name="spare">A free 1 GiB page besides the target is available.</param>
     /// <param name="enlightened">The guest accepts rewritten lines.</param>
     public ProbeHost(string policy, IReadOnlyDictionary<string, string> parameters, bool mapped, bool spare, bool enlightened)
-        : this(policy, parameters, mapped, spare, enlightened, new GuestConfig { KernelFraction = 0, MaxMces = int.MaxValue }) { }
+        : this(policy, parameters, mapped, spare, enlightened, new GuestConfig { KernelFraction = 0, MaxMces = null }) { }
 
     /// <summary>The same host with another guest OS model (tests replay the guest's own rules with it).</summary>
     internal ProbeHost(string policy, IReadOnlyDictionary<string, string> parameters, bool mapped, bool spare, bool enlightened, GuestConfig guest)
