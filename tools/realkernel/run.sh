@@ -49,6 +49,10 @@ for entry in "${probes[@]}"; do
   kd=$(kdir "$series") || { fail=1; continue; }
   kver=$(cat "$kd/kernel-version")
   case "$entry" in
+    recovery:*) # written by recovery.sh: the demo's arguments, pool sizes, guest memory
+      p=${entry#recovery:}
+      bootargs="$(cat "$CACHE/recovery/$p.bootargs") hfrecovery=$(cat "$CACHE/recovery/$p.args")"
+      mem=$(cat "$CACHE/recovery/$p.mem") ;;
     scenario:*)
       p=${entry#scenario:}
       bootargs="$(cat "$CACHE/scenarios/$p.bootargs") hfscenario=$p"

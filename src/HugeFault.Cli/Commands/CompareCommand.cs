@@ -1,74 +1,106 @@
 using System.CommandLine;
-using System.Globalization;
+using System.Diagnostics;
 using HugeFault.Cli.Render;
 using HugeFault.Fleet;
 using HugeFault.Policies;
+using HugeFault.Reports;
 using HugeFault.Scenarios;
-using Spectre.Console;
 
 namespace HugeFault.Cli.Commands;
 
-/// <summary>`hugefault compare [SCENARIO…]`: every policy side by side on the same work.</summary>
+/// <summary>`hugefault compare [SCENARIO…]`: every policy side by side; the summary and verdict first.</summary>
 internal static class CompareCommand
 {
     /// <summary>Built-in scenarios compared when no file is given.</summary>
     public static readonly string[] DefaultSets = ["policies/", "vm/"];
+    public const long DefaultFleetServers = 100_000;
+
+    private static readonly Argument<string[]> Files = CliOptions.Files("scenario", "scenario files or folders, or builtin:NAME; none = the built-in policy and VM scenarios", ArgumentArity.ZeroOrMore);
+    private static readonly Option<IReadOnlyList<string>?> Policy = CliOptions.RecoveryPolicyList();
+    private static readonly Option<bool> Json = new("--json") { Description = "one JSON object on stdout (scenarios, summary, verdict, fleet, sensitivity)" };
+    private static readonly Option<bool> Csv = new("--csv") { Description = "CSV on stdout: one row per (section, scenario, policy, metric), the fleet included" };
+    private static readonly Option<long?> FleetServers = CliOptions.Long("--fleet-servers", $"servers in the default fleet run (default {DefaultFleetServers:N0} when no scenario is given, else 0 = none)", 0, 100_000_000);
+    private static readonly Option<long?> SensServers = CliOptions.Long("--sensitivity-servers", $"servers per sensitivity re-run (default {Sensitivity.DefaultServers:N0} when the fleet runs; 0 = skip)", 0, 100_000_000);
+    private static readonly Option<long?> Threads = CliOptions.Long("--threads", "worker threads (default: processor count); results do not depend on it", 1, 1024);
+    private static readonly Option<string?> Plot = new("--plot") { Description = "write the fleet plots (PNG and SVG) into this folder", HelpName = "dir" };
+    private static readonly Option<string?> Html = new("--html") { Description = "write the whole report as one self-contained HTML file", HelpName = "file.html" };
+    private static readonly Option<string?> OutFile = new("--out") { Description = "also write the report to a file; the format follows the extension: .txt, .json, .csv or .html", HelpName = "file" };
+    private static readonly Option<bool> Wide = new("--wide") { Description = "print every table at full width (no splitting for the terminal)" };
 
     public static Command Create()
     {
-        var files = new Argument<string[]>("scenario") { Description = "Scenario files or folders, or builtin:NAME; none = the built-in policy and VM scenarios", Arity = ArgumentArity.ZeroOrMore };
-        var policy = new Option<string?>("--policy") { Description = "Comma-separated policies (default: all: " + string.Join(",", RecoveryPolicies.Names) + ")" };
-        var json = new Option<bool>("--json") { Description = "JSON on stdout" };
-        var csv = new Option<bool>("--csv") { Description = "CSV on stdout" };
-        var fleet = new Option<string?>("--fleet-servers") { Description = "Servers in the default fleet run (default 100000 when no scenario is given, else 0 = none)" };
-        var plot = new Option<string?>("--plot") { Description = "Write the fleet plots (PNG and SVG) to this folder" };
-        var cmd = new Command("compare", "Run scenarios and a default fleet under every recovery policy and compare what each costs.") { files, policy, json, csv, fleet, plot };
-        cmd.SetAction(pr => Execute(pr.GetValue(files) ?? [], pr.GetValue(policy), pr.GetValue(json), pr.GetValue(csv), Console.Out, pr.GetValue(fleet), pr.GetValue(plot)));
+        var cmd = new Command("compare", "Run scenarios and the default fleet under every recovery policy; print the summary, the verdict and the evidence.");
+        cmd.Arguments.Add(Files);
+        foreach (var o in new Option[] { Policy, Json, Csv, FleetServers, SensServers, Threads, Plot, Html, OutFile, Wide }) cmd.Options.Add(o);
+        CliOptions.JsonXorCsv(cmd, Json, Csv);
+        cmd.Action = new CliAction(Run);
         return cmd;
     }
 
-    public static int Execute(string[] files, string? policyList, bool json, bool csv, TextWriter w, string? fleetServers = "0", string? plotDir = null)
+    private static int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
     {
-        if (json && csv) return Out.UserError("--json and --csv: choose one output format");
-        long servers = files.Length == 0 ? 100_000 : 0;
-        if (fleetServers is not null && (!long.TryParse(fleetServers, NumberStyles.Integer, CultureInfo.InvariantCulture, out servers) || servers < 0 || servers > 100_000_000))
-            return Out.UserError($"--fleet-servers must be a whole number from 0 to 100000000 (got '{fleetServers}')");
-        var policies = policyList is null ? RecoveryPolicies.Names.ToList() : policyList.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).ToList();
-        foreach (var p in policies)
-            if (!RecoveryPolicies.Exists(p)) return Out.UserError($"--policy: unknown policy '{p}'; known: {string.Join(", ", RecoveryPolicies.Names)}");
-        if (policies.Count == 0) return Out.UserError("--policy: give at least one policy, e.g. --policy mainline,hgm");
-        List<Scenario> scenarios; List<string> errors;
-        if (files.Length == 0)
+        var files = parse.GetValue(Files) ?? [];
+        var policies = parse.GetValue(Policy) ?? RecoveryPolicies.Names;
+        long servers = parse.GetValue(FleetServers) ?? (files.Length == 0 ? DefaultFleetServers : 0);
+        long sens = servers == 0 ? 0 : parse.GetValue(SensServers) ?? Sensitivity.DefaultServers;
+        int threads = (int)(parse.GetValue(Threads) ?? Environment.ProcessorCount);
+        string? html = parse.GetValue(Html), plot = parse.GetValue(Plot), outFile = parse.GetValue(OutFile);
+        // every output path is checked before any simulation starts
+        if (html is not null) OutputFiles.CheckFile("--html", html);
+        if (plot is not null) OutputFiles.CheckDir("--plot", plot);
+        if (outFile is not null)
         {
-            scenarios = new(); errors = new();
-            foreach (var set in DefaultSets) { var (s, e) = ScenarioInputs.Load([], set); scenarios.AddRange(s); errors.AddRange(e); }
+            if (CliOptions.Ext(outFile) is not ("txt" or "json" or "csv" or "html"))
+                throw new UsageException($"--out '{outFile}': unknown format '.{CliOptions.Ext(outFile)}'; use a .txt, .json, .csv or .html file name");
+            OutputFiles.CheckFile("--out", outFile);
         }
+
+        var clock = Stopwatch.StartNew();
+        List<Scenario> scenarios = new(); List<string> errors = new();
+        if (files.Length == 0)
+            foreach (var set in DefaultSets) { var (s, e) = ScenarioInputs.Load([], set); scenarios.AddRange(s); errors.AddRange(e); }
         else (scenarios, errors) = ScenarioInputs.Load(files);
-        if (errors.Count > 0) { foreach (var e in errors) Console.Error.WriteLine(e); return 2; }
-        var rows = Comparison.Compare(scenarios, policies);
-        FleetReport? fleetReport = null;
+        if (errors.Count > 0) { foreach (var e in errors) stderr.WriteLine(e); return CliAction.UsageError; }
+
+        bool wantPictures = html is not null || CliOptions.Ext(outFile ?? "") == "html";
+        var (rows, snaps) = CompareRunner.RunScenarios(scenarios, policies, wantPictures, threads);
+        double tScenarios = clock.Elapsed.TotalSeconds;
+
+        FleetReport? fleet = null; FleetBands? bands = null; SensitivityResult? sensitivity = null;
+        double tFleet = 0, tSens = 0;
         if (servers > 0)
         {
-            // the default fleet (README, docs/fleet.md): same policies, common random numbers
             var cfg = new FleetConfig { Servers = servers, Policies = policies.Where(p => FleetPolicies.TryParse(p, out _)).ToList() };
-            var result = FleetProgress.Run(Console.Error, servers, progress => FleetMonteCarlo.Run(cfg, new FleetRunOptions(Environment.ProcessorCount, FleetShard.Whole, false, progress)));
-            fleetReport = FleetRender.Report(result);
-            if (plotDir is not null) FleetRender.WritePlots(fleetReport, plotDir);
-        }
-        if (json) w.WriteLine(CompareRender.Json(rows, fleetReport is null ? null : j => { j.WritePropertyName("fleet"); using var doc = System.Text.Json.JsonDocument.Parse(fleetReport.ToJson()); doc.WriteTo(j); }));
-        else if (csv) w.Write(CompareRender.Csv(rows));
-        else
-        {
-            var c = Out.Create(w);
-            CompareRender.Table(c, rows);
-            c.MarkupLine($"{scenarios.Count} scenarios x {policies.Count} policies. 'expectations' = whether the scenario's own expectations (written for its policy) hold under this policy.");
-            if (fleetReport is not null)
+            if (cfg.Policies.Count > 0)
             {
-                c.WriteLine();
-                c.Write(new Rule($"[bold]default fleet: {servers:N0} servers x 1 year (hugefault fleet --servers {servers})[/]").LeftJustified());
-                FleetRender.WriteTable(fleetReport, w);
+                var (result, b) = FleetProgress.Run(stderr, servers, progress => FleetBatches.Run(cfg, threads, FleetShard.Whole, progress: progress), linesWhenNotTerminal: false);
+                fleet = FleetRender.Report(result);
+                bands = b;
+                tFleet = clock.Elapsed.TotalSeconds - tScenarios;
+                if (sens > 0) sensitivity = Sensitivity.Run(cfg, sens, threads, FleetRender.Report);
+                tSens = clock.Elapsed.TotalSeconds - tScenarios - tFleet;
             }
         }
+        var result2 = new CompareResult(scenarios, policies, rows, fleet, bands, sensitivity, snaps);
+        var doc = CompareReport.Build(result2);
+
+        if (parse.GetValue(Json)) stdout.WriteLine(CompareOutput.Json(result2));
+        else if (parse.GetValue(Csv)) stdout.Write(CompareOutput.Csv(result2));
+        else Terminal.Write(doc, stdout, TerminalOptions.Detect(stdout, parse.GetValue(Wide)));
+
+        if (outFile is not null)
+            OutputFiles.WriteText(outFile, CliOptions.Ext(outFile) switch
+            {
+                "json" => CompareOutput.Json(result2) + "\n",
+                "csv" => CompareOutput.Csv(result2),
+                "html" => HugeFault.Reports.Html.HtmlReport.Compare(result2),
+                _ => CompareOutput.Text(doc),
+            });
+        if (html is not null) OutputFiles.WriteText(html, HugeFault.Reports.Html.HtmlReport.Compare(result2));
+        if (plot is not null && fleet is not null) FleetRender.WritePlots(fleet, bands, plot);
+        string sensText = sensitivity is null ? "no sensitivity runs" : FormattableString.Invariant($"sensitivity {sensitivity.Runs.Count + 1} runs × {sens:N0} servers in {tSens:0.00} s");
+        stderr.WriteLine(FormattableString.Invariant(
+            $"hugefault compare: {scenarios.Count} scenarios × {policies.Count} policies in {tScenarios:0.00} s; fleet {servers:N0} servers in {tFleet:0.00} s; {sensText}; total {clock.Elapsed.TotalSeconds:0.00} s on {threads} thread(s)"));
         return 0;
     }
 }

@@ -72,41 +72,12 @@ internal static class DramCommand
         foreach (var f in ValueFlags) cmd.Options.Add(f.Option);
         cmd.Options.Add(Json);
         cmd.Options.Add(LaneMultiChip);
-        cmd.Action = new DramAction();
+        cmd.Action = new CliAction(Run);
         return cmd;
     }
 
-    /// <summary>
-    /// Custom action so that parse errors (a flag without its value, a stray token) also become one line and exit 2,
-    /// instead of System.CommandLine's default help dump and exit 1.
-    /// </summary>
-    private sealed class DramAction : SynchronousCommandLineAction
-    {
-        public override bool ClearsParseErrors => true;
-
-        public override int Invoke(ParseResult parseResult)
-        {
-            var config = parseResult.InvocationConfiguration;
-            try
-            {
-                return Run(parseResult, config.Output, config.Error);
-            }
-            catch (UsageException e)
-            {
-                config.Error.WriteLine($"hugefault dram: {e.Message}");
-                return UsageError;
-            }
-        }
-    }
-
-    private sealed class UsageException(string message) : Exception(message);
-
     private static int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
     {
-        if (parse.Errors.Count > 0)
-            throw new UsageException($"{parse.Errors[0].Message} (see 'hugefault dram --help')");
-        if (parse.UnmatchedTokens.Count > 0)
-            throw new UsageException($"unrecognised argument '{parse.UnmatchedTokens[0]}'; remove it (see 'hugefault dram --help' for the flags)");
 
         var geometry = new DramGeometry(
             ParseInt(parse, Chips), ParseInt(parse, Width), ParseInt(parse, Ranks),
@@ -311,7 +282,7 @@ internal static class DramReport
             .AddColumn(new TableColumn("Estimate").RightAligned())
             .AddColumn(new TableColumn("95% CI").RightAligned())
             .AddColumn("Note");
-        AddP(table, "P(at least one fault)", r.Fault, $"closed form {m.ClosedFormFaultProbability:0.000000}");
+        AddP(table, "P(at least one fault)", r.Fault, $"closed form {Fmt(m.ClosedFormFaultProbability)}");
         AddP(table, "P(uncorrectable error)", r.Uncorrectable, $"{r.Tally.UncorrectableTrials} of {r.Tally.Trials} trials");
         AddP(table, "P(undetected error)", r.Undetected, $"{r.Tally.UndetectedTrials} of {r.Tally.Trials} trials");
         var fitCi = r.FitUncorrectablePerRank95;
@@ -322,13 +293,13 @@ internal static class DramReport
         if (ueTime.Count > 0)
         {
             var t = ueTime.ConfidenceInterval95;
-            table.AddRow("Hours to first UE (UE trials)", ueTime.Mean.ToString("0", CultureInfo.InvariantCulture),
+            table.AddRow("Hours to first UE (UE trials)", HugeFault.Reports.Fmt.Count((long)Math.Round(ueTime.Mean)),
                 Markup.Escape($"[{t.Lower:0}, {t.Upper:0}]"), $"mission {Num(m.Hours)} h");
         }
-        table.AddRow("Faults per trial", r.MeanFaultsPerTrial.ToString("0.000000", CultureInfo.InvariantCulture), "",
-            $"expected {m.ExpectedFaultsPerTrial:0.000000}");
-        table.AddRow("Trials", r.Tally.Trials.ToString("N0", CultureInfo.InvariantCulture), "", $"seed {r.Options.Seed}");
-        table.AddRow("Trials per second", r.TrialsPerSecond.ToString("N0", CultureInfo.InvariantCulture), "",
+        table.AddRow("Faults per trial", Fmt(r.MeanFaultsPerTrial), "",
+            $"expected {Fmt(m.ExpectedFaultsPerTrial)}");
+        table.AddRow("Trials", HugeFault.Reports.Fmt.Count(r.Tally.Trials), "", $"seed {r.Options.Seed}");
+        table.AddRow("Trials per second", HugeFault.Reports.Fmt.Count((long)r.TrialsPerSecond), "",
             $"{r.Options.Threads} thread(s), {r.Elapsed.TotalSeconds:0.###} s");
         return table;
     }
@@ -339,9 +310,7 @@ internal static class DramReport
         t.AddRow(Markup.Escape(name), Fmt(p.Value), Markup.Escape($"[{Fmt(ci.Lower)}, {Fmt(ci.Upper)}]"), Markup.Escape(note));
     }
 
-    private static string Fmt(double x) => !double.IsFinite(x) ? "inf"
-        : x == 0 ? "0" : Math.Abs(x) >= 1e-3 ? x.ToString("0.000000", CultureInfo.InvariantCulture)
-        : x.ToString("0.000E+00", CultureInfo.InvariantCulture);
+    private static string Fmt(double x) => HugeFault.Reports.Fmt.Num(x, 4);
 
-    private static string Num(double x) => x.ToString("0.###", CultureInfo.InvariantCulture);
+    private static string Num(double x) => HugeFault.Reports.Fmt.Num(x);
 }

@@ -1,71 +1,50 @@
 using System.CommandLine;
-using System.CommandLine.Invocation;
 using System.Globalization;
 using HugeFault.Cli.Render;
 using HugeFault.Fleet;
+using HugeFault.Reports;
 
 namespace HugeFault.Cli.Commands;
 
 /// <summary>
 /// <c>hugefault fleet [CONFIG.yaml]</c> and <c>hugefault fleet merge FILES…</c>: the fleet Monte Carlo. Thin: YAML and
 /// flags → <see cref="FleetConfig"/> → <see cref="FleetMonteCarlo"/> → <see cref="FleetReport"/> → table / JSON / CSV /
-/// plots / Parquet. Bad input of any kind is one line per problem on stderr and exit code 2.
+/// plots / HTML / Parquet. Bad input of any kind is one line per problem on stderr and exit code 2, before the run.
 /// </summary>
 internal static class FleetCommand
 {
-    public const int UsageError = 2;
+    public const int UsageError = CliAction.UsageError;
 
-    private static readonly Argument<string?> ConfigFile = new("config") { Description = "fleet YAML file (optional; defaults in docs/fleet.md)", Arity = ArgumentArity.ZeroOrOne };
-    private static readonly Option<string?> Servers = new("--servers") { Description = "servers to simulate (default 100000)", HelpName = "n" };
-    private static readonly Option<string?> Years = new("--years") { Description = "years per server (default 1)", HelpName = "y" };
-    private static readonly Option<string?> Policy = new("--policy") { Description = "comma-separated policies (default all: " + string.Join(",", FleetPolicies.Names) + ")", HelpName = "a,b" };
+    private static readonly Argument<string?> ConfigFile = CliOptions.OptionalFile("config", "fleet YAML file (optional; defaults in docs/fleet.md)");
+    private static readonly Option<long?> Servers = CliOptions.Long("--servers", "servers to simulate (default 100000)", 1, 10_000_000_000L);
+    private static readonly Option<double?> Years = CliOptions.Double("--years", "years per server (default 1)", "y");
+    private static readonly Option<IReadOnlyList<string>?> Policy = CliOptions.Policies("comma-separated policies (default all: " + string.Join(",", FleetPolicies.Names) + ")", () => FleetPolicies.Names);
     private static readonly Option<string?> Seed = new("--seed") { Description = "root seed (default 1); the same seed gives the same results for any --threads or --shard", HelpName = "s" };
-    private static readonly Option<string?> Threads = new("--threads") { Description = "worker threads (default: processor count)", HelpName = "t" };
+    private static readonly Option<long?> Threads = CliOptions.Long("--threads", "worker threads (default: processor count)", 1, 1024, "t");
     private static readonly Option<bool> Json = new("--json") { Description = "print one JSON object (with the raw accumulators 'merge' needs)" };
     private static readonly Option<bool> Csv = new("--csv") { Description = "print CSV rows: policy,metric,unit,mean,lo,hi,diff,diff_lo,diff_hi" };
     private static readonly Option<string?> Plot = new("--plot") { Description = "write PNG and SVG plots into this folder", HelpName = "dir" };
-    private static readonly Option<string?> OutFile = new("--out") { Description = "write per-server rows (servers with a UE pattern) to a Parquet file", HelpName = "file.parquet" };
+    private static readonly Option<string?> Html = new("--html") { Description = "write the report and its plots as one self-contained HTML file", HelpName = "file.html" };
+    private static readonly Option<string?> OutFile = new("--out") { Description = "write to a file, format from the extension: .parquet (one row per server with a UE pattern), .json, .csv, .txt or .html", HelpName = "file" };
     private static readonly Option<string?> Shard = new("--shard") { Description = "run shard K of N (0-based), default from JOB_COMPLETION_INDEX+HUGEFAULT_SHARDS or SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT", HelpName = "K/N" };
+    private static readonly Option<bool> Wide = new("--wide") { Description = "print the table at full width" };
 
-    private static readonly Argument<string[]> MergeFiles = new("files") { Description = "JSON outputs of 'hugefault fleet --json --shard K/N'", Arity = ArgumentArity.OneOrMore };
+    private static readonly Argument<string[]> MergeFiles = CliOptions.Files("files", "JSON outputs of 'hugefault fleet --json --shard K/N'", ArgumentArity.OneOrMore);
 
     public static Command Create()
     {
         var cmd = new Command("fleet", "Fleet Monte Carlo: DRAM faults → UEs → every recovery policy, with 95% CIs and paired differences vs mainline.");
         cmd.Arguments.Add(ConfigFile);
-        foreach (var o in new Option[] { Servers, Years, Policy, Seed, Threads, Json, Csv, Plot, OutFile, Shard }) cmd.Options.Add(o);
-        cmd.Action = new FleetAction(Run);
+        foreach (var o in new Option[] { Servers, Years, Policy, Seed, Threads, Json, Csv, Plot, Html, OutFile, Shard, Wide }) cmd.Options.Add(o);
+        CliOptions.JsonXorCsv(cmd, Json, Csv);
+        cmd.Action = new CliAction(Run);
         var merge = new Command("merge", "Merge the JSON outputs of shards into one result (exact integer sums).");
         merge.Arguments.Add(MergeFiles);
-        foreach (var o in new Option[] { Json, Csv, Plot }) merge.Options.Add(o);
-        merge.Action = new FleetAction(RunMerge);
+        foreach (var o in new Option[] { Json, Csv, Plot, Html, Wide }) merge.Options.Add(o);
+        CliOptions.JsonXorCsv(merge, Json, Csv);
+        merge.Action = new CliAction(RunMerge);
         cmd.Subcommands.Add(merge);
         return cmd;
-    }
-
-    private sealed class UsageException(string message) : Exception(message);
-
-    private sealed class FleetAction(Func<ParseResult, TextWriter, TextWriter, int> run) : SynchronousCommandLineAction
-    {
-        public override bool ClearsParseErrors => true;
-
-        public override int Invoke(ParseResult parseResult)
-        {
-            var config = parseResult.InvocationConfiguration;
-            try
-            {
-                if (parseResult.Errors.Count > 0)
-                    throw new UsageException($"{parseResult.Errors[0].Message} (see 'hugefault fleet --help')");
-                if (parseResult.UnmatchedTokens.Count > 0)
-                    throw new UsageException($"unrecognised argument '{parseResult.UnmatchedTokens[0]}' (see 'hugefault fleet --help')");
-                return run(parseResult, config.Output, config.Error);
-            }
-            catch (UsageException e)
-            {
-                config.Error.WriteLine($"hugefault fleet: {e.Message}");
-                return UsageError;
-            }
-        }
     }
 
     private static int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
@@ -83,19 +62,12 @@ internal static class FleetCommand
             }
             config = loaded;
         }
-        if (parse.GetValue(Servers) is { } s) config = config with { Servers = ParseLong("--servers", s) };
-        if (parse.GetValue(Years) is { } y) config = config with { Years = ParseDouble("--years", y) };
+        if (parse.GetValue(Servers) is { } s) config = config with { Servers = s };
+        if (parse.GetValue(Years) is { } y) config = config with { Years = y };
         if (parse.GetValue(Seed) is { } sd)
             config = config with { Seed = ulong.TryParse(sd, NumberStyles.Integer, CultureInfo.InvariantCulture, out ulong v) ? v : throw new UsageException($"--seed must be an unsigned 64-bit integer (got '{sd}')") };
-        if (parse.GetValue(Policy) is { } p)
-        {
-            var names = p.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-            foreach (var n in names)
-                if (!FleetPolicies.TryParse(n, out _)) throw new UsageException($"--policy: unknown policy '{n}'; use {string.Join(", ", FleetPolicies.Names)}");
-            config = config with { Policies = names };
-        }
-        int threads = parse.GetValue(Threads) is { } t ? (int)ParseLong("--threads", t) : Environment.ProcessorCount;
-        if (threads < 1 || threads > 1024) throw new UsageException($"--threads must be between 1 and 1024 (got {threads})");
+        if (parse.GetValue(Policy) is { } p) config = config with { Policies = p };
+        int threads = (int)(parse.GetValue(Threads) ?? Environment.ProcessorCount);
         var shard = ResolveShard(parse.GetValue(Shard));
         var problems = config.Validate();
         if (problems.Count > 0)
@@ -103,16 +75,17 @@ internal static class FleetCommand
             foreach (var e in problems) stderr.WriteLine($"hugefault fleet: {FlagFor(e.Path)} {e.Message}");
             return UsageError;
         }
-        string? plotDir = parse.GetValue(Plot);
-        string? outFile = parse.GetValue(OutFile);
-        bool json = parse.GetValue(Json), csv = parse.GetValue(Csv);
+        var outputs = Outputs.Check(parse, parquetAllowed: true);
 
         var (first, end) = shard.Range(config.Servers);
-        var result = FleetProgress.Run(stderr, end - first, progress =>
-            FleetMonteCarlo.Run(config, new FleetRunOptions(threads, shard, outFile is not null, progress)));
+        FleetResult result; FleetBands? bands = null;
+        if (outputs.WantsBands)
+            (result, bands) = FleetProgress.Run(stderr, end - first, progress => FleetBatches.Run(config, threads, shard, collectRows: outputs.Parquet is not null, progress: progress));
+        else
+            result = FleetProgress.Run(stderr, end - first, progress => FleetMonteCarlo.Run(config, new FleetRunOptions(threads, shard, outputs.Parquet is not null, progress)));
         var report = FleetRender.Report(result);
-        Emit(report, stdout, json, csv, plotDir);
-        if (outFile is not null) FleetRender.WriteParquet(result, outFile);
+        outputs.Emit(report, bands, stdout);
+        if (outputs.Parquet is not null) FleetRender.WriteParquet(result, outputs.Parquet);
         double secs = result.Elapsed.TotalSeconds;
         double serverYears = (end - first) * config.Years;
         stderr.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -120,8 +93,53 @@ internal static class FleetCommand
         return 0;
     }
 
+    /// <summary>Output options, all checked before the simulation.</summary>
+    private sealed record Outputs(bool AsJson, bool AsCsv, bool AsWide, string? PlotDir, string? HtmlFile, string? Out, string? Parquet)
+    {
+        public bool WantsBands => PlotDir is not null || HtmlFile is not null || Out is not null && CliOptions.Ext(Out) == "html";
+
+        public static Outputs Check(ParseResult parse, bool parquetAllowed)
+        {
+            string? plot = parse.GetValue(Plot), html = parse.GetValue(Html), outFile = parquetAllowed ? parse.GetValue(OutFile) : null;
+            if (plot is not null) OutputFiles.CheckDir("--plot", plot);
+            if (html is not null) OutputFiles.CheckFile("--html", html);
+            string? parquet = null;
+            if (outFile is not null)
+            {
+                string ext = CliOptions.Ext(outFile);
+                if (ext is not ("parquet" or "json" or "csv" or "txt" or "html"))
+                    throw new UsageException($"--out '{outFile}': unknown format '.{ext}'; use .parquet, .json, .csv, .txt or .html");
+                OutputFiles.CheckFile("--out", outFile);
+                if (ext == "parquet") { parquet = outFile; outFile = null; }
+            }
+            return new Outputs(parse.GetValue(Json), parse.GetValue(Csv), parse.GetValue(Wide), plot, html, outFile, parquet);
+        }
+
+        public void Emit(FleetReport report, FleetBands? bands, TextWriter stdout)
+        {
+            if (AsJson) stdout.WriteLine(report.ToJson());
+            else if (AsCsv) FleetRender.WriteCsv(report, stdout);
+            else FleetRender.WriteTable(report, stdout, AsWide);
+            if (PlotDir is not null) FleetRender.WritePlots(report, bands, PlotDir);
+            if (HtmlFile is not null) OutputFiles.WriteText(HtmlFile, HugeFault.Reports.Html.HtmlReport.Fleet(report, bands));
+            if (Out is not null)
+            {
+                var w = new StringWriter();
+                switch (CliOptions.Ext(Out))
+                {
+                    case "json": w.WriteLine(report.ToJson()); break;
+                    case "csv": FleetRender.WriteCsv(report, w); break;
+                    case "html": w.Write(HugeFault.Reports.Html.HtmlReport.Fleet(report, bands)); break;
+                    default: Terminal.Write(FleetSection.Build(report, "hugefault fleet"), w, new TerminalOptions(TerminalOptions.PipeWidth, true, false)); break;
+                }
+                OutputFiles.WriteText(Out, w.ToString());
+            }
+        }
+    }
+
     private static int RunMerge(ParseResult parse, TextWriter stdout, TextWriter stderr)
     {
+        var outputs = Outputs.Check(parse, parquetAllowed: false);
         var parts = new List<FleetReport>();
         var errors = new List<string>();
         foreach (var f in parse.GetValue(MergeFiles) ?? [])
@@ -139,22 +157,14 @@ internal static class FleetCommand
         var (merged, error) = FleetReport.Merge(parts);
         if (merged is null) throw new UsageException(error!);
         if (merged.Tally.Servers == merged.Context.ServersTotal) merged = merged with { Context = merged.Context with { Shard = "all" } };
-        Emit(merged, stdout, parse.GetValue(Json), parse.GetValue(Csv), parse.GetValue(Plot));
+        outputs.Emit(merged, null, stdout);
         return 0;
-    }
-
-    private static void Emit(FleetReport report, TextWriter stdout, bool json, bool csv, string? plotDir)
-    {
-        if (json) stdout.WriteLine(report.ToJson());
-        else if (csv) FleetRender.WriteCsv(report, stdout);
-        else FleetRender.WriteTable(report, stdout);
-        if (plotDir is not null) FleetRender.WritePlots(report, plotDir);
     }
 
     /// <summary>--shard K/N, else the Kubernetes Indexed Job or Slurm array environment, else the whole fleet.</summary>
     internal static FleetShard ResolveShard(string? flag, Func<string, string?>? env = null)
     {
-        env ??= Environment.GetEnvironmentVariable;
+        env ??= CliEnvironment.Get;
         if (flag is not null) return ParseShard("--shard", flag);
         if (env("JOB_COMPLETION_INDEX") is { } k8s)
         {
@@ -187,15 +197,4 @@ internal static class FleetCommand
         "run.policies" => "--policy",
         _ => path,
     };
-
-    private static long ParseLong(string flag, string text)
-    {
-        if (long.TryParse(text.Replace("_", ""), NumberStyles.Integer, CultureInfo.InvariantCulture, out long v)) return v;
-        if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double d) && d == Math.Floor(d) && Math.Abs(d) < 9e18) return (long)d;
-        throw new UsageException($"{flag} must be a whole number (got '{text}')");
-    }
-
-    private static double ParseDouble(string flag, string text) =>
-        double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && double.IsFinite(v) ? v
-            : throw new UsageException($"{flag} must be a number (got '{text}')");
 }

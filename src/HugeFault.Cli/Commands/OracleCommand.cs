@@ -27,7 +27,7 @@ internal static class OracleCommand
         var cmd = new Command("oracle", "Differential check: run mainline scenarios on the model and on real Linux kernels and compare step by step.")
             { files, modelOnly, record, results, timeout, verbose, strict, writeSummary, kernel };
         cmd.SetAction(pr => Execute(pr.GetValue(files) ?? [], pr.GetValue(modelOnly), pr.GetValue(record), pr.GetValue(results),
-            pr.GetValue(timeout), pr.GetValue(verbose), pr.GetValue(strict), Console.Out, Console.Error, pr.GetValue(writeSummary), pr.GetValue(kernel)));
+            pr.GetValue(timeout), pr.GetValue(verbose), pr.GetValue(strict), pr.InvocationConfiguration.Output, pr.InvocationConfiguration.Error, pr.GetValue(writeSummary), pr.GetValue(kernel)));
         return cmd;
     }
 

@@ -15,14 +15,15 @@ internal static class Out
             Out = new AnsiConsoleOutput(w),
             Interactive = tty ? InteractionSupport.Detect : InteractionSupport.No,
         });
-        if (!tty) c.Profile.Width = 200;
+        // not a terminal: COLUMNS or 120, never padded (Terminal.Write trims what Spectre pads)
+        c.Profile.Width = TerminalOptions.Detect(w).Width;
         return c;
     }
 
     /// <summary>One-line user error on stderr (never a stack trace), returning the exit code.</summary>
-    public static int UserError(string message, int code = 2)
+    public static int UserError(string message, TextWriter err, int code = 2)
     {
-        Console.Error.WriteLine("hugefault: " + message);
+        err.WriteLine("hugefault: " + message);
         return code;
     }
 }

@@ -39,15 +39,15 @@ internal static class ScenarioRender
         int bad = run.Steps.Count(s => s.Failures.Count > 0);
         var st = run.Kernel.Stats;
         c.MarkupLine(bad == 0
-            ? $"[green]PASS[/] {exp} expectation steps; signals {st.Signals}, killed {st.TasksKilled}, HardwareCorrupted {run.Kernel.NumPoisonedPages * 4} kB"
+            ? $"[green]PASS[/] {exp} expectation steps; signals {st.Signals}, killed {st.TasksKilled}, HardwareCorrupted {HugeFault.Reports.Fmt.Count(run.Kernel.NumPoisonedPages * 4)} kB"
             : $"[red]FAIL[/] {bad} of {exp} expectation steps failed");
         foreach (var f in run.Failures) c.MarkupLine("  [red]" + Markup.Escape(f) + "[/]");
     }
 
     /// <summary>One JSON object per trace event, then one per failure and a summary line.</summary>
-    public static void JsonLines(TextWriter w, ScenarioRun run)
+    public static void JsonLines(TextWriter w, ScenarioRun run, bool summaryOnly = false)
     {
-        foreach (var so in run.Steps)
+        foreach (var so in summaryOnly ? [] : run.Steps)
         {
             for (int i = so.TraceStart; i < so.TraceEnd; i++)
                 w.WriteLine(EventJson(run, so.Step.Index, run.Kernel.Trace[i]));

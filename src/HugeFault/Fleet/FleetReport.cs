@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using HugeFault.Simulation;
 
 namespace HugeFault.Fleet;
 
@@ -14,6 +15,12 @@ namespace HugeFault.Fleet;
 /// <param name="ZeroProbability">P(a server has no fault and no deposited poison).</param>
 public sealed record FleetContext(ulong Seed, long ServersTotal, double Years, double MeanConcurrentVms, string Shard, string ConfigSummary, double ZeroProbability);
 
+/// <summary>
+/// A reported fleet metric: the JSON/CSV name, its unit, where it comes from, its scale and a short label for tables;
+/// <c>Proportion</c> marks a 0/1 value per server (Wilson interval) rather than a non-negative amount (log-scale interval).
+/// </summary>
+public sealed record FleetMetric(string Name, string Unit, PolicyMetric Source, bool PerVmYears, double Scale, string Label, bool Proportion = false);
+
 /// <summary>One reported quantity of one policy.</summary>
 public sealed record FleetMetricRow(string Policy, string Metric, string Unit, MeanEstimate Value, MeanEstimate? DiffVsMainline, double Total);
 
@@ -22,24 +29,24 @@ public sealed record FleetReport(FleetContext Context, FleetTally Tally)
 {
     private const double GiB = 1L << 30;
 
-    /// <summary>(metric, unit, source, scale from the per-server integer to the unit).</summary>
-    public static IReadOnlyList<(string Name, string Unit, PolicyMetric Source, bool PerVmYears, double Scale)> Metrics { get; } =
+    /// <summary>The reported metrics: name, unit, source, per-VM-year or per-server, scale from the per-server integer to the unit.</summary>
+    public static IReadOnlyList<FleetMetric> Metrics { get; } =
     [
-        ("stranded_gib_days", "GiB-days per server", PolicyMetric.StrandedPageHours, false, 4096.0 / GiB / 24.0),
-        ("stranded_gib_end", "GiB per server at end", PolicyMetric.StrandedPagesEnd, false, 4096.0 / GiB),
-        ("ue_events", "per server", PolicyMetric.UeEvents, false, 1),
-        ("consumed_ues", "per server", PolicyMetric.ConsumedUes, false, 1),
-        ("vm_crashes", "per 1,000 VM-years", PolicyMetric.VmsKilled, true, 1000),
-        ("vms_killed", "per server", PolicyMetric.VmsKilled, false, 1),
-        ("guest_memory_lost_gib", "GiB per server", PolicyMetric.GuestLostBytes, false, 1 / GiB),
-        ("good_data_lost_gib", "GiB per server", PolicyMetric.GoodDataLostBytes, false, 1 / GiB),
-        ("extra_memory_peak_gib", "GiB per server", PolicyMetric.ExtraPeakBytes, false, 1 / GiB),
-        ("page_table_peak_kib", "KiB per server", PolicyMetric.PageTablePeakBytes, false, 1 / 1024.0),
-        ("live_migrations", "per server", PolicyMetric.LiveMigrations, false, 1),
-        ("hugepages_lost", "1 GiB pages per server", PolicyMetric.HugePagesLost, false, 1),
-        ("repairs", "per server", PolicyMetric.Repairs, false, 1),
-        ("fallbacks", "per server", PolicyMetric.Fallbacks, false, 1),
-        ("servers_with_ue_event", "fraction of servers", PolicyMetric.ServersWithUeEvent, false, 1),
+        new("stranded_gib_days", "GiB-days per server", PolicyMetric.StrandedPageHours, false, 4096.0 / GiB / 24.0, "stranded capacity"),
+        new("stranded_gib_end", "GiB per server at end", PolicyMetric.StrandedPagesEnd, false, 4096.0 / GiB, "stranded at end"),
+        new("ue_events", "per server", PolicyMetric.UeEvents, false, 1, "UE events"),
+        new("consumed_ues", "per server", PolicyMetric.ConsumedUes, false, 1, "consumed UEs"),
+        new("vm_crashes", "per 1,000 VM-years", PolicyMetric.VmsKilled, true, 1000, "VM crashes"),
+        new("vms_killed", "per server", PolicyMetric.VmsKilled, false, 1, "VMs killed"),
+        new("guest_memory_lost_gib", "GiB per server", PolicyMetric.GuestLostBytes, false, 1 / GiB, "guest memory lost"),
+        new("good_data_lost_gib", "GiB per server", PolicyMetric.GoodDataLostBytes, false, 1 / GiB, "good data lost"),
+        new("extra_memory_peak_gib", "GiB per server", PolicyMetric.ExtraPeakBytes, false, 1 / GiB, "extra memory at peak"),
+        new("page_table_peak_kib", "KiB per server", PolicyMetric.PageTablePeakBytes, false, 1 / 1024.0, "page-table memory"),
+        new("live_migrations", "per server", PolicyMetric.LiveMigrations, false, 1, "live migrations"),
+        new("hugepages_lost", "1 GiB pages per server", PolicyMetric.HugePagesLost, false, 1, "1 GiB pages lost"),
+        new("repairs", "per server", PolicyMetric.Repairs, false, 1, "repairs"),
+        new("fallbacks", "per server", PolicyMetric.Fallbacks, false, 1, "fallbacks"),
+        new("servers_with_ue_event", "fraction of servers", PolicyMetric.ServersWithUeEvent, false, 1, "servers with a UE event", Proportion: true),
     ];
 
     public double VmYearsPerServer => Context.Years * Context.MeanConcurrentVms;
@@ -51,24 +58,42 @@ public sealed record FleetReport(FleetContext Context, FleetTally Tally)
         return Tally.Series[p, b] * 4096.0 / GiB / binHours / Math.Max(1, Tally.Servers);
     }
 
+    /// <summary>
+    /// Every metric of every policy. Means get the interval their kind calls for (<see cref="Intervals"/>: Wilson for
+    /// proportions, log-scale for non-negative means, so no bound is ever below zero); Δ keeps the paired normal interval.
+    /// </summary>
     public IEnumerable<FleetMetricRow> Rows()
     {
         var t = Tally;
         for (int p = 0; p < t.Policies.Length; p++)
         {
-            foreach (var (name, unit, src, perVm, scale) in Metrics)
+            foreach (var m in Metrics)
             {
-                double k = perVm ? scale / VmYearsPerServer : scale;
-                var v = t.PolicyMean(p, src).Scale(k);
-                MeanEstimate? d = t.MainlineIndex >= 0 && p != t.MainlineIndex ? t.PolicyDiff(p, src).Scale(k) : null;
-                double total = (double)t.Sum[p, (int)src] * (perVm ? 1 : scale);
-                yield return new FleetMetricRow(t.Policies[p], name, unit, v, d, total);
+                double k = m.PerVmYears ? m.Scale / VmYearsPerServer : m.Scale;
+                var v = Honest(t.Servers, t.Sum[p, (int)m.Source], t.SumSq[p, (int)m.Source], m.Proportion).Scale(k);
+                MeanEstimate? d = t.MainlineIndex >= 0 && p != t.MainlineIndex ? t.PolicyDiff(p, m.Source).Scale(k) : null;
+                double total = (double)t.Sum[p, (int)m.Source] * (m.PerVmYears ? 1 : m.Scale);
+                yield return new FleetMetricRow(t.Policies[p], m.Name, m.Unit, v, d, total);
             }
         }
     }
 
+    /// <summary>Mean with its honest interval: Wilson for a 0/1 quantity, log-scale for a non-negative one.</summary>
+    public static MeanEstimate Honest(long n, Int128 sum, Int128 sumSq, bool proportion)
+    {
+        if (n <= 0) return new(0, 0, 0);
+        if (proportion)
+        {
+            var w = Intervals.Wilson((long)sum, n);
+            return new((double)sum / n, w.Lower, w.Upper);
+        }
+        var (mean, se) = Intervals.MeanSe(n, (double)sum, (double)sumSq);
+        var ci = Intervals.Positive(mean, se);
+        return new(mean, ci.Lower, ci.Upper);
+    }
+
     /// <summary>Fraction of servers with a fault-level UE (an uncorrectable pattern) over the mission.</summary>
-    public MeanEstimate ServersWithUe => Tally.ServerMean(ServerMetric.ServersWithUe);
+    public MeanEstimate ServersWithUe => Honest(Tally.Servers, Tally.ServerSum[(int)ServerMetric.ServersWithUe], Tally.ServerSumSq[(int)ServerMetric.ServersWithUe], proportion: true);
 
     /// <summary>Exactly one JSON object: context, fleet-level numbers, per-policy metrics with CIs and paired differences, and the raw accumulators <c>hugefault fleet merge</c> adds up.</summary>
     public string ToJson()
@@ -95,10 +120,10 @@ public sealed record FleetReport(FleetContext Context, FleetTally Tally)
             w.WriteNumber("server_years", t.Servers * c.Years);
             w.WriteNumber("vm_years", t.Servers * VmYearsPerServer);
             Est(w, "servers_with_ue_fraction", ServersWithUe);
-            Est(w, "faults_per_server", t.ServerMean(ServerMetric.Faults));
-            Est(w, "ue_patterns_per_server", t.ServerMean(ServerMetric.UePatterns));
-            Est(w, "dimm_replacements_per_server", t.ServerMean(ServerMetric.DimmReplacements));
-            Est(w, "kernel_ues_per_server", t.ServerMean(ServerMetric.KernelUes));
+            Est(w, "faults_per_server", ServerRate(ServerMetric.Faults));
+            Est(w, "ue_patterns_per_server", ServerRate(ServerMetric.UePatterns));
+            Est(w, "dimm_replacements_per_server", ServerRate(ServerMetric.DimmReplacements));
+            Est(w, "kernel_ues_per_server", ServerRate(ServerMetric.KernelUes));
             w.WriteStartArray("ue_footprint_by_mode");
             for (int i = 0; i < ServerOutcome.Modes; i++)
             {
@@ -148,6 +173,9 @@ public sealed record FleetReport(FleetContext Context, FleetTally Tally)
         }
         return Encoding.UTF8.GetString(buffer.ToArray());
     }
+
+    /// <summary>A per-server fleet quantity (faults, patterns, replacements) with its log-scale interval.</summary>
+    public MeanEstimate ServerRate(ServerMetric m) => Honest(Tally.Servers, Tally.ServerSum[(int)m], Tally.ServerSumSq[(int)m], proportion: false);
 
     public static string ModeName(int i) => i < Dram.DramFaultModes.Count ? Dram.DramFaultModes.Name((Dram.DramFaultMode)i) : "deposited";
 

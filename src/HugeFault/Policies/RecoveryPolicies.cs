@@ -45,5 +45,55 @@ public static class RecoveryPolicies
         return e.Make(parameters);
     }
 
+    /// <summary>What <c>hugefault list</c> and the report say about a policy: parameters with defaults, when it falls back, whether it is an extrapolation.</summary>
+    public static PolicyInfo Describe(string name)
+    {
+        var ps = new List<PolicyParameter> { Report };
+        if (Parameters.TryGetValue(name, out var extra)) ps.AddRange(extra);
+        return new PolicyInfo(name, Summary(name), ps, FallsBack.GetValueOrDefault(name), Extrapolations.Contains(name));
+    }
+
+    /// <summary>Every policy takes <c>report</c> (RecoveryPolicyBase).</summary>
+    private static readonly PolicyParameter Report = new("report", "native", "native|hugepage|page|cacheline: how precisely si_addr/si_addr_lsb report the error");
+
+    private static readonly Dictionary<string, PolicyParameter[]> Parameters = new()
+    {
+        ["repair"] =
+        [
+            new("auto", "true", "the SIGBUS handler asks for MADV_REPAIR by itself"),
+            new("enlightened", "false", "the guest accepts 64 zeroed bytes (else guest memory is never repaired)"),
+            new("fallback", "mainline", "policy for what cannot be repaired"),
+        ],
+        ["copy-around"] =
+        [
+            new("bad_line", "fake-poison", "fake-poison|zero: what the bad lines become in the new page"),
+            new("fallback", "mainline", "policy when no free huge page is left"),
+        ],
+        ["userspace-migrate"] = [new("bandwidth_gbps", "10", "copy bandwidth, GB/s (time the range is inaccessible)")],
+        ["keep-mapped"] = [new("require_flag", "false", "only memfds created with MFD_MF_KEEP_UE_MAPPED keep the folio mapped")],
+    };
+
+    private static readonly Dictionary<string, string> FallsBack = new()
+    {
+        ["hgm"] = "private (MAP_PRIVATE) mappings: mainline",
+        ["hgm-full-split"] = "private (MAP_PRIVATE) mappings: mainline",
+        ["repair"] = "permanent poison, or guest memory without enlightened=true: fallback",
+        ["copy-around"] = "no free huge page in the pool: fallback",
+        ["keep-mapped"] = "anonymous folios (or files without the flag when require_flag=true): mainline",
+        ["vma-convert"] = "new mappers after the conversion: mainline",
+    };
+
+    /// <summary>Policies that model a design as intended rather than as posted or merged.</summary>
+    private static readonly HashSet<string> Extrapolations = new();
+
     internal static void Register(string name, string summary, Func<IReadOnlyDictionary<string, string>, IRecoveryPolicy> make) => Registry[name] = (summary, make);
 }
+
+/// <summary>One policy parameter (a scenario's <c>host.policy_params</c> key), its default and meaning.</summary>
+public sealed record PolicyParameter(string Name, string Default, string Description);
+
+/// <summary>
+/// A policy's description for listings and reports: <c>FallsBackWhen</c> says when the design cannot act and another
+/// path decides (null: never); <c>Extrapolation</c> marks a design modelled as intended, beyond what was posted.
+/// </summary>
+public sealed record PolicyInfo(string Name, string Summary, IReadOnlyList<PolicyParameter> Parameters, string? FallsBackWhen, bool Extrapolation);

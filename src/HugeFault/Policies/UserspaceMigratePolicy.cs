@@ -4,14 +4,16 @@ using HugeFault.Mm;
 namespace HugeFault.Policies;
 
 /// <summary>
-/// Option 3 of the design debate: the kernel does what mainline does, and the owning process (a VMM) moves
-/// its data out by itself. On the SIGBUS it reads every good 4 KiB page of the poisoned huge page with
-/// pread() from the hugetlbfs file (spec §1.5: only poisoned raw pages fail with EIO) into a fresh tmpfs
-/// file (2 MiB THP folios), maps that over its range with MAP_FIXED, marks each bad 4 KiB with
-/// UFFDIO_POISON, and punches the old folio out of the hugetlbfs file; the old folio is then dissolved
-/// (this needs the kernel to drop memory_failure()'s reference, which mainline 6.12 does not: see case 17).
-/// Counts the extra memory held at peak (about one huge page), the bytes copied, and the time the range was
-/// inaccessible at <c>bandwidth_gbps</c> (default 10 GB/s). Other processes sharing the file are not moved.
+/// Option 3 of the design debate, as HugeFault.Recovery does it on Linux 6.6+: the kernel does what mainline does,
+/// and the owning process moves its data out by itself. On the SIGBUS it reads every good 4 KiB page of the
+/// poisoned huge page with pread() from the hugetlbfs file (hugetlbfs_read_iter() + adjust_range_hwpoison(): only
+/// poisoned raw pages fail with EIO) into a fresh tmpfs file (2 MiB THP folios), maps that over its range and marks
+/// each bad 4 KiB with UFFDIO_POISON. The hugetlbfs file is left alone: punching the folio out would not free it
+/// (memory_failure() keeps its reference on 6.12, conformance case 17) and would zero the data of anyone else who
+/// maps the file. So the poisoned huge page stays allocated and the copy stays as extra memory. When another
+/// process maps or holds the file, the agent refuses (replacing one mapper's view alone splits the shared memory):
+/// everyone keeps mainline's behaviour. Counts the extra memory, the bytes copied, and the time the range was
+/// inaccessible at <c>bandwidth_gbps</c> (default 10 GB/s).
 /// </summary>
 public sealed class UserspaceMigratePolicy : RecoveryPolicyBase
 {
@@ -30,10 +32,25 @@ public sealed class UserspaceMigratePolicy : RecoveryPolicyBase
         var maps = k.FolioMappings(folio, onlyMapped: true);
         var res = base.HandleInUseHugetlb(k, ctx); // mainline: unmap everywhere, SIGBUS lsb 30
         if (inode is null || folio.IsAnon || maps.Count == 0) return res;
+        // before 6.6 a read of a poisoned hugetlb folio fails as a whole (38c1ddbde6c6) and UFFDIO_POISON does not exist:
+        // HugeFault.Recovery refuses at Protect, so the process keeps mainline's behaviour
+        if (!k.ReadsAroundRawHwpoison || (k.UffdFeaturesKnown & Userfaultfd.UFFD_FEATURE_POISON) == 0)
+        {
+            k.Act($"refused: Linux {k.Config.KernelVersion} cannot read around poisoned raw pages nor UFFDIO_POISON (both 6.6)");
+            return res;
+        }
         owner ??= maps.Select(m => k.Tasks.FirstOrDefault(t => t.Alive && t.Mm == m.Vma.Mm && t.Sigbus == SigbusDisposition.Handle)).FirstOrDefault(t => t is not null);
         if (owner is null) return res;
         var mine = maps.Where(m => m.Vma.Mm == owner.Mm).ToList();
         if (mine.Count == 0) return res;
+        // the agent's /proc check (HugeFault.Recovery scan.c): another process mapping or holding the file -> refuse
+        var other = inode.IMmap.Select(v => v.Mm).FirstOrDefault(m => m != owner.Mm)
+            ?? k.Tasks.Where(t => t.Alive && t.Mm != owner.Mm && t.Fds.Values.Any(f => f.Inode == inode)).Select(t => t.Mm).FirstOrDefault();
+        if (other is not null)
+        {
+            k.Act($"{owner.Comm}: refused: mm {other.Id} also maps or holds {inode.Name}; replacing only this mapping would split the shared memory");
+            return res;
+        }
         Migrate(k, owner, folio, inode, mine);
         return res;
     }
@@ -69,7 +86,7 @@ public sealed class UserspaceMigratePolicy : RecoveryPolicyBase
         long ns = (long)(copied / (_bandwidth * 1e9) * 1e9);
         k.Stats.InaccessibleNs += ns;
         k.Act($"{owner.Comm}: pread() {Units.Size(copied)} of good data ({badPages.Count} x 4K EIO) from {inode.Name} into tmpfs; range inaccessible for {ns / 1e6:0.###} ms at {_bandwidth} GB/s");
-        // 2. MAP_FIXED the tmpfs file over each of the owner's ranges; UFFDIO_POISON the bad 4 KiB
+        // 2. a tmpfs mapping with UFFDIO_POISON markers on the bad 4 KiB, mremap(MREMAP_FIXED)d over each of the owner's ranges
         foreach (var (vma, hva) in mine)
         {
             var part = k.SplitVmaRange(vma, hva, hva + size);
@@ -80,19 +97,9 @@ public sealed class UserspaceMigratePolicy : RecoveryPolicyBase
             part.Flags |= VmFlags.VM_SHARED;
             tmp.IMmap.Add(part);
             foreach (var off in badPages) k.PoisonSubpageMapping(part.Mm, hva + off, 0, marker: true);
-            k.Act($"{owner.Comm}: mmap(MAP_FIXED) tmpfs over {part.Name}+{Units.Hex(hva - part.NameBase)}, UFFDIO_POISON on {badPages.Count} x 4K");
+            k.Act($"{owner.Comm}: UFFDIO_POISON on {badPages.Count} x 4K of a tmpfs mapping, mremap(MREMAP_FIXED) over {part.Name}+{Units.Hex(hva - part.NameBase)}");
         }
-        // 3. punch the old folio out of the hugetlbfs file; it is freed and dissolved. Any other process that
-        //    still maps that file range loses the data: its next touch faults in a fresh zeroed page.
-        foreach (var v in inode.IMmap.Where(v => v.Mm != owner.Mm && v.AddressOf(fileBase) is not null))
-        {
-            k.Stats.GoodDataDroppedBytes += (long)size;
-            k.Act($"mm {v.Mm.Id} ({v.Name}) still maps the punched range: its data is gone, the next touch gets a zeroed page");
-        }
-        k.DropMfRef(folio);
-        k.RemoveInodeHugepages(inode, fileBase, fileBase + size);
-        if (k.Phys.Folios.ContainsKey(folio.Pfn) && folio.Flags.Has(PageFlags.HugetlbFreed)) k.ForceDissolve(k.HstateOf(folio), folio);
-        k.Stats.AddExtra(-(long)size);
-        k.Act($"{owner.Comm}: fallocate(PUNCH_HOLE) of the poisoned {Units.Size(size)} page: dissolved, {folio.RawHwp.Count + badPages.Count - folio.RawHwp.Count} raw page(s) quarantined");
+        // 3. the poisoned folio stays in the hugetlbfs page cache with memory_failure()'s reference: not freed, and
+        //    the tmpfs copy stays as extra memory (no fallocate(PUNCH_HOLE): it would free nothing and zero other users)
     }
 }

@@ -74,50 +74,116 @@ public static class Comparison
     /// <summary>
     /// Bytes of live user mappings that would fault with a memory error if touched now, summed over address
     /// spaces; and how many of those bytes are hardware-poisoned lines themselves (the rest is good data).
+    /// Counted per chunk (the VMA's huge page size, or 4 KiB); a 4 KiB VMA is walked once, like pagemap does
+    /// (walk_page_range()), so the cost follows its leaves and poisoned pages, not its size.
     /// </summary>
     public static (long Bytes, long BadBytes) Inaccessible(Kernel k)
     {
         long bytes = 0, bad = 0;
+        var lines = new Dictionary<Folio, long>();
+        long LinesIn(Folio folio)
+        {
+            if (!lines.TryGetValue(folio, out long n))
+                lines[folio] = n = k.Phys.PoisonedLines.Count(kv => (kv.Key << Units.CACHELINE_SHIFT) >= folio.PhysAddr && (kv.Key << Units.CACHELINE_SHIFT) < folio.PhysAddr + folio.Size);
+            return n;
+        }
+        void Add(Vma v, ulong a, long here)
+        {
+            bytes += here;
+            if (here > 0 && FolioAt(k, v, a) is { } folio) bad += Math.Min(here, LinesIn(folio) * (long)Units.CACHELINE);
+        }
         var mms = k.Tasks.Where(t => t.Alive).Select(t => t.Mm).Distinct().OrderBy(m => m.Id);
         foreach (var mm in mms)
         {
             foreach (var v in mm.Vmas.OrderBy(v => v.Start))
             {
-                ulong chunk = v.Hstate?.Size ?? Units.PAGE_SIZE;
+                if (v.Hstate is null) { foreach (var (a, here) in Inaccessible4K(k, v)) Add(v, a, here); continue; }
+                ulong chunk = v.Hstate.Size;
                 for (ulong a = v.Start; a < v.End; a += chunk)
                 {
                     ulong end = Math.Min(v.End, a + chunk);
-                    long here = 0; bool any = false;
-                    var folio = FolioAt(k, v, a);
-                    k.ForEachLeaf(mm, a, end, r =>
-                    {
-                        any = true;
-                        var e = r.Entry;
-                        if (e.IsHwpoison || e.IsPoisonMarker) { here += (long)r.Size; return; }
-                        if (e.Present && k.Phys.FolioOf(e.Pfn) is { IsHwpoison: true } pf)
-                            foreach (var raw in pf.RawHwp)
-                                if (raw >= e.Pfn && raw < e.Pfn + (r.Size >> Units.PAGE_SHIFT)) here += (long)Units.PAGE_SIZE;
-                    });
-                    if (!any && folio is { IsHwpoison: true } f)
-                    {
-                        if (v.Hstate is not null && !k.Policy.AllowFaultOnPoisonedFolio(k, v, f, a)) here = (long)(end - a);
-                        else
-                        {
-                            // only the raw poisoned pages inside [a, end) would be refused
-                            ulong fo = v.FileOffset(a) % f.Size, fe = fo + (end - a);
-                            here = f.RawHwp.Count(raw => ((raw - f.Pfn) << Units.PAGE_SHIFT) >= fo && ((raw - f.Pfn) << Units.PAGE_SHIFT) < fe) * (long)Units.PAGE_SIZE;
-                        }
-                    }
-                    bytes += here;
-                    if (here > 0 && folio is not null)
-                    {
-                        var lines = k.Phys.PoisonedLines.Count(kv => (kv.Key << Units.CACHELINE_SHIFT) >= folio.PhysAddr && (kv.Key << Units.CACHELINE_SHIFT) < folio.PhysAddr + folio.Size);
-                        bad += Math.Min(here, lines * (long)Units.CACHELINE);
-                    }
+                    long here = 0; bool any = false; Folio? last = null;
+                    k.ForEachLeaf(mm, a, end, r => { any = true; here += LeafBytes(k, r, ref last); });
+                    if (!any && FolioAt(k, v, a) is { IsHwpoison: true } f)
+                        here = !k.Policy.AllowFaultOnPoisonedFolio(k, v, f, a) ? (long)(end - a) : RawIn(f, v.FileOffset(a) % f.Size, end - a);
+                    Add(v, a, here);
                 }
             }
         }
         return (bytes, bad);
+    }
+
+    /// <summary>
+    /// What a leaf makes inaccessible: all of a hwpoison entry or poison marker; the raw poisoned pages under a present
+    /// leaf. <c>last</c> carries the previous leaf's folio (neighbouring PTEs mostly map the same folio).
+    /// </summary>
+    private static long LeafBytes(Kernel k, PteRef r, ref Folio? last)
+    {
+        var e = r.Entry;
+        if (e.IsHwpoison || e.IsPoisonMarker) return (long)r.Size;
+        if (!e.Present) return 0;
+        if (last is null || !last.ContainsPfn(e.Pfn)) last = k.Phys.FolioOf(e.Pfn);
+        long here = 0;
+        if (last is { IsHwpoison: true } pf)
+            foreach (var raw in pf.RawHwp)
+                if (raw >= e.Pfn && raw < e.Pfn + (r.Size >> Units.PAGE_SHIFT)) here += (long)Units.PAGE_SIZE;
+        return here;
+    }
+
+    /// <summary>Bytes of the raw poisoned pages of <paramref name="f"/> in [offset, offset + length) of the folio.</summary>
+    private static long RawIn(Folio f, ulong offset, ulong length) =>
+        f.RawHwp.Count(raw => ((raw - f.Pfn) << Units.PAGE_SHIFT) >= offset && ((raw - f.Pfn) << Units.PAGE_SHIFT) < offset + length) * (long)Units.PAGE_SIZE;
+
+    /// <summary>
+    /// The inaccessible 4 KiB chunks of a non-hugetlb VMA, from one walk of its leaves: a leaf counts in every chunk
+    /// it overlaps; an unmapped chunk counts the raw poisoned pages of the page-cache folio behind it.
+    /// </summary>
+    private static IEnumerable<(ulong Va, long Bytes)> Inaccessible4K(Kernel k, Vma v)
+    {
+        const ulong P = Units.PAGE_SIZE;
+        var here = new SortedDictionary<ulong, long>();
+        var covered = new List<(ulong Start, ulong End)>();
+        Folio? last = null;
+        k.ForEachLeaf(v.Mm, v.Start, v.End, r =>
+        {
+            ulong s = Math.Max(r.Va, v.Start), e = Math.Min(r.Va + r.Size, v.End);
+            if (covered.Count > 0 && covered[^1].End >= s) covered[^1] = (covered[^1].Start, Math.Max(covered[^1].End, e));
+            else covered.Add((s, e));
+            long c = LeafBytes(k, r, ref last);
+            if (c == 0) return;
+            for (ulong a = v.Start + (s - v.Start) / P * P; a < e; a += P) here[a] = here.GetValueOrDefault(a) + c;
+        });
+        bool Hole(ulong a)
+        {
+            int lo = 0, hi = covered.Count - 1;
+            while (lo <= hi)
+            {
+                int mid = (lo + hi) / 2;
+                if (covered[mid].End <= a) lo = mid + 1;
+                else if (covered[mid].Start >= a + P) hi = mid - 1;
+                else return false;
+            }
+            return true;
+        }
+        if (v.File is { } inode)
+        {
+            ulong fStart = v.FileOffset(v.Start), fEnd = v.FileOffset(v.End);
+            foreach (var (idx, f) in inode.PageCache)
+            {
+                ulong at = idx << inode.FolioShift;
+                if (!f.IsHwpoison || at + inode.FolioSize <= fStart || at >= fEnd) continue;
+                foreach (var raw in f.RawHwp)
+                {
+                    ulong off = at + ((raw - f.Pfn) << Units.PAGE_SHIFT);
+                    if (off < fStart || off >= fEnd) continue;
+                    ulong a = v.Start + (off - fStart) / P * P;
+                    // the chunk's folio is the one at its file offset; the raw page must lie in that chunk of it
+                    if (!Hole(a) || !ReferenceEquals(FolioAt(k, v, a), f)) continue;
+                    if (RawIn(f, v.FileOffset(a) % f.Size, P) > 0 && !here.ContainsKey(a)) here[a] = RawIn(f, v.FileOffset(a) % f.Size, P);
+                }
+            }
+        }
+        foreach (var kv in here) yield return (kv.Key, kv.Value);
     }
 
     private static Folio? FolioAt(Kernel k, Vma v, ulong a)

@@ -63,12 +63,18 @@ public sealed partial class ScenarioRunner
         _k.FlushCounters();
     }
 
-    /// <summary>Runs the scenario under its own policy, or under <paramref name="policy"/> when given.</summary>
-    public static ScenarioRun Run(Scenario sc, string? policy = null, IReadOnlyDictionary<string, string>? policyParams = null)
+    /// <summary>
+    /// Runs the scenario under its own policy, or under <paramref name="policy"/> when given. <paramref name="afterStep"/>
+    /// is a report hook: called after every step that ran (its expectations checked), with the kernel as the step left
+    /// it, e.g. to picture the page tables just after an error; it must only observe the kernel.
+    /// </summary>
+    public static ScenarioRun Run(Scenario sc, string? policy = null, IReadOnlyDictionary<string, string>? policyParams = null, Action<Step, Kernel>? afterStep = null)
     {
-        var r = new ScenarioRunner(sc, policy, policyParams);
+        var r = new ScenarioRunner(sc, policy, policyParams) { _afterStep = afterStep };
         return r.RunAll();
     }
+
+    private Action<Step, Kernel>? _afterStep;
 
     private ScenarioRun RunAll()
     {
@@ -98,6 +104,7 @@ public sealed partial class ScenarioRunner
             foreach (var pf in s.Expect?.PageFlags ?? [])
                 if (_vars.TryGetValue(pf.Var, out var v)) flags[pf.Where] = _k.StablePageFlags(v + (ulong)pf.PageOffset);
             outcomes.Add(new StepOutcome(s, summary, start, end, failures) { Deaths = deaths, PageFlags = flags });
+            _afterStep?.Invoke(s, _k);
         }
         return new ScenarioRun(_sc, _k.Policy.Name, _k, outcomes) { Vms = _vms, Migrations = _migrations };
     }

@@ -268,7 +268,10 @@ public sealed class Vm
             var e = r.Entry;
             ulong step = Math.Max(Units.PAGE_SIZE, Math.Min(r.Size, RamBytes - g));
             if (e.IsHwpoison || e.IsPoisonMarker) lost += step;
-            else if (e.IsNone && Ram.PageCache.TryGetValue(g >> Ram.FolioShift, out var f) && f.IsHwpoison && !Host.Policy.AllowFaultOnPoisonedFolio(Host, Vmm.Mm.FindVma(RamHva + g)!, f, RamHva + g))
+            // a range not faulted in yet faults on the guest RAM file's folio, if the VMA there still maps that file
+            // (userspace-migrate remaps a huge page of guest RAM to tmpfs)
+            else if (e.IsNone && Vmm.Mm.FindVma(RamHva + g) is { } vma && vma.File == Ram && Ram.PageCache.TryGetValue(g >> Ram.FolioShift, out var f)
+                     && f.IsHwpoison && !Host.Policy.AllowFaultOnPoisonedFolio(Host, vma, f, RamHva + g))
                 lost += step;
             else if (e.Present && Host.Phys.FolioOf(e.Pfn) is { IsHwpoison: true } pf)
                 lost += (ulong)pf.RawHwp.Count(raw => raw >= e.Pfn && raw < e.Pfn + (step >> Units.PAGE_SHIFT)) * Units.PAGE_SIZE;

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using HugeFault.Cli.Commands;
 
@@ -18,19 +17,8 @@ public sealed class RunCommandTests : IDisposable
         return path;
     }
 
-    /// <summary>Runs the real CLI binary (so exit code, stdout and stderr are exactly what a user sees).</summary>
-    private static (int Exit, string Out, string Err) Cli(params string[] args)
-    {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "HugeFault.Cli.dll"));
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        Assert.True(p.WaitForExit(60_000), "hugefault run did not finish");
-        return (p.ExitCode, stdout.Result, stderr.Result);
-    }
+    /// <summary>The command line in-process (its exit code, stdout and stderr as a user sees them).</summary>
+    private static (int Exit, string Out, string Err) Cli(params string[] args) => CliProcess.InProcess(args);
 
     private static readonly string[] PassingScenario =
     [
@@ -131,7 +119,7 @@ public sealed class RunCommandTests : IDisposable
         var lines = PassingScenario.ToArray();
         lines[^1] = "    expect: {outcome: SIGBUS}";
         var path = Write("fail.yaml", lines);
-        var (exit, stdout, stderr) = Cli("run", "--summary", path);
+        var (exit, stdout, stderr) = CliProcess.Run("run", "--summary", path);
         Assert.Equal(1, exit);
         Assert.Contains("step 4 (store)", stdout);
         Assert.Contains($"{path}:9:", stdout);

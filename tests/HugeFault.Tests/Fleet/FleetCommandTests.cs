@@ -154,8 +154,8 @@ public class FleetCommandTests
         string yaml = Temp("busy.yaml", "faults:\n  fit_scale: 8\n");
         var table = Invoke("fleet", yaml, "--servers", "600", "--policy", "mainline,hgm", "--plot", Path.Combine(dir, "plots"), "--out", parquet);
         Assert.Equal(0, table.Exit);
-        Assert.Contains("stranded_gib_days", table.Out);
-        Assert.Contains("vm_crashes", table.Out);
+        Assert.Contains("stranded capacity", table.Out);
+        Assert.Contains("VM crashes", table.Out);
         foreach (var name in new[] { "stranded-over-time", "vm-crashes", "ue-footprint-by-mode" })
         {
             Assert.True(new FileInfo(Path.Combine(dir, "plots", name + ".png")).Length > 1000);
