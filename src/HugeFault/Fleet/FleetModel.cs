@@ -87,8 +87,12 @@ public sealed class ServerOutcome
 
     public void Clear()
     {
-        Array.Clear(Policy);
-        Array.Clear(Series);
+        // Most touched servers have faults but no UE site: their policy rows were never written.
+        if (HasPolicyData)
+        {
+            Array.Clear(Policy);
+            Array.Clear(Series);
+        }
         Array.Clear(Server);
         Array.Clear(ModePatterns);
         Array.Clear(ModeFrames);
