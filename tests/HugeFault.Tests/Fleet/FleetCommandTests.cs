@@ -7,7 +7,7 @@ namespace HugeFault.Tests.Fleet;
 
 public class FleetCommandTests
 {
-    private static (int Exit, string Out, string Err) Invoke(params string[] args)
+    internal static (int Exit, string Out, string Err) Invoke(params string[] args)
     {
         var root = new RootCommand("test root");
         root.Subcommands.Add(FleetCommand.Create());

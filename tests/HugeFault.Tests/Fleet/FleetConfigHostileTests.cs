@@ -1,5 +1,3 @@
-using System.CommandLine;
-using HugeFault.Cli.Commands;
 using HugeFault.Fleet;
 
 namespace HugeFault.Tests.Fleet;
@@ -10,15 +8,7 @@ namespace HugeFault.Tests.Fleet;
 /// </summary>
 public class FleetConfigHostileTests
 {
-    private static (int Exit, string Out, string Err) Invoke(params string[] args)
-    {
-        var root = new RootCommand("test root");
-        root.Subcommands.Add(FleetCommand.Create());
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int exit = root.Parse(args).Invoke(new InvocationConfiguration { Output = stdout, Error = stderr });
-        return (exit, stdout.ToString(), stderr.ToString());
-    }
+    private static (int Exit, string Out, string Err) Invoke(params string[] args) => FleetCommandTests.Invoke(args);
 
     private static string Temp(string text)
     {
