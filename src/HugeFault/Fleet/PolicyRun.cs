@@ -164,10 +164,15 @@ internal sealed partial class PolicyRun
                 // departure entry is skipped when it comes up); ties go to swaps, departures and arrivals, as above.
                 double until = Math.Min(Math.Min(tRep, tDep), Math.Min(tArr, hours));
                 Handle(_pending.Pop());
-                while (_pending.Any && _pending.Top.Time < until && _pending.Top.Time <= tSite)
+                while (!_panicked && _pending.Any && _pending.Top.Time < until && _pending.Top.Time <= tSite)
                 {
                     _now = _pending.Top.Time;
                     Handle(_pending.Pop());
+                }
+                if (_panicked)
+                {
+                    _panicked = false;
+                    RebootAfterPanic(nextSite, index);
                 }
             }
             else
@@ -192,6 +197,31 @@ internal sealed partial class PolicyRun
         _host.Reset();
         ClearPageTables();
         _tally.Reboot(t);
+    }
+
+    /// <summary>
+    /// The host panicked at <see cref="_now"/>: it reboots (the kernel forgets every recorded poison, the pool is healthy
+    /// and refills from a stream of its own per panic; the reboot of <see cref="Reboot"/>, as after a DIMM swap) but the
+    /// DIMM stays until the service swaps it (<see cref="DimmService"/>): every permanent pattern still present is found
+    /// again by the first patrol scrub after the reboot. Transient and deposited poison does not survive it (the boot's
+    /// memory initialisation rewrites every line).
+    /// </summary>
+    private void RebootAfterPanic(int nextSite, long index)
+    {
+        Reboot(_now);
+        _pending.Clear();
+        var sites = _sites.Items;
+        double rescan = _dimms.NextScrub(_now);
+        bool again = false;
+        for (int si = 0; si < nextSite; si++)
+        {
+            ref readonly var s = ref sites[si];
+            if (s.Kind != PoisonKind.Permanent || s.End <= _now || rescan >= s.End || rescan >= _m.Hours) continue;
+            _pending.Add(new Pending { Time = rescan, Site = si, Consumed = false });
+            again = true;
+        }
+        _pending.Commit();
+        if (again || nextSite < _sites.Count || _dimms.Swaps.Length > 0) _host.Fill(_now, _m.Config.Seed, index, -(int)_hostPanics);
     }
 
     /// <summary>At the site's start: when will this policy's host first see it, and how (consumed by the owner, or found by the scrub)?</summary>
