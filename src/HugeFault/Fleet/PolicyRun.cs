@@ -91,6 +91,7 @@ internal sealed partial class PolicyRun
         for (int i = 0; i < _followerCount; i++) _members[i + 1] = _followers[i];
         _tally.Start(t0, _members.AsSpan(0, _followerCount + 1));
         _now = t0;
+        _latentCount = _latentUpTo = 0;
         StartCounts();
         int replacementsDone = 0;
         var arrivals = Xoshiro256StarStar.ForStream(seed, (ulong)index * 4 + 2);
@@ -188,6 +189,10 @@ internal sealed partial class PolicyRun
         return _followerCount;
     }
 
+    /// <summary>Permanent sites still present at the run's last host panic (<see cref="RebootAfterPanic"/>), and how far the sites were scanned.</summary>
+    private int[] _latent = new int[64];
+    private int _latentCount, _latentUpTo;
+
     /// <summary>The time of what the run handles now (stranded capacity changes are integrated from it).</summary>
     private double _now;
 
@@ -212,14 +217,29 @@ internal sealed partial class PolicyRun
         _pending.Clear();
         var sites = _sites.Items;
         double rescan = _dimms.NextScrub(_now);
-        bool again = false;
-        for (int si = 0; si < nextSite; si++)
+        // The permanent sites still present, kept from the last panic of this run (in site order) and extended by the
+        // sites started since: a host that panics every scrub does not rescan every site each time.
+        int kept = 0;
+        for (int i = 0; i < _latentCount; i++)
+            if (sites[_latent[i]].End > _now) _latent[kept++] = _latent[i];
+        _latentCount = kept;
+        for (int si = _latentUpTo; si < nextSite; si++)
         {
             ref readonly var s = ref sites[si];
-            if (s.Kind != PoisonKind.Permanent || s.End <= _now || rescan >= s.End || rescan >= _m.Hours) continue;
-            _pending.Add(new Pending { Time = rescan, Site = si, Consumed = false });
-            again = true;
+            if (s.Kind != PoisonKind.Permanent || s.End <= _now) continue;
+            if (_latentCount == _latent.Length) Array.Resize(ref _latent, _latent.Length * 2);
+            _latent[_latentCount++] = si;
         }
+        _latentUpTo = Math.Max(_latentUpTo, nextSite);
+        bool again = false;
+        if (rescan < _m.Hours)
+            for (int i = 0; i < _latentCount; i++)
+            {
+                int si = _latent[i];
+                if (rescan >= sites[si].End) continue;
+                _pending.Add(new Pending { Time = rescan, Site = si, Consumed = false });
+                again = true;
+            }
         _pending.Commit();
         if (again || nextSite < _sites.Count || _dimms.Swaps.Length > 0) _host.Fill(_now, _m.Config.Seed, index, -(int)_hostPanics);
     }
