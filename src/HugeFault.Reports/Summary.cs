@@ -17,6 +17,7 @@ public static class Summary
     private static readonly (string Key, string Fleet, string Label, string Unit, bool Cost, bool Amount)[] FleetMetrics =
     [
         ("vm_crashes", "vm_crashes", "VM crashes", "per 1,000 VM-years", true, false),
+        ("host_panics", "host_panics", "host panics", "per 1,000 server-years", true, false),
         ("stranded", "stranded_gib_days", "stranded capacity", "GiB-days per server", true, true),
         ("guest_memory_lost", "guest_memory_lost_gib", "guest memory lost", "GiB per server", true, true),
         ("live_migrations", "live_migrations", "live migrations", "per server", true, false),

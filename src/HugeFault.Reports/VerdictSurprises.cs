@@ -12,6 +12,21 @@ public static partial class Verdict
         // names a group of policies with the same figures; the winners of the first sentence by reference
         string Who(List<string> g) => best.Count >= 3 && g.Count == best.Count && g.All(best.Contains) ? $"the {Count(g.Count)} with the {primary.Fewest} {primary.Label}" : List(g);
 
+        // a design that panics hosts: every VM on the host dies with it
+        if (Known("host_panics"))
+        {
+            var hp = f.Metric("host_panics");
+            foreach (var g in groups.Where(g => !g.Contains(bl) && f.Compare(hp.Key, g[0], bl) > 0))
+            {
+                var p = g[0];
+                bool moreCrashes = f.Compare(primary.Key, p, bl) > 0;
+                string one = g.Count == 1 ? "s" : "";
+                s.Add($"{Start(Who(g))} panic{one} the host {hp.Show(f.Value(p, hp.Key))} against {bl}'s {hp.Show(f.Value(bl, hp.Key))}: " +
+                      "its kernel-mode read of the poisoned page consumes a bad line of the same fault that nobody had reported yet, which x86 cannot recover, and every VM on the host dies" +
+                      (moreCrashes ? $", so {(g.Count == 1 ? "it has" : "they have")} more {primary.Label} than {bl} ({primary.ShowDiff(f.Diff(primary.Key, p, bl), unit: false)})." : "."));
+            }
+        }
+
         // policies that keep VMs alive evacuate more of them
         if (Known("live_migrations"))
         {

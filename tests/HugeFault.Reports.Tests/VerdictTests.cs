@@ -42,6 +42,27 @@ public class VerdictTests
         Assert.Contains("statistically indistinguishable", head);
     }
 
+    [Theory]
+    [InlineData(0.0, false)]
+    [InlineData(26.0, true)]
+    public void A_policy_that_panics_hosts_is_named_with_its_rate_only_when_its_interval_excludes_mainlines(double panics, bool named)
+    {
+        var f = Fleet();
+        var withPanics = new PolicyFigures(f.Policies, [.. f.Metrics, new MetricSpec("host_panics", "host panics", "per 1,000 server-years", Fmt.Num, Fleet: true)]);
+        foreach (var kv in f.Values) withPanics.Values[kv.Key] = kv.Value;
+        foreach (var kv in f.Deltas) withPanics.Deltas[kv.Key] = kv.Value;
+        foreach (var p in f.Policies)
+        {
+            double v = p == "copy-around" ? panics : 0;
+            withPanics.Values[(p, "host_panics")] = new(v, v * 0.9, v * 1.1);
+            if (p != "mainline") withPanics.Deltas[(p, "host_panics")] = new(v, v * 0.9, v * 1.1);
+        }
+        var s = Verdict.Build(withPanics).Surprises.Where(x => x.Contains("panics the host")).ToList();
+        if (!named) { Assert.Empty(s); return; }
+        Assert.Single(s);
+        Assert.StartsWith("copy-around panics the host 26.0 [23.4, 28.6] per 1,000 server-years against mainline's 0", s[0]);
+    }
+
     [Fact]
     public void When_the_delta_interval_includes_zero_no_policy_is_claimed_better()
     {
