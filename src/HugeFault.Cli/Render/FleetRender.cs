@@ -13,12 +13,14 @@ internal static class FleetRender
 {
     public static FleetReport Report(FleetResult r) => FleetSection.Report(r);
 
-    /// <summary>The table, headed by the study and shard it covers; a partial merge says so first.</summary>
+    /// <summary>The table, headed by the shard it covers; a partial merge says so first.</summary>
     public static void WriteTable(FleetReport report, StudyStamp stamp, TextWriter output, bool wide = false, bool plain = false)
     {
         if (stamp.Partial && stamp.Shards.Count > 1)
             output.WriteLine($"PARTIAL: {stamp.Label}; these figures cover {report.Tally.Servers:N0} of the study's {report.Context.ServersTotal:N0} servers.");
-        var doc = FleetSection.Build(report, $"hugefault fleet (study {stamp.Study.Id}, shard {stamp.Label})");
+        // The study id (it includes the tool version) goes to stderr and the JSON, not into the table, whose whole-study
+        // form the README quotes.
+        var doc = FleetSection.Build(report, stamp.Complete ? "hugefault fleet" : $"hugefault fleet (shard {(stamp.Shards.Count == 1 ? stamp.Label : "partial")})");
         Terminal.Write(doc, output, plain ? new TerminalOptions(TerminalOptions.PipeWidth, true, false) : TerminalOptions.Detect(output, wide));
     }
 
