@@ -18,7 +18,7 @@
 #SBATCH --output=hugefault-fleet-%A_%a.log
 
 set -euo pipefail
-cd "${SLURM_SUBMIT_DIR:-.}"
+# Paths are relative to the job's working directory (sbatch --chdir, by default the directory sbatch ran in).
 export HUGEFAULT_SHARDS="${HUGEFAULT_SHARDS:-32}"   # must equal the array's size; --shard auto checks it against a full array
 config="${HUGEFAULT_CONFIG:-docs/fleet.yaml}"
 results="${HUGEFAULT_RESULTS:-results}"

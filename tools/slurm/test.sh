@@ -6,6 +6,7 @@
 # Exit 0: passed; 77: skipped (the reason is the last line); anything else: failed.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$repo"
 skip() { echo "tools/slurm/test.sh: SKIPPED: $*"; exit 77; }
 bash "$repo/tools/slurm/install.sh" || skip "slurm-wlm/munge could not be installed (tools/slurm/install.sh failed)"
 work="$(mktemp -d /tmp/hugefault-slurm.XXXXXX)"
