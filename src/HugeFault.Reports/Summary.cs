@@ -110,7 +110,7 @@ public static class Summary
         var t = new TextTable($"Summary: every policy over {over}{(fleet ? " and the default fleet" : "")}", cols);
         foreach (var p in f.Policies)
         {
-            var cells = new List<TextCell> { p };
+            var cells = new List<TextCell> { IsExtrapolation(p) ? p + " *" : p };
             foreach (var m in metrics)
             {
                 if (!f.Has(p, m.Key)) { cells.Add("–"); continue; }
@@ -124,6 +124,22 @@ public static class Summary
         }
         foreach (var (p, why) in f.Policies.Where(f.Missing.ContainsKey).Select(p => (p, f.Missing[p])))
             t.Notes.Add($"{p}: {why}; its cells there are –.");
+        var extrapolated = f.Policies.Where(IsExtrapolation).ToList();
+        if (extrapolated.Count > 0)
+            t.Notes.Add("* extrapolation, not a posted design: " + string.Join("; ", extrapolated.Select(p => $"{p}: {Provenance(p)}")) + ".");
+        var posted = f.Policies.Where(p => RecoveryPolicies.Exists(p) && RecoveryPolicies.Provenance(p).StartsWith("as posted", StringComparison.Ordinal)).ToList();
+        if (posted.Count > 0)
+            t.Notes.Add("As posted to the lists: " + string.Join("; ", posted.Select(p => $"{p}: {Provenance(p)}")) + ".");
         return t;
+    }
+
+    private static bool IsExtrapolation(string policy) => RecoveryPolicies.Exists(policy) && RecoveryPolicies.Describe(policy).Extrapolation;
+
+    /// <summary>The provenance text without its "extrapolation: " / "as posted: " lead.</summary>
+    private static string Provenance(string policy)
+    {
+        string s = RecoveryPolicies.Provenance(policy);
+        int colon = s.IndexOf(": ", StringComparison.Ordinal);
+        return colon > 0 ? s[(colon + 2)..] : s;
     }
 }

@@ -113,4 +113,42 @@ public class SensitivityTests
         Assert.All(t.Rows, row => Assert.False(string.IsNullOrWhiteSpace(row[^1].ToString())));
         Assert.Equal(2 * Sensitivity.Parameters.Count, r.Sensitivity!.Runs.Count);
     }
+
+    [Fact]
+    public void A_table_wider_than_the_page_is_split_into_parts_that_each_repeat_the_policy_column()
+    {
+        var cols = new List<TextColumn> { new("policy", Right: false) };
+        for (int i = 0; i < 30; i++) cols.Add(new TextColumn($"metric {i}"));
+        var t = new TextTable("wide", cols);
+        foreach (var p in new[] { "mainline", "hgm" })
+            t.Row([p, .. Enumerable.Range(0, 30).Select(i => (TextCell)$"{i}.000 [{i}.000, {i}.000]")]);
+        var doc = new ReportDoc();
+        doc.Table(t);
+        string html = Html.HtmlReport.Render(doc, "t");
+        int parts = System.Text.RegularExpressions.Regex.Matches(html, "<table>").Count;
+        Assert.True(parts >= 2, html);
+        Assert.Contains($"wide (1 of {parts})", html);
+        // every part names the rows; every metric appears exactly once
+        Assert.Equal(parts, System.Text.RegularExpressions.Regex.Matches(html, "<td class=\"k\">hgm</td>").Count);
+        for (int i = 0; i < 30; i++) Assert.Single(System.Text.RegularExpressions.Regex.Matches(html, $"<th>metric {i}</th>"));
+
+        var narrow = new TextTable("narrow", cols.Take(4));
+        narrow.Row("mainline", "1", "2", "3");
+        var d2 = new ReportDoc();
+        d2.Table(narrow);
+        Assert.DoesNotContain("(1 of", Html.HtmlReport.Render(d2, "t"));
+    }
+
+    [Fact]
+    public void The_summary_marks_extrapolated_designs_and_says_where_each_comes_from()
+    {
+        var t = Summary.Table(Small.Compare.Figures());
+        var names = t.Rows.Select(r => r[0].Lines[0]).ToList();
+        foreach (var p in Small.Compare.Policies)
+        {
+            bool extrapolated = HugeFault.Policies.RecoveryPolicies.Provenance(p).StartsWith("extrapolation", StringComparison.Ordinal);
+            Assert.Contains(extrapolated ? p + " *" : p, names);
+        }
+        if (Small.Compare.Policies.Contains("hgm")) Assert.Contains(t.Notes, n => n.StartsWith("* extrapolation") && n.Contains("hgm: HGM as intended"));
+    }
 }

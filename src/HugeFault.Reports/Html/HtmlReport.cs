@@ -57,28 +57,67 @@ public static class HtmlReport
         return sb.ToString();
     }
 
+    /// <summary>Estimated page width for tables (px): a table wider than this is split like the terminal splits it.</summary>
+    private const int PageWidth = 1360;
+
     private static void Table(StringBuilder sb, TextTable t)
     {
-        sb.Append("<div class=\"scroll\"><table>");
-        if (t.Title is not null) sb.Append("<caption>").Append(E(t.Title)).Append("</caption>");
-        sb.Append("<thead><tr>");
-        foreach (var c in t.Columns) sb.Append("<th>").Append(E(c.Header)).Append("</th>");
-        sb.Append("</tr></thead><tbody>");
-        foreach (var row in t.Rows)
+        var parts = Parts(t);
+        for (int part = 0; part < parts.Count; part++)
         {
-            sb.Append("<tr>");
-            for (int i = 0; i < row.Length; i++)
+            var cols = parts[part];
+            sb.Append("<div class=\"scroll\"><table>");
+            if (t.Title is not null)
+                sb.Append("<caption>").Append(E(t.Title + (parts.Count > 1 ? $" ({part + 1} of {parts.Count})" : ""))).Append("</caption>");
+            sb.Append("<thead><tr>");
+            foreach (int c in cols) sb.Append("<th>").Append(E(t.Columns[c].Header)).Append("</th>");
+            sb.Append("</tr></thead><tbody>");
+            foreach (var row in t.Rows)
             {
-                var cell = row[i];
-                sb.Append(i < t.KeyColumns ? "<td class=\"k\">" : t.Columns[i].Right && !cell.Wrap ? "<td class=\"r\">" : "<td class=\"l\">");
-                for (int k = 0; k < cell.Lines.Count; k++)
-                    sb.Append(k == 0 ? "" : "<br><span class=\"d\">").Append(E(cell.Lines[k])).Append(k == 0 ? "" : "</span>");
-                sb.Append("</td>");
+                sb.Append("<tr>");
+                foreach (int i in cols)
+                {
+                    var cell = row[i];
+                    sb.Append(i < t.KeyColumns ? "<td class=\"k\">" : t.Columns[i].Right && !cell.Wrap ? "<td class=\"r\">" : "<td class=\"l\">");
+                    for (int k = 0; k < cell.Lines.Count; k++)
+                        sb.Append(k == 0 ? "" : "<br><span class=\"d\">").Append(E(cell.Lines[k])).Append(k == 0 ? "" : "</span>");
+                    sb.Append("</td>");
+                }
+                sb.Append("</tr>");
             }
-            sb.Append("</tr>");
+            sb.Append("</tbody></table></div>\n");
         }
-        sb.Append("</tbody></table></div>\n");
         foreach (var n in t.Notes) sb.Append("<p class=\"note\">").Append(E(n)).Append("</p>\n");
+    }
+
+    /// <summary>
+    /// The columns of each part of a table split to fit <see cref="PageWidth"/>: the key columns in every part, the
+    /// others in order. Widths are estimated from the longest unbreakable text of each column (numbers do not wrap;
+    /// headers and wrapping cells break at spaces).
+    /// </summary>
+    private static List<List<int>> Parts(TextTable t)
+    {
+        int Width(int c)
+        {
+            int chars = t.Columns[c].Header.Split(' ').Max(w => w.Length);
+            foreach (var row in t.Rows)
+                foreach (var line in row[c].Lines)
+                    chars = Math.Max(chars, row[c].Wrap || !t.Columns[c].Right ? Math.Min(line.Length, 28) : line.Length);
+            return chars * 7 + 16;
+        }
+        int keys = Math.Min(t.KeyColumns, t.Columns.Count);
+        int keyWidth = Enumerable.Range(0, keys).Sum(Width);
+        var parts = new List<List<int>>();
+        var cur = Enumerable.Range(0, keys).ToList();
+        int used = keyWidth;
+        for (int c = keys; c < t.Columns.Count; c++)
+        {
+            int w = Width(c);
+            if (cur.Count > keys && used + w > PageWidth) { parts.Add(cur); cur = Enumerable.Range(0, keys).ToList(); used = keyWidth; }
+            cur.Add(c); used += w;
+        }
+        parts.Add(cur);
+        return parts;
     }
 
     /// <summary>SVG text from ScottPlot may start with an XML declaration, which is not allowed inside HTML.</summary>

@@ -189,7 +189,10 @@ public sealed record FleetConfig
 
         var f2 = Faults;
         if (FitProfile.FromName(f2.Profile) is null) e.Add(new("faults.profile", $"must be ddr4 or jaguar (got '{f2.Profile}')"));
-        if (!(f2.FitScale > 0 && double.IsFinite(f2.FitScale))) e.Add(new("faults.fit_scale", $"must be a positive number (got {f2.FitScale})"));
+        // Field studies put fleets and DIMM vendors within about 10× of the FIT tables either way; 100× is beyond any
+        // measured fleet, and finding a server's uncorrectable patterns compares every pair of its faults, so the work
+        // grows as fit_scale² (at 1e6 a server has ~10^6 faults and the pairs do not fit in memory).
+        if (!(f2.FitScale > 0 && f2.FitScale <= MaxFitScale)) e.Add(new("faults.fit_scale", $"must be in (0, {MaxFitScale}] (got {f2.FitScale}): field FIT rates lie within ~10× of the tables, and pattern finding is quadratic in a server's faults"));
         if (f2.Heterogeneity != Heterogeneity.None && !(f2.HeterogeneityParameter > 0 && f2.HeterogeneityParameter <= 10))
             e.Add(new("faults.heterogeneity.parameter", $"must be in (0, 10] (got {f2.HeterogeneityParameter}); σ≈1.5 for lognormal, shape≈0.3 for gamma"));
         if (!(f2.ScrubHours > 0 && f2.ScrubHours <= 8760)) e.Add(new("faults.scrub_hours", $"must be in (0, 8760] hours (got {f2.ScrubHours})"));
@@ -200,12 +203,15 @@ public sealed record FleetConfig
         var w = Workload;
         if (w.KernelGiB < 0) e.Add(new("workload.kernel_gib", $"must be ≥ 0 (got {w.KernelGiB})"));
         if (w.User4kGiB < 0) e.Add(new("workload.user_4k_gib", $"must be ≥ 0 (got {w.User4kGiB})"));
-        if (!(w.PoolOccupancy >= 0 && w.PoolOccupancy <= 1)) e.Add(new("workload.pool_occupancy", $"must be in [0, 1] (got {w.PoolOccupancy})"));
+        // VM crashes are reported per VM-year, and VM-years are servers × years × occupancy × pool / mean VM size: with no
+        // VMs the rate is 0/0.
+        if (!(w.PoolOccupancy > 0 && w.PoolOccupancy <= 1)) e.Add(new("workload.pool_occupancy", $"must be in (0, 1] (got {w.PoolOccupancy}): with an empty pool there are no VM-years, and VM crashes per 1,000 VM-years are undefined"));
         if (w.VmSizes.Count == 0) e.Add(new("workload.vm_sizes", "must list at least one size"));
         foreach (var (g, x) in w.VmSizes)
             if (g < 1 || g > 4096 || !(x >= 0) || !double.IsFinite(x)) e.Add(new("workload.vm_sizes", $"entry {g} GiB weight {x}: sizes must be 1…4096 GiB, weights ≥ 0"));
         if (w.VmSizes.Count > 0 && w.VmSizes.Sum(v => v.Weight) <= 0) e.Add(new("workload.vm_sizes", "weights must not all be zero"));
-        if (!(w.VmLifetimeDays > 0 && w.VmLifetimeDays < 1e5)) e.Add(new("workload.vm_lifetime_days", $"must be positive (got {w.VmLifetimeDays})"));
+        // Arrivals per server-year are the VMs present × 8760 h / lifetime: the work of a server grows as 1/lifetime.
+        if (!(w.VmLifetimeDays >= MinVmLifetimeDays && w.VmLifetimeDays < 1e5)) e.Add(new("workload.vm_lifetime_days", $"must be in [{MinVmLifetimeDays:0.####}, 100000) days (got {w.VmLifetimeDays}): VMs living under an hour are not what a 1 GiB-page host runs, and each server's work grows as 1/lifetime"));
         if (!(w.TouchesPerLineHour >= 0 && double.IsFinite(w.TouchesPerLineHour))) e.Add(new("workload.touches_per_line_hour", $"must be ≥ 0 (got {w.TouchesPerLineHour})"));
         if (!(w.HotnessSigma >= 0 && w.HotnessSigma <= 5)) e.Add(new("workload.hotness_sigma", $"must be in [0, 5] (got {w.HotnessSigma})"));
         if (w.MappingsPerPage < 1 || w.MappingsPerPage > 64) e.Add(new("workload.mappings_per_page", $"must be 1…64 (got {w.MappingsPerPage})"));
@@ -228,11 +234,19 @@ public sealed record FleetConfig
         if (Servers < 1 || Servers > 10_000_000_000L) e.Add(new("run.servers", $"must be between 1 and 1e10 (got {Servers})"));
         if (!(Years > 0 && Years <= 20)) e.Add(new("run.years", $"must be in (0, 20] (got {Years})"));
         if (Policies.Count == 0) e.Add(new("run.policies", "must name at least one policy"));
-        foreach (var p in Policies)
-            if (!FleetPolicies.TryParse(p, out _)) e.Add(new("run.policies", $"unknown policy '{p}'; use {string.Join(", ", FleetPolicies.Names)}"));
+        var unknown = Policies.Where(p => !FleetPolicies.TryParse(p, out _)).ToList();
+        foreach (var p in unknown.Take(MaxListed)) e.Add(new("run.policies", $"unknown policy '{p}'; use {string.Join(", ", FleetPolicies.Names)}"));
+        if (unknown.Count > MaxListed) e.Add(new("run.policies", $"… and {unknown.Count - MaxListed:N0} more unknown policies"));
         if (Policies.Distinct().Count() != Policies.Count) e.Add(new("run.policies", "lists a policy twice"));
         return e;
     }
+
+    /// <summary>Largest <c>faults.fit_scale</c> (see <see cref="Validate"/>).</summary>
+    public const double MaxFitScale = 100;
+    /// <summary>Shortest <c>workload.vm_lifetime_days</c>: one hour.</summary>
+    public const double MinVmLifetimeDays = 1.0 / 24;
+    /// <summary>Unknown policies listed one by one before the rest are counted.</summary>
+    private const int MaxListed = 10;
 }
 
 /// <summary>One validation problem: the YAML key path and what to do.</summary>

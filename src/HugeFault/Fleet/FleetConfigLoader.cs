@@ -95,13 +95,23 @@ public static class FleetConfigLoader
         var lines = new Dictionary<string, Mark>();
         var config = new FleetConfig();
         var stream = new YamlStream();
+        var parser = new Parser(new StringReader(text));
         try
         {
-            stream.Load(new StringReader(text));
+            stream.Load(parser);
         }
         catch (YamlException ex)
         {
             errors.Add($"{file}:{ex.Start.Line}:{ex.Start.Column}: YAML syntax error: {ex.InnerException?.Message ?? ex.Message}");
+            return (null, errors);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or ArgumentException)
+        {
+            // YamlDotNet throws these (not a YamlException) on some malformed input: an empty key (": 100") gives an event
+            // the representation model does not support, an unterminated flow collection an invalid state. Reported after
+            // the last event it parsed.
+            var at = parser.Current?.End ?? Mark.Empty;
+            errors.Add($"{file}:{Math.Max(1, at.Line)}:{Math.Max(1, at.Column)}: YAML syntax error: {ex.Message.Split(" (Parameter")[0]} (check for an empty key, an unclosed '{{' or '[', or a stray ':')");
             return (null, errors);
         }
         if (stream.Documents.Count == 0) return Validate(config, file, lines, errors);
@@ -120,6 +130,11 @@ public static class FleetConfigLoader
         foreach (var (k, v) in node.Children)
         {
             string key = (k as YamlScalarNode)?.Value ?? "";
+            if (key.Length == 0)
+            {
+                errors.Add($"{file}:{k.Start.Line}:{k.Start.Column}: empty key{(prefix.Length > 0 ? " in " + prefix : "")}: write KEY: VALUE");
+                continue;
+            }
             string path = prefix.Length == 0 ? key : prefix + "." + key;
             lines[path] = k.Start;
             if (prefix == PolicyParamsSection)
@@ -173,15 +188,28 @@ public static class FleetConfigLoader
         return near is not null ? $"; did you mean '{near}'?" : "; see docs/fleet.md for the keys";
     }
 
+    /// <summary>At most this many problems are listed; the rest are counted in one last line.</summary>
+    public const int MaxErrors = 20;
+
     private static (FleetConfig?, IReadOnlyList<string>) Validate(FleetConfig config, string file, Dictionary<string, Mark> lines, List<string> errors)
     {
-        if (errors.Count > 0) return (null, errors);
+        if (errors.Count > 0) return (null, Capped(errors, file));
         foreach (var e in config.Validate())
         {
             var mark = Find(lines, e.Path);
             errors.Add(mark is { } m ? $"{file}:{m.Line}:{m.Column}: {e.Path} {e.Message}" : $"{file}:1:1: {e.Path} {e.Message} (default value)");
         }
-        return errors.Count > 0 ? (null, errors) : (config, errors);
+        return errors.Count > 0 ? (null, Capped(errors, file)) : (config, errors);
+    }
+
+    /// <summary>The first <see cref="MaxErrors"/> problems and a count of the others.</summary>
+    private static List<string> Capped(List<string> errors, string file)
+    {
+        if (errors.Count <= MaxErrors) return errors;
+        int more = errors.Count - MaxErrors;
+        var kept = errors.GetRange(0, MaxErrors);
+        kept.Add($"{file}: … and {more:N0} more problem{(more == 1 ? "" : "s")} (fix the ones above first)");
+        return kept;
     }
 
     private static Mark? Find(Dictionary<string, Mark> lines, string path)

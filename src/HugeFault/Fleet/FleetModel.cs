@@ -34,6 +34,8 @@ public enum PolicyMetric
     Fallbacks,
     /// <summary>1 when the server saw at least one UE event.</summary>
     ServersWithUeEvent,
+    /// <summary>Host panics (a kernel-mode load of a poisoned line during the policy's handling; every VM dies, the host reboots).</summary>
+    HostPanics,
 }
 
 /// <summary>Policy-independent metrics of one server.</summary>
@@ -56,7 +58,7 @@ public enum ServerMetric
 /// <summary>The outcome of one server, written by <see cref="FleetServerSimulator"/> into reused arrays.</summary>
 public sealed class ServerOutcome
 {
-    public const int PolicyMetrics = 14;
+    public const int PolicyMetrics = 15;
     public const int ServerMetrics = 6;
     /// <summary>Modes plus one "deposited" bucket.</summary>
     public const int Modes = DramFaultModes.Count + 1;
@@ -85,8 +87,12 @@ public sealed class ServerOutcome
 
     public void Clear()
     {
-        Array.Clear(Policy);
-        Array.Clear(Series);
+        // Most touched servers have faults but no UE site: their policy rows were never written.
+        if (HasPolicyData)
+        {
+            Array.Clear(Policy);
+            Array.Clear(Series);
+        }
         Array.Clear(Server);
         Array.Clear(ModePatterns);
         Array.Clear(ModeFrames);

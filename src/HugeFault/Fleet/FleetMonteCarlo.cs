@@ -21,7 +21,11 @@ public sealed record FleetServerRow(long Server, long Faults, long UePatterns, l
 /// <param name="Shard">Which slice of the servers to run.</param>
 /// <param name="CollectRows">Keep per-server rows (for Parquet).</param>
 /// <param name="Progress">Called with servers done so far (from worker threads).</param>
-public sealed record FleetRunOptions(int Threads, FleetShard Shard, bool CollectRows = false, Action<long>? Progress = null);
+/// <param name="RowSink">
+/// Receives the per-server rows as the run goes, in server order, one call at a time (a streaming writer: nothing is kept
+/// per server). Workers more than a few blocks ahead of the oldest unfinished block wait, so memory stays O(threads).
+/// </param>
+public sealed record FleetRunOptions(int Threads, FleetShard Shard, bool CollectRows = false, Action<long>? Progress = null, Action<FleetServerRow>? RowSink = null);
 
 /// <summary>A run's tallies, rows and timing (<see cref="Elapsed"/> includes asking the policies' kernel models, <see cref="EffectTableTime"/>).</summary>
 public sealed record FleetResult(FleetConfig Config, FleetModel Model, FleetShard Shard, long FirstServer, long EndServer,
@@ -56,6 +60,7 @@ public static class FleetMonteCarlo
         var workers = new Thread[(int)Math.Max(1, Math.Min(options.Threads, Math.Max(1, blocks)))];
         var tallies = new FleetTally[workers.Length];
         var rows = options.CollectRows ? new List<FleetServerRow>?[blocks] : null;
+        var stream = options.RowSink is { } sink ? new OrderedRows(sink, 4L * workers.Length) : null;
         long next = -1, done = 0;
         Exception? failure = null;
         for (int w = 0; w < workers.Length; w++)
@@ -70,6 +75,7 @@ public static class FleetMonteCarlo
                     long b;
                     while ((b = Interlocked.Increment(ref next)) < blocks)
                     {
+                        stream?.WaitFor(b);
                         long lo = first + b * BlockSize, hi = Math.Min(end, lo + BlockSize);
                         List<FleetServerRow>? blockRows = null;
                         for (long i = lo; i < hi; i++)
@@ -77,10 +83,11 @@ public static class FleetMonteCarlo
                             if (!sim.Simulate(i)) { tally.AddEmpty(); continue; }
                             var o = sim.Outcome;
                             tally.Add(o);
-                            if (rows is not null && o.Server[(int)ServerMetric.UePatterns] > 0)
+                            if ((rows is not null || stream is not null) && o.Server[(int)ServerMetric.UePatterns] > 0)
                                 (blockRows ??= new()).Add(Row(o));
                         }
                         if (rows is not null) rows[b] = blockRows;
+                        stream?.Done(b, blockRows);
                         long d = Interlocked.Add(ref done, hi - lo);
                         options.Progress?.Invoke(d);
                     }
@@ -88,6 +95,7 @@ public static class FleetMonteCarlo
                 catch (Exception e)
                 {
                     Interlocked.CompareExchange(ref failure, e, null);
+                    stream?.Fail();
                 }
             })
             { IsBackground = true, Name = $"fleet-mc-{w}" };
@@ -100,6 +108,40 @@ public static class FleetMonteCarlo
         foreach (var t in tallies) if (t is not null) total.Merge(t);
         var allRows = rows is null ? [] : rows.Where(r => r is not null).SelectMany(r => r!).ToList();
         return new FleetResult(config, model, options.Shard, first, end, total, allRows, clock.Elapsed) { EffectTableTime = tableTime };
+    }
+
+    /// <summary>Hands finished blocks' rows to a sink in block order, holding back workers that run too far ahead.</summary>
+    private sealed class OrderedRows(Action<FleetServerRow> sink, long window)
+    {
+        private readonly Dictionary<long, List<FleetServerRow>?> _finished = new();
+        private long _frontier;
+        private bool _failed;
+
+        /// <summary>Blocks until block <paramref name="b"/> is within the window of the oldest unfinished block.</summary>
+        public void WaitFor(long b)
+        {
+            lock (_finished)
+                while (!_failed && b - _frontier > window) Monitor.Wait(_finished);
+        }
+
+        public void Done(long b, List<FleetServerRow>? rows)
+        {
+            lock (_finished)
+            {
+                _finished[b] = rows;
+                while (_finished.Remove(_frontier, out var r))
+                {
+                    if (r is not null) foreach (var row in r) sink(row);
+                    _frontier++;
+                }
+                Monitor.PulseAll(_finished);
+            }
+        }
+
+        public void Fail()
+        {
+            lock (_finished) { _failed = true; Monitor.PulseAll(_finished); }
+        }
     }
 
     private static FleetServerRow Row(ServerOutcome o)

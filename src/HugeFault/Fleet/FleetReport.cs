@@ -17,9 +17,10 @@ public sealed record FleetContext(ulong Seed, long ServersTotal, double Years, d
 
 /// <summary>
 /// A reported fleet metric: the JSON/CSV name, its unit, where it comes from, its scale and a short label for tables;
-/// <c>Proportion</c> marks a 0/1 value per server (Wilson interval) rather than a non-negative amount (log-scale interval).
+/// <c>Proportion</c> marks a 0/1 value per server (Wilson interval) rather than a non-negative amount (log-scale interval);
+/// <c>PerServerYears</c> divides by the mission's years (a rate per server-year).
 /// </summary>
-public sealed record FleetMetric(string Name, string Unit, PolicyMetric Source, bool PerVmYears, double Scale, string Label, bool Proportion = false);
+public sealed record FleetMetric(string Name, string Unit, PolicyMetric Source, bool PerVmYears, double Scale, string Label, bool Proportion = false, bool PerServerYears = false);
 
 /// <summary>One reported quantity of one policy.</summary>
 public sealed record FleetMetricRow(string Policy, string Metric, string Unit, MeanEstimate Value, MeanEstimate? DiffVsMainline, double Total);
@@ -47,6 +48,7 @@ public sealed record FleetReport(FleetContext Context, FleetTally Tally)
         new("repairs", "per server", PolicyMetric.Repairs, false, 1, "repairs"),
         new("fallbacks", "per server", PolicyMetric.Fallbacks, false, 1, "fallbacks"),
         new("servers_with_ue_event", "fraction of servers", PolicyMetric.ServersWithUeEvent, false, 1, "servers with a UE event", Proportion: true),
+        new("host_panics", "per 1,000 server-years", PolicyMetric.HostPanics, false, 1000, "host panics", PerServerYears: true),
     ];
 
     public double VmYearsPerServer => Context.Years * Context.MeanConcurrentVms;
@@ -69,10 +71,10 @@ public sealed record FleetReport(FleetContext Context, FleetTally Tally)
         {
             foreach (var m in Metrics)
             {
-                double k = m.PerVmYears ? m.Scale / VmYearsPerServer : m.Scale;
+                double k = m.PerVmYears ? m.Scale / VmYearsPerServer : m.PerServerYears ? m.Scale / Context.Years : m.Scale;
                 var v = Honest(t.Servers, t.Sum[p, (int)m.Source], t.SumSq[p, (int)m.Source], m.Proportion).Scale(k);
                 MeanEstimate? d = t.BaselineIndex >= 0 && p != t.BaselineIndex ? t.PolicyDiff(p, m.Source).Scale(k) : null;
-                double total = (double)t.Sum[p, (int)m.Source] * (m.PerVmYears ? 1 : m.Scale);
+                double total = (double)t.Sum[p, (int)m.Source] * (m.PerVmYears || m.PerServerYears ? 1 : m.Scale);
                 yield return new FleetMetricRow(t.Policies[p], m.Name, m.Unit, v, d, total);
             }
         }

@@ -91,6 +91,7 @@ internal sealed partial class PolicyRun
         for (int i = 0; i < _followerCount; i++) _members[i + 1] = _followers[i];
         _tally.Start(t0, _members.AsSpan(0, _followerCount + 1));
         _now = t0;
+        _latentCount = _latentUpTo = 0;
         StartCounts();
         int replacementsDone = 0;
         var arrivals = Xoshiro256StarStar.ForStream(seed, (ulong)index * 4 + 2);
@@ -164,10 +165,15 @@ internal sealed partial class PolicyRun
                 // departure entry is skipped when it comes up); ties go to swaps, departures and arrivals, as above.
                 double until = Math.Min(Math.Min(tRep, tDep), Math.Min(tArr, hours));
                 Handle(_pending.Pop());
-                while (_pending.Any && _pending.Top.Time < until && _pending.Top.Time <= tSite)
+                while (!_panicked && _pending.Any && _pending.Top.Time < until && _pending.Top.Time <= tSite)
                 {
                     _now = _pending.Top.Time;
                     Handle(_pending.Pop());
+                }
+                if (_panicked)
+                {
+                    _panicked = false;
+                    RebootAfterPanic(nextSite, index);
                 }
             }
             else
@@ -183,6 +189,10 @@ internal sealed partial class PolicyRun
         return _followerCount;
     }
 
+    /// <summary>Permanent sites still present at the run's last host panic (<see cref="RebootAfterPanic"/>), and how far the sites were scanned.</summary>
+    private int[] _latent = new int[64];
+    private int _latentCount, _latentUpTo;
+
     /// <summary>The time of what the run handles now (stranded capacity changes are integrated from it).</summary>
     private double _now;
 
@@ -192,6 +202,46 @@ internal sealed partial class PolicyRun
         _host.Reset();
         ClearPageTables();
         _tally.Reboot(t);
+    }
+
+    /// <summary>
+    /// The host panicked at <see cref="_now"/>: it reboots (the kernel forgets every recorded poison, the pool is healthy
+    /// and refills from a stream of its own per panic; the reboot of <see cref="Reboot"/>, as after a DIMM swap) but the
+    /// DIMM stays until the service swaps it (<see cref="DimmService"/>): every permanent pattern still present is found
+    /// again by the first patrol scrub after the reboot. Transient and deposited poison does not survive it (the boot's
+    /// memory initialisation rewrites every line).
+    /// </summary>
+    private void RebootAfterPanic(int nextSite, long index)
+    {
+        Reboot(_now);
+        _pending.Clear();
+        var sites = _sites.Items;
+        double rescan = _dimms.NextScrub(_now);
+        // The permanent sites still present, kept from the last panic of this run (in site order) and extended by the
+        // sites started since: a host that panics every scrub does not rescan every site each time.
+        int kept = 0;
+        for (int i = 0; i < _latentCount; i++)
+            if (sites[_latent[i]].End > _now) _latent[kept++] = _latent[i];
+        _latentCount = kept;
+        for (int si = _latentUpTo; si < nextSite; si++)
+        {
+            ref readonly var s = ref sites[si];
+            if (s.Kind != PoisonKind.Permanent || s.End <= _now) continue;
+            if (_latentCount == _latent.Length) Array.Resize(ref _latent, _latent.Length * 2);
+            _latent[_latentCount++] = si;
+        }
+        _latentUpTo = Math.Max(_latentUpTo, nextSite);
+        bool again = false;
+        if (rescan < _m.Hours)
+            for (int i = 0; i < _latentCount; i++)
+            {
+                int si = _latent[i];
+                if (rescan >= sites[si].End) continue;
+                _pending.Add(new Pending { Time = rescan, Site = si, Consumed = false });
+                again = true;
+            }
+        _pending.Commit();
+        if (again || nextSite < _sites.Count || _dimms.Swaps.Length > 0) _host.Fill(_now, _m.Config.Seed, index, -(int)_hostPanics);
     }
 
     /// <summary>At the site's start: when will this policy's host first see it, and how (consumed by the owner, or found by the scrub)?</summary>

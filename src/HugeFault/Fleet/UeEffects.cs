@@ -95,6 +95,15 @@ internal sealed partial class PolicyRun
     {
         int pi = _policy;
         int owner = _host.Owner[f];
+        // A host panic ends everything on the host; followers stay only if they panic too (and then share the reboot).
+        bool panic = e.Panics(pages);
+        for (int i = 0; i < _followerCount; i++)
+            if (_effects[i].E.Panics(pages) != panic) Drop(i--);
+        if (panic)
+        {
+            PanicHost();
+            return;
+        }
         bool dies = owner >= 0 && Dies(e, in s, owner, pages, regions, t);
         // A follower whose effect differs stays only if that changes nothing on the host: the VM dies of this event under
         // both and the page ends up the same (rewritten or not, held and released alike, or moved alike).
@@ -183,6 +192,17 @@ internal sealed partial class PolicyRun
         ref var vm = ref _host.VmAt(owner);
         return _fate.Dies(e.GuestDied.At(pages, regions) > 0, e.Mces.At(pages, regions),
             Math.Clamp(e.UnknownLost.At(pages, regions), 0, FleetPolicies.GiB), vm.Hot, vm.End - t, s.UKill);
+    }
+
+    /// <summary>
+    /// The host panicked handling the event: every VM on it dies, and it reboots (<see cref="PolicyRun.Run"/> does the
+    /// reboot once the event is over, as after a DIMM swap: every page healthy, pending events dropped, the pool refilled).
+    /// </summary>
+    private void PanicHost()
+    {
+        _hostPanics++;
+        _vmsKilled += _host.LiveVms();
+        _panicked = true;
     }
 
     private void Kill(int slot)
@@ -286,12 +306,15 @@ internal sealed partial class PolicyRun
     }
 
     // The run's counts (written into the outcome at the end); those that may differ between the policies of a run are per policy.
-    private long _ueEvents, _consumedUes, _vmsKilled, _repairs, _migrations;
+    private long _ueEvents, _consumedUes, _vmsKilled, _repairs, _migrations, _hostPanics;
+    /// <summary>The event just handled panicked the host (the run reboots it).</summary>
+    private bool _panicked;
     private long[] _guestLost = [], _goodDataLost = [], _fallbacks = [];
 
     private void StartCounts()
     {
-        _ueEvents = _consumedUes = _vmsKilled = _repairs = _migrations = 0;
+        _ueEvents = _consumedUes = _vmsKilled = _repairs = _migrations = _hostPanics = 0;
+        _panicked = false;
         int n = _m.Policies.Length;
         if (_guestLost.Length != n) { _guestLost = new long[n]; _goodDataLost = new long[n]; _fallbacks = new long[n]; }
         Array.Clear(_guestLost);
@@ -310,6 +333,7 @@ internal sealed partial class PolicyRun
         o.Policy[pi, (int)PolicyMetric.Repairs] = _repairs;
         o.Policy[pi, (int)PolicyMetric.Fallbacks] = _fallbacks[pi];
         o.Policy[pi, (int)PolicyMetric.LiveMigrations] = _migrations;
+        o.Policy[pi, (int)PolicyMetric.HostPanics] = _hostPanics;
         o.Policy[pi, (int)PolicyMetric.HugePagesLost] = _host.DamagedPool;
         o.Policy[pi, (int)PolicyMetric.ServersWithUeEvent] = _ueEvents > 0 ? 1 : 0;
         o.Policy[pi, (int)PolicyMetric.PageTablePeakBytes] = _tally.PtPeak[pi];

@@ -246,17 +246,10 @@ public sealed partial class Kernel
                     if (want == 0) return copiedTotal > 0 ? SysResult.Ok((long)copiedTotal) : SysResult.Err(Errno.EIO);
                 }
                 ulong n = Math.Min(want, remaining);
-                // kernel-mode consumption of a poisoned line not yet known to the kernel: the copy stops there
-                // and the error is queued as action-optional [inferred: machine_check in copy_folio_to_iter]
-                var bad = Phys.FirstPoisonedLine(folio.PhysAddr + offset, n);
-                if (bad is { } pa)
+                if (CopyToUserConsumesPoison(folio.PhysAddr + offset, n))
                 {
-                    ulong ok = Units.AlignDown(pa, Units.PAGE_SIZE) - folio.PhysAddr;
-                    n = ok > offset ? ok - offset : 0;
-                    check?.Check(folio, offset, n, copiedTotal);
-                    copiedTotal += n;
-                    MemoryFailure(pa >> Units.PAGE_SHIFT, MfFlags.None);
-                    return copiedTotal > 0 ? SysResult.Ok((long)copiedTotal) : SysResult.Err(Errno.EIO);
+                    copiedBeforeEio = copiedTotal;
+                    return SysResult.Err(Errno.EIO);
                 }
                 check?.Check(folio, offset, n, copiedTotal);
                 copied = n;
@@ -266,6 +259,36 @@ public sealed partial class Kernel
         }
         return SysResult.Ok((long)copiedTotal);
     }
+
+    /// <summary>
+    /// The kernel's copy of file data to the user buffer (copy_folio_to_iter() / copy_page_to_iter() → copy_to_user() →
+    /// copy_user_generic(): rep movs with an _ASM_EXTABLE_UA entry) loads from [pa, pa+n) in kernel mode. A hardware-poisoned
+    /// line there that the kernel has not recorded yet (no PG_hwpoison / raw_hwp entry, so adjust_range_hwpoison() did not
+    /// stop the read before it) raises a machine check the x86 handler cannot recover: error_context() in
+    /// arch/x86/kernel/cpu/mce/severity.c finds fixup type EX_TYPE_UACCESS but is_copy_from_user() false (the faulting load's
+    /// address, regs->si of the rep movs, is a kernel address), so the context is IN_KERNEL and the severity table says
+    /// "Data load in unrecoverable area of kernel" (MCE_PANIC_SEVERITY; AMD: mce_severity_amd(), UC in IN_KERNEL → panic).
+    /// do_machine_check() then calls mce_panic("Fatal local machine check") (LMCE; "Fatal machine check" when broadcast).
+    /// Only copy_from_user() (the load from user memory) and the copy_mc_*() routines (EX_TYPE_DEFAULT_MCE_SAFE) recover
+    /// in kernel mode. Returns true when the host panicked.
+    /// </summary>
+    internal bool CopyToUserConsumesPoison(ulong pa, ulong n)
+    {
+        if (Phys.FirstPoisonedLine(pa, n) is not { } bad) return false;
+        KernelMachineCheckPanic(bad, "copy_to_user() of file data");
+        return true;
+    }
+
+    /// <summary>A kernel-mode load of a poisoned line outside an MC-safe copy: the host panics (see <see cref="CopyToUserConsumesPoison"/>).</summary>
+    internal void KernelMachineCheckPanic(ulong pa, string where)
+    {
+        Log($"mce: [Hardware Error]: CPU 0: Machine Check Exception: 4 Bank 1: bd80000000100134 ADDR {pa:x} ({where})");
+        Log("mce: [Hardware Error]: Machine check: Data load in unrecoverable area of kernel");
+        Panic("Fatal local machine check");
+    }
+
+    /// <summary>read_iter of <paramref name="inode"/> at <paramref name="pos"/> for a kernel-model caller that holds the file (a userspace agent's pread()).</summary>
+    internal SysResult PreadInode(Inode inode, ulong pos, ulong count) => ReadIter(inode, pos, count, null, out _);
 
     /// <summary>Compares file bytes [pos, pos+len) with a check without side effects (test oracle for read loops).</summary>
     public void PeekFile(Inode inode, ulong pos, ulong len, ContentCheck check)
@@ -306,8 +329,11 @@ public sealed partial class Kernel
             ulong idx = pos >> Units.PAGE_SHIFT, off = pos & (Units.PAGE_SIZE - 1);
             ulong n = Math.Min(Math.Min(Units.PAGE_SIZE - off, count - done), inode.Size - pos);
             inode.PageCache.TryGetValue(idx, out var f);
-            if (f is not null && (f.IsHwpoison || Phys.FirstPoisonedLine(f.PhysAddr + off, n) is not null))
+            // shmem_get_folio() refuses a folio with PG_hwpoison (-EIO); a poisoned line the kernel does not know about is
+            // loaded by copy_folio_to_iter() in kernel mode: a fatal machine check, as for hugetlbfs
+            if (f is not null && f.IsHwpoison)
                 return done > 0 ? SysResult.Ok((long)done) : SysResult.Err(Errno.EIO);
+            if (f is not null && CopyToUserConsumesPoison(f.PhysAddr + off, n)) return SysResult.Err(Errno.EIO);
             check?.Check(f, off, n, done);
             done += n; pos += n;
         }

@@ -30,6 +30,13 @@ public sealed partial class Kernel
     /// folio. Seen: 12-historical-read-eio on 6.1 (pread of 3M over a poisoned second folio: -1 EIO).
     /// </summary>
     internal bool ReadsAroundRawHwpoison => AtLeast(6, 6);
+    /// <summary>
+    /// migrate_pages() copies with folio_mc_copy() (copy_mc_highpage(): machine-check safe, queues memory_failure() for the
+    /// bad page) and fails the migration with -EHWPOISON: "mm: migrate: support poisoned recover from migrate folio" and
+    /// "fs: hugetlbfs: support poison recover from hugetlbfs_migrate_folio()" (Kefeng Wang, v6.11). Before, folio_copy() →
+    /// copy_highpage() → copy_page() has no exception-table entry: a fatal machine check.
+    /// </summary>
+    internal bool MigrationCopyIsMcSafe => AtLeast(6, 11);
 
     /// <summary>
     /// UFFD_FEATURE_POISON / UFFDIO_POISON exist since "mm: userfaultfd: add new UFFDIO_POISON ioctl" (Axel Rasmussen,

@@ -411,6 +411,12 @@ public sealed partial class Kernel
         var folio = Phys.FolioOf(pfn);
         if (folio is null) { if (Phys.IsRawHwpoison(pfn)) return 0; if (Phys.TakePageOffBuddy(pfn)) { Phys.SetRawHwpoison(pfn); NumPoisonedPages++; } return 0; }
         if (folio.IsHwpoison) { SoftOfflineAlreadyPoisonedLog(pfn); return 0; }
+        if (MigrationCopyHitsPoison(folio))
+        {
+            if (Panicked) return -Errno.EIO;
+            SoftOfflineLog($"{Units.Hex(pfn)}: {(folio.IsHugetlb ? "hugepage" : "page")} migration failed 1, type {folio.Flags}");
+            return -Errno.EBUSY;
+        }
         if (folio.IsHugetlb)
         {
             var h = HstateOf(folio);
@@ -442,6 +448,20 @@ public sealed partial class Kernel
         Phys.SetRawHwpoison(pfn);
         NumPoisonedPages++;
         return 0;
+    }
+
+    /// <summary>
+    /// migrate_pages()'s copy of <paramref name="src"/> meets a line that is bad in hardware: from v6.11 folio_mc_copy()
+    /// stops there, memory_failure_queue() reports the page (moved into copy_mc_highpage() by "mm: move
+    /// memory_failure_queue() into copy_mc_[user]_highpage()", v6.11) and the migration fails; before, the kernel-mode
+    /// copy_page() panics the host (<see cref="MigrationCopyIsMcSafe"/>). True when the copy did not happen.
+    /// </summary>
+    internal bool MigrationCopyHitsPoison(Folio src)
+    {
+        if (Phys.FirstPoisonedLine(src.PhysAddr, src.Size) is not { } bad) return false;
+        if (!MigrationCopyIsMcSafe) { KernelMachineCheckPanic(bad, "copy_page() in migrate_pages()"); return true; }
+        MemoryFailure(bad >> Units.PAGE_SHIFT, MfFlags.None, bad);
+        return true;
     }
 
     /// <summary>migrate_pages() for one folio: copy content, move page-cache slot or anon identity, remap every mapper.</summary>

@@ -11,6 +11,10 @@ namespace HugeFault.Policies;
 /// HGM-style 4 KiB poison entries, needed for guests, which may not see zeros) or <c>zero</c> (they read as
 /// zeros: 64 bytes of data silently replaced per line). No free huge page: fall back to <c>fallback</c>
 /// (default mainline). Works for permanent errors too.
+/// <para>Assumption of this proposal: the kernel's copy is machine-check safe (copy_mc_to_kernel(), as migration's
+/// folio_mc_copy() is since v6.11) and, unlike folio_mc_copy(), which gives up at the first bad line, resumes after each
+/// bad line it meets and records its raw page. A plain copy (copy_page(), copy_to_user()) of a line bad in hardware but
+/// not yet reported would panic the host instead (Kernel.CopyToUserConsumesPoison).</para>
 /// </summary>
 public sealed class CopyAroundPolicy : RecoveryPolicyBase
 {

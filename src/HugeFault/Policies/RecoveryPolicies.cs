@@ -81,7 +81,7 @@ public static class RecoveryPolicies
     {
         var ps = new List<PolicyParameter> { Report };
         if (Parameters.TryGetValue(name, out var extra)) ps.AddRange(extra);
-        return new PolicyInfo(name, Summary(name), ps, FallsBack.GetValueOrDefault(name), Extrapolations.Contains(name));
+        return new PolicyInfo(name, Summary(name), ps, FallsBack.GetValueOrDefault(name), Provenance(name).StartsWith("extrapolation", StringComparison.Ordinal));
     }
 
     /// <summary>Every policy takes <c>report</c> (RecoveryPolicyBase).</summary>
@@ -113,9 +113,6 @@ public static class RecoveryPolicies
         ["keep-mapped"] = "anonymous folios (or files without the flag when require_flag=true): mainline",
         ["vma-convert"] = "new mappers after the conversion: mainline",
     };
-
-    /// <summary>Policies that model a design as intended rather than as posted or merged.</summary>
-    private static readonly HashSet<string> Extrapolations = new();
 
 }
 

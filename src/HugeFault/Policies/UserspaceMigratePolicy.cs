@@ -13,7 +13,9 @@ namespace HugeFault.Policies;
 /// maps the file. So the poisoned huge page stays allocated and the copy stays as extra memory. When another
 /// process maps or holds the file, the agent refuses (replacing one mapper's view alone splits the shared memory):
 /// everyone keeps mainline's behaviour. Counts the extra memory, the bytes copied, and the time the range was
-/// inaccessible at <c>bandwidth_gbps</c> (default 10 GB/s).
+/// inaccessible at <c>bandwidth_gbps</c> (default 10 GB/s). The copy is the kernel's read path, so a line of the page
+/// that is bad in hardware but not yet reported panics the host (copy_to_user() is not machine-check safe on x86:
+/// Kernel.CopyToUserConsumesPoison), as it would under HugeFault.Recovery on a real host.
 /// </summary>
 public sealed class UserspaceMigratePolicy : RecoveryPolicyBase
 {
@@ -61,26 +63,36 @@ public sealed class UserspaceMigratePolicy : RecoveryPolicyBase
         // 1. a fresh tmpfs file with 2 MiB folios, filled with pread() of every good 4 KiB page
         var tmp = new Inode(k.NewIno(), FsKind.Tmpfs, "memfd:hugefault-rescue", null) { Unlinked = true, Internal = true, Size = size, ShmemFolioOrder = Units.PMD_SHIFT - Units.PAGE_SHIFT };
         k.AddInode(tmp);
-        ulong copied = 0, bad = 0;
+        ulong copied = 0;
         ulong fileBase = folio.Index * inode.FolioSize;
         var badPages = new List<ulong>();
-        for (ulong off = 0; off < size; off += Units.PAGE_SIZE)
+        // pread() through the kernel's hugetlbfs_read_iter(): each call returns the bytes up to the next raw poisoned page
+        // (adjust_range_hwpoison()), and a call starting on one fails with EIO (the agent skips that 4 KiB). The kernel's
+        // copy_to_user() of a line that is bad in hardware but not yet reported is a fatal machine check in kernel mode
+        // (Kernel.CopyToUserConsumesPoison): the host panics and the rescue ends with it.
+        for (ulong off = 0; off < size; )
         {
-            ulong raw = folio.Pfn + (off >> Units.PAGE_SHIFT);
-            if (folio.RawHwp.Contains(raw) || folio.Flags.Has(PageFlags.RawHwpUnreliable)) { bad += Units.PAGE_SIZE; badPages.Add(off); continue; } // pread() -> EIO
-            ulong idx = off >> tmp.FolioShift;
-            if (!tmp.PageCache.TryGetValue(idx, out var tf))
+            var r = k.PreadInode(inode, fileBase + off, size - off);
+            if (k.Panicked) { k.Act($"{owner.Comm}: pread() of {inode.Name}+{Units.Hex(fileBase + off)} consumed a poisoned line in the kernel's copy: host panic"); return; }
+            if (r.Failed || r.Ret <= 0) { badPages.Add(off); off += Units.PAGE_SIZE; continue; }
+            ulong end = off + Units.AlignDown((ulong)r.Ret, Units.PAGE_SIZE);
+            if (end == off) end = off + Units.PAGE_SIZE;
+            for (; off < end; off += Units.PAGE_SIZE)
             {
-                tf = k.Phys.AllocFolio(tmp.ShmemFolioOrder);
-                if (tf is null) { k.Act("rescue copy failed: out of memory"); return; }
-                tf.Mapping = tmp; tf.Index = idx; tf.RefCount = 1;
-                tmp.PageCache[idx] = tf;
-                k.Stats.AddExtra((long)tf.Size);
+                ulong idx = off >> tmp.FolioShift;
+                if (!tmp.PageCache.TryGetValue(idx, out var tf))
+                {
+                    tf = k.Phys.AllocFolio(tmp.ShmemFolioOrder);
+                    if (tf is null) { k.Act("rescue copy failed: out of memory"); return; }
+                    tf.Mapping = tmp; tf.Index = idx; tf.RefCount = 1;
+                    tmp.PageCache[idx] = tf;
+                    k.Stats.AddExtra((long)tf.Size);
+                }
+                ulong line0 = (off & (tmp.FolioSize - 1)) >> Units.CACHELINE_SHIFT;
+                if (folio.Content is { } src)
+                    tf.EnsureContent().CopyFrom(src, (uint)(off >> Units.CACHELINE_SHIFT), (uint)line0, (uint)(Units.PAGE_SIZE >> Units.CACHELINE_SHIFT));
+                copied += Units.PAGE_SIZE;
             }
-            ulong line0 = (off & (tmp.FolioSize - 1)) >> Units.CACHELINE_SHIFT;
-            if (folio.Content is { } src)
-                tf.EnsureContent().CopyFrom(src, (uint)(off >> Units.CACHELINE_SHIFT), (uint)line0, (uint)(Units.PAGE_SIZE >> Units.CACHELINE_SHIFT));
-            copied += Units.PAGE_SIZE;
         }
         k.Stats.BytesCopied += (long)copied; k.Stats.PagesCopied += (long)(copied >> Units.PAGE_SHIFT);
         long ns = (long)(copied / (_bandwidth * 1e9) * 1e9);

@@ -7,7 +7,7 @@ namespace HugeFault.Tests.Fleet;
 
 public class FleetCommandTests
 {
-    private static (int Exit, string Out, string Err) Invoke(params string[] args)
+    internal static (int Exit, string Out, string Err) Invoke(params string[] args)
     {
         var root = new RootCommand("test root");
         root.Subcommands.Add(FleetCommand.Create());
@@ -53,8 +53,8 @@ public class FleetCommandTests
         var (_, rangeErrors) = FleetConfigLoader.Load(yaml.Replace("  ecc: parity\n", "").Replace("  scrubhours: 24\n", ""), "bad.yaml");
         Assert.Contains(rangeErrors, e => e.StartsWith("bad.yaml:2:3: server.sockets must be a power of two", StringComparison.Ordinal));
         Assert.Contains(rangeErrors, e => e.StartsWith("bad.yaml:3:3: server.chip_width must be 4 or 8", StringComparison.Ordinal));
-        Assert.Contains(rangeErrors, e => e.StartsWith("bad.yaml:6:3: faults.fit_scale must be a positive number", StringComparison.Ordinal));
-        Assert.Contains(rangeErrors, e => e.StartsWith("bad.yaml:8:3: workload.pool_occupancy must be in [0, 1]", StringComparison.Ordinal));
+        Assert.Contains(rangeErrors, e => e.StartsWith("bad.yaml:6:3: faults.fit_scale must be in (0, 100]", StringComparison.Ordinal));
+        Assert.Contains(rangeErrors, e => e.StartsWith("bad.yaml:8:3: workload.pool_occupancy must be in (0, 1]", StringComparison.Ordinal));
         Assert.Contains(rangeErrors, e => e.StartsWith("bad.yaml:10:3: run.policies unknown policy 'hgm-4k'", StringComparison.Ordinal));
     }
 

@@ -128,8 +128,10 @@ public sealed class EffectTable
     private static readonly (int Region, int Page) LaterRead = (64, 0);
 
     /// <summary>The effect whose first error took the host from <paramref name="before"/> to <paramref name="first"/>, sizes by <paramref name="size"/>.</summary>
-    private static EventEffect Effect(FrameBacking backing, ProbeState before, ProbeState first, Func<Func<ProbeState, long>, Affine> size, long extraFurther) => new()
+    private static EventEffect Effect(FrameBacking backing, ProbeState before, ProbeState first, Func<Func<ProbeState, long>, Affine> size, long extraFurther, bool panicMore) => new()
     {
+        PanicOne = first.Panicked,
+        PanicMore = panicMore,
         Backing = backing,
         // the bad line was rewritten and the host lost nothing (the guest may still offline the page it was told about)
         Repaired = first.Rewritten && first.Stranded == before.Stranded,
@@ -158,18 +160,19 @@ public sealed class EffectTable
         var s0 = host.Before;
         host.Poison(Spots.AsSpan(1), c.Kind);
         var s1 = host.Error(Spots[0], c.Kind, c.Consumed, poisoned: false);
-        bool independent = host.Untouched(Spots.AsSpan(1));
+        bool independent = host.Untouched(Spots.AsSpan(1)); // false after a panic
         var backing = host.Backing();
         var s2 = host.Error(Spots[1], c.Kind, false, poisoned: true);
         var s3 = host.Error(Spots[2], c.Kind, false, poisoned: true);
         long extra = Math.Max(s2.Extra, s3.Extra);
         EventEffect e;
         var later = host;
-        if (independent) e = Effect(backing, s0, s1, q => new(q(s1) - q(s0), q(s2) - q(s1), q(s3) - 2 * q(s2) + q(s1)), extra);
+        if (independent) e = Effect(backing, s0, s1, q => new(q(s1) - q(s0), q(s2) - q(s1), q(s3) - 2 * q(s2) + q(s1)), extra, s3.Panicked);
         else
         {
-            // The first error saw its neighbours: (1 page) and (2 pages, 1 region) on hosts of their own with their lines
-            // present; (3 pages, 2 regions) is the host above after all three.
+            // The first error saw its neighbours (or the host panicked): (1 page) and (2 pages, 1 region) on hosts of their
+            // own with their lines present; (3 pages, 2 regions) is the host above after all three. An event with more than
+            // one bad page panics the host if either the two-page or the three-page host panicked.
             var one = Host(c);
             var t1 = one.Error(Spots[0], c.Kind, c.Consumed);
             backing = one.Backing();
@@ -177,7 +180,8 @@ public sealed class EffectTable
             two.Poison(Spots.AsSpan(1, 1), c.Kind);
             var u1 = two.Error(Spots[0], c.Kind, c.Consumed);
             var u2 = two.Error(Spots[1], c.Kind, false, poisoned: true);
-            e = Effect(backing, s0, t1, q => new(q(t1) - q(s0), q(u2) - q(t1), q(s3) - q(t1) - 2 * (q(u2) - q(t1))), Math.Max(u1.Extra, u2.Extra));
+            e = Effect(backing, s0, t1, q => new(q(t1) - q(s0), q(u2) - q(t1), q(s3) - q(t1) - 2 * (q(u2) - q(t1))), Math.Max(u1.Extra, u2.Extra),
+                u2.Panicked || s3.Panicked);
             later = one;
         }
         if (c.Mapped && backing is FrameBacking.SamePage or FrameBacking.Unreachable && !e.Repaired && later.GuestAlive)
@@ -188,9 +192,9 @@ public sealed class EffectTable
                 // Later errors of the same kind while the VM holds the page: one found by the scrub is the third error
                 // above (a new region) with the second's per-page cost; one read by a vCPU is measured here.
                 Affine Rest(Func<ProbeState, long> q, long first) => new(first, q(s2) - q(s1), q(s3) - 2 * q(s2) + q(s1));
-                scrubbed = Effect(FrameBacking.SamePage, s2, s3, q => Rest(q, q(s3) - q(s2)), extra).Sealed();
+                scrubbed = Effect(FrameBacking.SamePage, s2, s3, q => Rest(q, q(s3) - q(s2)), extra, s3.Panicked).Sealed();
                 var y = later.Error(LaterRead, c.Kind, true);
-                consumed = Effect(FrameBacking.SamePage, s3, y, q => Rest(q, q(y) - q(s3)), extra).Sealed();
+                consumed = Effect(FrameBacking.SamePage, s3, y, q => Rest(q, q(y) - q(s3)), extra, y.Panicked).Sealed();
             }
             else (scrubbed, consumed) = Later(later, c.Kind);
             SetLater(c, c with { Consumed = false }, scrubbed, later);
@@ -211,18 +215,20 @@ public sealed class EffectTable
         if (c.SparePage && host.SpareUntouched && _further[held.Id][none.Id] is null) Volatile.Write(ref _further[held.Id][none.Id], e);
     }
 
-    /// <summary>Later errors on a held page, one line at a time: three found by the scrub (new region, same region, new region), one read by a vCPU.</summary>
+    /// <summary>Later errors on a held page: three lines found by the scrub (new region, same region, new region; all bad before the first is handled), then one read by a vCPU.</summary>
     private (EventEffect Scrubbed, EventEffect Consumed) Later(ProbeHost host, PoisonKind kind)
     {
         var b = host.Current;
+        // the later event's lines are all bad in hardware before the first of them is handled, as a fault's lines are
+        host.Poison(LaterSpots.AsSpan(1), kind);
         var x1 = host.Error(LaterSpots[0], kind, false);
-        var x2 = host.Error(LaterSpots[1], kind, false);
-        var x3 = host.Error(LaterSpots[2], kind, false);
+        var x2 = host.Error(LaterSpots[1], kind, false, poisoned: true);
+        var x3 = host.Error(LaterSpots[2], kind, false, poisoned: true);
         var y = host.Error(LaterRead, kind, true);
         long extra = Math.Max(x2.Extra, x3.Extra);
         Affine Rest(Func<ProbeState, long> q, long first) => new(first, q(x2) - q(x1), q(x3) - 2 * q(x2) + q(x1));
-        return (Effect(FrameBacking.SamePage, b, x1, q => Rest(q, q(x1) - q(b)), extra).Sealed(),
-            Effect(FrameBacking.SamePage, x3, y, q => Rest(q, q(y) - q(x3)), extra).Sealed());
+        return (Effect(FrameBacking.SamePage, b, x1, q => Rest(q, q(x1) - q(b)), extra, x3.Panicked).Sealed(),
+            Effect(FrameBacking.SamePage, x3, y, q => Rest(q, q(y) - q(x3)), extra, y.Panicked).Sealed());
     }
 
     /// <summary>

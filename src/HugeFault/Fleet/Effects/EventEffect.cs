@@ -83,6 +83,18 @@ public sealed record EventEffect
     public Affine ActionRequired { get; init; }
     /// <summary>1 when the guest or its VMM died during the event.</summary>
     public Affine GuestDied { get; init; }
+    /// <summary>
+    /// The host panicked handling an event with one bad 4 KiB page (<see cref="PanicOne"/>) or with more
+    /// (<see cref="PanicMore"/>): the kernel model loaded a poisoned line in kernel mode outside a machine-check-safe copy
+    /// (Kernel.CopyToUserConsumesPoison, Kernel.MigrationCopyHitsPoison). Every VM of the host dies and it reboots.
+    /// </summary>
+    public bool PanicOne { get; init; }
+    public bool PanicMore { get; init; }
+
+    /// <summary>Does an event with <paramref name="pages"/> bad 4 KiB pages panic the host?</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool Panics(long pages) => pages > 1 ? PanicMore : PanicOne;
+
     /// <summary>Largest extra memory the recovery needed for the first error, and for any further one.</summary>
     public long ExtraFirst { get; init; }
     public long ExtraFurther { get; init; }
@@ -99,14 +111,14 @@ public sealed record EventEffect
     public (FrameBacking, bool, FrameRelease, Affine, Affine) FrameKey => (Backing, Repaired, Release, Stranded, GuestLost);
 
     private readonly record struct TrajectoryKey(FrameBacking Backing, bool Repaired, bool Fallback, FrameRelease Release, Affine GuestLost,
-        Affine UnknownLost, Affine Stranded, Affine Mces, Affine ActionRequired, Affine GuestDied);
+        Affine UnknownLost, Affine Stranded, Affine Mces, Affine ActionRequired, Affine GuestDied, bool PanicOne, bool PanicMore);
 
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<TrajectoryKey, int> Trajectories = new();
 
     /// <summary>The effect with its <see cref="Trajectory"/> id set (interned process-wide).</summary>
     public EventEffect Sealed()
     {
-        var key = new TrajectoryKey(Backing, Repaired, Fallback, Release, GuestLost, UnknownLost, Stranded, Mces, ActionRequired, GuestDied);
+        var key = new TrajectoryKey(Backing, Repaired, Fallback, Release, GuestLost, UnknownLost, Stranded, Mces, ActionRequired, GuestDied, PanicOne, PanicMore);
         int id = Trajectories.GetOrAdd(key, _ => Interlocked.Increment(ref _nextTrajectory));
         return this with { Trajectory = id };
     }

@@ -40,8 +40,9 @@ public enum FrameRelease : byte
 /// <param name="Lsb">si_addr_lsb of the first BUS_MCEERR_* SIGBUS the VMM's threads got for this error (0: none).</param>
 /// <param name="Fallback">The policy said it fell back to another design for this error.</param>
 /// <param name="Rewritten">The bad line was rewritten (no longer poisoned).</param>
+/// <param name="Panicked">The host panicked (a kernel-mode load of a poisoned line outside a machine-check-safe copy).</param>
 public readonly record struct ProbeState(long GuestLost, long UnknownLost, int Mces, int ActionRequired, bool GuestDied, long Stranded,
-    long PageTables, long Extra, int Lsb, bool Fallback, bool Rewritten);
+    long PageTables, long Extra, int Lsb, bool Fallback, bool Rewritten, bool Panicked = false);
 
 /// <summary>
 /// The canonical small host on which the fleet asks a policy what an error does: one policy's kernel model
@@ -94,7 +95,9 @@ public sealed class ProbeHost
     public bool Mapped { get; }
     /// <summary>The state before any error.</summary>
     public ProbeState Before { get; }
-    public bool GuestAlive => _vm.Alive;
+    public bool GuestAlive => _vm.Alive && !_k.Panicked;
+    /// <summary>The host panicked.</summary>
+    public bool Panicked => _k.Panicked;
     /// <summary>The guest (tests drive it further).</summary>
     internal Vm Guest => _vm;
 
@@ -115,6 +118,7 @@ public sealed class ProbeHost
     /// </summary>
     public ProbeState Error((int Region, int Page) spot, PoisonKind kind, bool consumed, bool poisoned = false)
     {
+        if (_k.Panicked) return Current; // nothing runs after a panic
         ulong off = Offset(spot);
         ulong pa = _target.PhysAddr + off;
         _bad.Add(off);
@@ -145,6 +149,7 @@ public sealed class ProbeHost
     /// </summary>
     public bool Untouched(ReadOnlySpan<(int Region, int Page)> spots)
     {
+        if (_k.Panicked) return false;
         foreach (var s in spots)
         {
             ulong off = Offset(s);
@@ -173,7 +178,7 @@ public sealed class ProbeHost
     /// <summary>Where the guest's good data of the target gigabyte lives now.</summary>
     public FrameBacking Backing()
     {
-        if (!_vm.Vmm.Alive) return FrameBacking.Unreachable;
+        if (_k.Panicked || !_vm.Vmm.Alive) return FrameBacking.Unreachable;
         ulong far = FarPage();
         ulong hva = _vm.RamHva + far;
         if (!Reachable(hva, out ulong? pfn)) return FrameBacking.Unreachable;
@@ -192,6 +197,7 @@ public sealed class ProbeHost
     /// <summary>The VM exits (QEMU and its vCPU threads die, guest RAM is unmapped, its memfd closed): what becomes of the target page.</summary>
     public FrameRelease Release()
     {
+        if (_k.Panicked) return FrameRelease.BackToPool; // the host reboots: every page healthy again
         foreach (var t in _vm.Vcpus) _k.DoExit(t, "VM shut down");
         _k.DoExit(_vm.Vmm, "VM shut down");
         if (_k.Phys.Folios.TryGetValue(_target.Pfn, out var f) && f == _target && f.IsHugetlb)
@@ -211,10 +217,10 @@ public sealed class ProbeHost
             lost = Math.Max(unreachable, offlined);
             long unknown = Math.Max(0, unreachable - offlined);
             return new ProbeState(lost, unknown, _vm.Mces, _vm.GuestProcessesKilled, !_vm.Alive, StrandedBytes(),
-                _k.Stats.TablePagesNow * (long)Units.PAGE_SIZE, extra, lsb, fallback, rewritten);
+                _k.Stats.TablePagesNow * (long)Units.PAGE_SIZE, extra, lsb, fallback, rewritten, _k.Panicked);
         }
         return new ProbeState(0, 0, _vm.Mces, _vm.GuestProcessesKilled, !_vm.Alive, StrandedBytes(),
-            _k.Stats.TablePagesNow * (long)Units.PAGE_SIZE, extra, lsb, fallback, rewritten);
+            _k.Stats.TablePagesNow * (long)Units.PAGE_SIZE, extra, lsb, fallback, rewritten, _k.Panicked);
     }
 
     /// <summary>Host memory no longer usable (<see cref="Comparison.HostMemoryLost"/> without fake poison: healthy pages kept unmapped for the guest's sake).</summary>
