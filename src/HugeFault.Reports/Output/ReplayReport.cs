@@ -23,13 +23,13 @@ public static class ReplayReport
         }
         per.Notes.Add("Each cell: guest memory lost; stranded host memory; VM killed or machine checks into a surviving guest; 'repaired' when the lines were rewritten.");
         doc.Table(per);
-        var tot = new TextTable("what each policy would have cost", [new("policy", Right: false), new("VMs killed"), new("MCEs on surviving guests (events)"),
+        var tot = new TextTable("what each policy would have cost", [new("policy", Right: false), new("host panics"), new("VMs killed"), new("MCEs on surviving guests (events)"),
             new("guest memory lost"), new("stranded host memory"), new("MCEs into guests"), new("repairs")]);
         foreach (var t in r.Totals)
-            tot.Row(t.Policy, Fmt.Count(t.VmsKilled), Fmt.Count(t.VmsHitSurviving), Fmt.Bytes(t.GuestLostBytes), Fmt.Bytes(t.StrandedBytes), Fmt.Count(t.Mces), Fmt.Count(t.Repairs));
+            tot.Row(t.Policy, Fmt.Count(t.HostPanics), Fmt.Count(t.VmsKilled), Fmt.Count(t.VmsHitSurviving), Fmt.Bytes(t.GuestLostBytes), Fmt.Bytes(t.StrandedBytes), Fmt.Count(t.Mces), Fmt.Count(t.Repairs));
         tot.Notes.Add($"A surviving guest hit by a machine check also dies when the line held guest-kernel memory (p = {Fmt.Num(r.GuestKernelFraction)} per guest page, guest.guest_kernel_fraction).");
         doc.Table(tot);
-        var best = r.Totals.OrderBy(t => t.VmsKilled).ThenBy(t => t.GuestLostBytes).ThenBy(t => t.StrandedBytes).First();
+        var best = r.Totals.OrderBy(t => t.HostPanics).ThenBy(t => t.VmsKilled).ThenBy(t => t.GuestLostBytes).ThenBy(t => t.StrandedBytes).First();
         var main = r.Totals.FirstOrDefault(t => t.Policy == "mainline");
         if (main is not null && placed > 0)
             doc.Para($"On this log mainline would have killed {Fmt.Count(main.VmsKilled)} VM{(main.VmsKilled == 1 ? "" : "s")} and lost {Fmt.Bytes(main.GuestLostBytes)} of guest memory; " +
@@ -39,5 +39,5 @@ public static class ReplayReport
 
     private static TextCell Cell(ReplayOutcome o) => o.Repaired
         ? TextCell.Of("repaired")
-        : TextCell.Of($"{Fmt.Bytes(o.GuestLostBytes)} lost; {Fmt.Bytes(o.StrandedBytes)} stranded", o.VmDied ? "VM killed" : o.Mces > 0 ? $"{o.Mces} MCE" : "");
+        : TextCell.Of($"{Fmt.Bytes(o.GuestLostBytes)} lost; {Fmt.Bytes(o.StrandedBytes)} stranded", o.HostPanicked ? "host panic: every VM killed" : o.VmDied ? "VM killed" : o.Mces > 0 ? $"{o.Mces} MCE" : "");
 }

@@ -27,14 +27,14 @@ public sealed record ReplayHost(int MemoryGiB, int PoolStartGiB, int PoolGiB, in
         frame < PoolStartGiB || frame >= PoolStartGiB + PoolGiB ? -2 : frame - PoolStartGiB < (long)Vms * VmGiB ? (int)((frame - PoolStartGiB) / VmGiB) : -1;
 }
 
-/// <summary>Where an error landed and what it did under one policy.</summary>
-public sealed record ReplayOutcome(long GuestLostBytes, long StrandedBytes, long Mces, bool VmDied, bool Repaired);
+/// <summary>Where an error landed and what it did under one policy (<c>HostPanicked</c>: handling it loaded the poison in kernel mode outside a machine-check-safe copy, so the host panicked and every VM died).</summary>
+public sealed record ReplayOutcome(long GuestLostBytes, long StrandedBytes, long Mces, bool VmDied, bool Repaired, bool HostPanicked = false);
 
 /// <summary>One error of the log: where it landed and its outcome under each policy (null when it could not be placed).</summary>
 public sealed record ReplayedError(MemoryErrorRecord Error, long Frame, string Where, IReadOnlyList<ReplayOutcome>? Outcomes);
 
 /// <summary>Per policy, over the whole log.</summary>
-public sealed record ReplayTotals(string Policy, long GuestLostBytes, long StrandedBytes, long Mces, int VmsKilled, int Repairs, int VmsHitSurviving);
+public sealed record ReplayTotals(string Policy, long GuestLostBytes, long StrandedBytes, long Mces, int VmsKilled, int Repairs, int VmsHitSurviving, int HostPanics = 0);
 
 public sealed record ReplayResult(ReplayHost Host, IReadOnlyList<string> Policies, IReadOnlyList<ReplayedError> Errors, IReadOnlyList<ReplayTotals> Totals, double GuestKernelFraction);
 
@@ -69,7 +69,7 @@ public static class ErrorReplay
             var held = new Dictionary<long, int>();     // frame → class of the first error, while its VM holds it damaged
             var broken = new HashSet<long>();           // dissolved or quarantined frames
             var dead = new HashSet<int>();
-            int free = host.PoolGiB - host.Vms * host.VmGiB, killed = 0, repairs = 0, hitSurviving = 0;
+            int free = host.PoolGiB - host.Vms * host.VmGiB, killed = 0, repairs = 0, hitSurviving = 0, panics = 0;
             long lost = 0, stranded = 0, mces = 0;
             for (int i = 0; i < placed.Count; i++)
             {
@@ -100,12 +100,22 @@ public static class ErrorReplay
                         else { broken.Add(f); if (fx.Backing == FrameBacking.OtherHugePage && free > 0) free--; }
                     }
                 }
+                if (o.HostPanicked)
+                {
+                    // Every VM still running dies; the host reboots with a fresh pool and the same VMs placed again
+                    // (the next scrub finds the permanent lines anew, as the fleet's reboot does).
+                    panics++;
+                    killed += host.Vms - dead.Count;
+                    o = o with { VmDied = owner >= 0 };
+                    held.Clear(); broken.Clear(); dead.Clear();
+                    free = host.PoolGiB - host.Vms * host.VmGiB;
+                }
                 if (o.Repaired) repairs++;
                 lost += o.GuestLostBytes; stranded += o.StrandedBytes; mces += o.Mces;
                 outcomes[i] = o;
             }
             perPolicy.Add(outcomes);
-            totals.Add(new ReplayTotals(p, lost, stranded, mces, killed, repairs, hitSurviving));
+            totals.Add(new ReplayTotals(p, lost, stranded, mces, killed, repairs, hitSurviving, panics));
         }
         var errors = placed.Select((x, i) => new ReplayedError(x.Error, x.Frame, Where(host, x.Frame),
             x.Frame < 0 ? null : perPolicy.Select(o => o[i]!).ToList())).ToList();
@@ -113,7 +123,7 @@ public static class ErrorReplay
     }
 
     private static ReplayOutcome Outcome(EventEffect fx, bool died) =>
-        new(Math.Max(0, fx.GuestLost.At(1, 1)), Math.Max(0, fx.Stranded.At(1, 1)), Math.Max(0, fx.Mces.At(1, 1)), died, fx.Repaired);
+        new(Math.Max(0, fx.GuestLost.At(1, 1)), Math.Max(0, fx.Stranded.At(1, 1)), Math.Max(0, fx.Mces.At(1, 1)), died, fx.Repaired, fx.Panics(1));
 
     private static string Where(ReplayHost host, long frame) => frame < 0 ? "no address" : host.OwnerOf(frame) switch
     {
