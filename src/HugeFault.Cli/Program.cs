@@ -17,6 +17,7 @@ public static class Program
         root.Subcommands.Add(RunCommand.Create());
         root.Subcommands.Add(ListCommand.Create());
         root.Subcommands.Add(FleetCommand.Create());
+        root.Subcommands.Add(ReplayCommand.Create());
         root.Subcommands.Add(DramCommand.Create());
         root.Subcommands.Add(OracleCommand.Create());
         root.Subcommands.Add(RecoveryCommand.Create());

@@ -2,6 +2,8 @@ using System.CommandLine;
 using System.Globalization;
 using HugeFault.Cli.Render;
 using HugeFault.Fleet;
+using HugeFault.Fleet.Output;
+using HugeFault.Reports.Output;
 using HugeFault.Reports;
 
 namespace HugeFault.Cli.Commands;
@@ -25,22 +27,24 @@ internal static class FleetCommand
     private static readonly Option<bool> Csv = new("--csv") { Description = "print CSV rows: policy,metric,unit,mean,lo,hi,diff,diff_lo,diff_hi" };
     private static readonly Option<string?> Plot = new("--plot") { Description = "write PNG and SVG plots into this folder", HelpName = "dir" };
     private static readonly Option<string?> Html = new("--html") { Description = "write the report and its plots as one self-contained HTML file", HelpName = "file.html" };
-    private static readonly Option<string?> OutFile = new("--out") { Description = "write to a file, format from the extension: .parquet (one row per server with a UE pattern), .json, .csv, .txt or .html", HelpName = "file" };
-    private static readonly Option<string?> Shard = new("--shard") { Description = "run shard K of N (0-based), default from JOB_COMPLETION_INDEX+HUGEFAULT_SHARDS or SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT", HelpName = "K/N" };
+    private static readonly Option<string?> OutFile = new("--out") { Description = "write to a file, format from the extension: .parquet (tidy: one row per server with a UE pattern × policy, study metadata), .json, .csv, .txt or .html; {study} and {shard} in the name become the study id and shard", HelpName = "file" };
+    private static readonly Option<string?> Shard = new("--shard") { Description = "run shard K of N (0-based); 'auto' reads JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID with HUGEFAULT_SHARDS (or the full Slurm array's size); without it the whole study runs, whatever the environment", HelpName = "K/N|auto" };
+    private static readonly Option<bool> Force = new("--force") { Description = "rerun even when --out already holds this shard of this study (default: skip it, so array reruns are idempotent)" };
+    private static readonly Option<bool> Partial = new("--partial") { Description = "merge even when shards are missing; the result is labelled partial in the table and the JSON" };
     private static readonly Option<bool> Wide = new("--wide") { Description = "print the table at full width" };
 
-    private static readonly Argument<string[]> MergeFiles = CliOptions.Files("files", "JSON outputs of 'hugefault fleet --json --shard K/N'", ArgumentArity.OneOrMore);
+    private static readonly Argument<string[]> MergeFiles = CliOptions.Files("files", "JSON outputs of 'hugefault fleet --json --shard K/N' (or --out FILE.json)", ArgumentArity.OneOrMore);
 
     public static Command Create()
     {
         var cmd = new Command("fleet", "Fleet Monte Carlo: DRAM faults → UEs → every recovery policy, with 95% CIs and paired differences vs mainline.");
         cmd.Arguments.Add(ConfigFile);
-        foreach (var o in new Option[] { Servers, Years, Policy, Seed, Threads, Json, Csv, Plot, Html, OutFile, Shard, Wide }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { Servers, Years, Policy, Seed, Threads, Json, Csv, Plot, Html, OutFile, Shard, Force, Wide }) cmd.Options.Add(o);
         CliOptions.JsonXorCsv(cmd, Json, Csv);
         cmd.Action = new CliAction(Run);
-        var merge = new Command("merge", "Merge the JSON outputs of shards into one result (exact integer sums).");
+        var merge = new Command("merge", "Merge shard outputs into one result: one study, each shard exactly once (exact integer sums, any file order).");
         merge.Arguments.Add(MergeFiles);
-        foreach (var o in new Option[] { Json, Csv, Plot, Html, Wide }) merge.Options.Add(o);
+        foreach (var o in new Option[] { Json, Csv, Plot, Html, OutFile, Partial, Wide }) merge.Options.Add(o);
         CliOptions.JsonXorCsv(merge, Json, Csv);
         merge.Action = new CliAction(RunMerge);
         cmd.Subcommands.Add(merge);
@@ -68,14 +72,23 @@ internal static class FleetCommand
             config = config with { Seed = ulong.TryParse(sd, NumberStyles.Integer, CultureInfo.InvariantCulture, out ulong v) ? v : throw new UsageException($"--seed must be an unsigned 64-bit integer (got '{sd}')") };
         if (parse.GetValue(Policy) is { } p) config = config with { Policies = p };
         int threads = (int)(parse.GetValue(Threads) ?? Environment.ProcessorCount);
-        var shard = ResolveShard(parse.GetValue(Shard));
+        var (choice, shardError) = ShardSelection.Resolve(parse.GetValue(Shard), CliEnvironment.Get);
+        if (choice is null) throw new UsageException(shardError!);
+        var shard = choice.Shard;
         var problems = config.Validate();
         if (problems.Count > 0)
         {
             foreach (var e in problems) stderr.WriteLine($"hugefault fleet: {FlagFor(e.Path)} {e.Message}");
             return UsageError;
         }
-        var outputs = Outputs.Check(parse, parquetAllowed: true);
+        var stamp = StudyStamp.For(StudyIdentity.Of(config), shard);
+        var outputs = Outputs.Check(parse, parquetAllowed: true, stamp);
+        stderr.WriteLine($"hugefault fleet: study {stamp.Study.Id}, shard {stamp.Label} ({choice.Source})");
+        if (outputs.Existing is { } done && !parse.GetValue(Force))
+        {
+            stderr.WriteLine($"hugefault fleet: {done} already holds shard {stamp.Label} of study {stamp.Study.Id}; skipped (--force reruns it)");
+            return 0;
+        }
 
         var (first, end) = shard.Range(config.Servers);
         FleetResult result; FleetBands? bands = null;
@@ -84,8 +97,8 @@ internal static class FleetCommand
         else
             result = FleetProgress.Run(stderr, end - first, progress => FleetMonteCarlo.Run(config, new FleetRunOptions(threads, shard, outputs.Parquet is not null, progress)));
         var report = FleetRender.Report(result);
-        outputs.Emit(report, bands, stdout);
-        if (outputs.Parquet is not null) FleetRender.WriteParquet(result, outputs.Parquet);
+        outputs.Emit(report, stamp, bands, stdout);
+        if (outputs.Parquet is not null) OutputFiles.Write(outputs.Parquet, st => FleetParquet.Write(result, stamp, st));
         double secs = result.Elapsed.TotalSeconds;
         double serverYears = (end - first) * config.Years;
         stderr.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -93,33 +106,36 @@ internal static class FleetCommand
         return 0;
     }
 
-    /// <summary>Output options, all checked before the simulation.</summary>
-    private sealed record Outputs(bool AsJson, bool AsCsv, bool AsWide, string? PlotDir, string? HtmlFile, string? Out, string? Parquet)
+    /// <summary>Output options, all checked (and {study}/{shard} expanded) before the simulation.</summary>
+    private sealed record Outputs(bool AsJson, bool AsCsv, bool AsWide, string? PlotDir, string? HtmlFile, string? Out, string? Parquet, string? Existing)
     {
         public bool WantsBands => PlotDir is not null || HtmlFile is not null || Out is not null && CliOptions.Ext(Out) == "html";
 
-        public static Outputs Check(ParseResult parse, bool parquetAllowed)
+        public static Outputs Check(ParseResult parse, bool parquetAllowed, StudyStamp stamp)
         {
-            string? plot = parse.GetValue(Plot), html = parse.GetValue(Html), outFile = parquetAllowed ? parse.GetValue(OutFile) : null;
+            string? plot = parse.GetValue(Plot) is { } pd ? stamp.Expand(pd) : null, html = parse.GetValue(Html) is { } h ? stamp.Expand(h) : null;
+            string? outFile = parse.GetValue(OutFile) is { } o ? stamp.Expand(o) : null;
             if (plot is not null) OutputFiles.CheckDir("--plot", plot);
             if (html is not null) OutputFiles.CheckFile("--html", html);
-            string? parquet = null;
+            string? parquet = null, existing = null;
             if (outFile is not null)
             {
                 string ext = CliOptions.Ext(outFile);
-                if (ext is not ("parquet" or "json" or "csv" or "txt" or "html"))
-                    throw new UsageException($"--out '{outFile}': unknown format '.{ext}'; use .parquet, .json, .csv, .txt or .html");
+                string[] allowed = parquetAllowed ? ["parquet", "json", "csv", "txt", "html"] : ["json", "csv", "txt", "html"];
+                if (!allowed.Contains(ext))
+                    throw new UsageException($"--out '{outFile}': unknown format '.{ext}'; use {string.Join(", ", allowed.Select(a => "." + a))}");
                 OutputFiles.CheckFile("--out", outFile);
                 if (ext == "parquet") { parquet = outFile; outFile = null; }
+                existing = FleetRender.HoldsShard(parquet ?? outFile!, stamp) ? parquet ?? outFile : null;
             }
-            return new Outputs(parse.GetValue(Json), parse.GetValue(Csv), parse.GetValue(Wide), plot, html, outFile, parquet);
+            return new Outputs(parse.GetValue(Json), parse.GetValue(Csv), parse.GetValue(Wide), plot, html, outFile, parquet, existing);
         }
 
-        public void Emit(FleetReport report, FleetBands? bands, TextWriter stdout)
+        public void Emit(FleetReport report, StudyStamp stamp, FleetBands? bands, TextWriter stdout)
         {
-            if (AsJson) stdout.WriteLine(report.ToJson());
+            if (AsJson) stdout.WriteLine(FleetStudyJson.Write(report, stamp));
             else if (AsCsv) FleetRender.WriteCsv(report, stdout);
-            else FleetRender.WriteTable(report, stdout, AsWide);
+            else FleetRender.WriteTable(report, stamp, stdout, AsWide);
             if (PlotDir is not null) FleetRender.WritePlots(report, bands, PlotDir);
             if (HtmlFile is not null) OutputFiles.WriteText(HtmlFile, HugeFault.Reports.Html.HtmlReport.Fleet(report, bands));
             if (Out is not null)
@@ -127,10 +143,10 @@ internal static class FleetCommand
                 var w = new StringWriter();
                 switch (CliOptions.Ext(Out))
                 {
-                    case "json": w.WriteLine(report.ToJson()); break;
+                    case "json": w.WriteLine(FleetStudyJson.Write(report, stamp)); break;
                     case "csv": FleetRender.WriteCsv(report, w); break;
                     case "html": w.Write(HugeFault.Reports.Html.HtmlReport.Fleet(report, bands)); break;
-                    default: Terminal.Write(FleetSection.Build(report, "hugefault fleet"), w, new TerminalOptions(TerminalOptions.PipeWidth, true, false)); break;
+                    default: FleetRender.WriteTable(report, stamp, w, wide: false, plain: true); break;
                 }
                 OutputFiles.WriteText(Out, w.ToString());
             }
@@ -139,55 +155,26 @@ internal static class FleetCommand
 
     private static int RunMerge(ParseResult parse, TextWriter stdout, TextWriter stderr)
     {
-        var outputs = Outputs.Check(parse, parquetAllowed: false);
-        var parts = new List<FleetReport>();
+        var parts = new List<ShardInput>();
         var errors = new List<string>();
         foreach (var f in parse.GetValue(MergeFiles) ?? [])
         {
             if (!File.Exists(f)) { errors.Add($"{f}: file not found"); continue; }
-            var (r, err) = FleetReport.FromJson(File.ReadAllText(f));
+            var (r, stamp, err) = FleetStudyJson.Read(File.ReadAllText(f));
             if (r is null) errors.Add($"{f}: {err}");
-            else parts.Add(r);
+            else parts.Add(new ShardInput(f, r, stamp!));
         }
         if (errors.Count > 0)
         {
             foreach (var e in errors) stderr.WriteLine($"hugefault fleet merge: {e}");
             return UsageError;
         }
-        var (merged, error) = FleetReport.Merge(parts);
+        var (merged, mergedStamp, error) = ShardMerge.Merge(parts, parse.GetValue(Partial));
         if (merged is null) throw new UsageException(error!);
-        if (merged.Tally.Servers == merged.Context.ServersTotal) merged = merged with { Context = merged.Context with { Shard = "all" } };
-        outputs.Emit(merged, null, stdout);
+        var outputs = Outputs.Check(parse, parquetAllowed: false, mergedStamp!);
+        if (mergedStamp!.Partial) stderr.WriteLine($"hugefault fleet merge: PARTIAL result of study {mergedStamp.Study.Id}: {mergedStamp.Label}");
+        outputs.Emit(merged, mergedStamp, null, stdout);
         return 0;
-    }
-
-    /// <summary>--shard K/N, else the Kubernetes Indexed Job or Slurm array environment, else the whole fleet.</summary>
-    internal static FleetShard ResolveShard(string? flag, Func<string, string?>? env = null)
-    {
-        env ??= CliEnvironment.Get;
-        if (flag is not null) return ParseShard("--shard", flag);
-        if (env("JOB_COMPLETION_INDEX") is { } k8s)
-        {
-            string total = env("HUGEFAULT_SHARDS") ?? throw new UsageException("JOB_COMPLETION_INDEX is set but HUGEFAULT_SHARDS (the job's completions) is not; set it or pass --shard K/N");
-            return ParseShard("JOB_COMPLETION_INDEX/HUGEFAULT_SHARDS", $"{k8s}/{total}");
-        }
-        if (env("SLURM_ARRAY_TASK_ID") is { } id && env("SLURM_ARRAY_TASK_COUNT") is { } count)
-        {
-            long min = long.TryParse(env("SLURM_ARRAY_TASK_MIN"), NumberStyles.Integer, CultureInfo.InvariantCulture, out long m) ? m : 0;
-            if (!long.TryParse(id, NumberStyles.Integer, CultureInfo.InvariantCulture, out long i))
-                throw new UsageException($"SLURM_ARRAY_TASK_ID must be an integer (got '{id}')");
-            return ParseShard("SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT", $"{i - min}/{count}");
-        }
-        return FleetShard.Whole;
-    }
-
-    private static FleetShard ParseShard(string what, string text)
-    {
-        var parts = text.Split('/');
-        if (parts.Length == 2 && int.TryParse(parts[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out int k) &&
-            int.TryParse(parts[1], NumberStyles.Integer, CultureInfo.InvariantCulture, out int n) && n >= 1 && k >= 0 && k < n)
-            return new FleetShard(k, n);
-        throw new UsageException($"{what} must be K/N with 0 ≤ K < N (got '{text}')");
     }
 
     private static string FlagFor(string path) => path switch

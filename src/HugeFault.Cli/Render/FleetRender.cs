@@ -1,7 +1,8 @@
 using System.Globalization;
 using HugeFault.Fleet;
-using Parquet;
-using Parquet.Schema;
+using HugeFault.Cli.Commands;
+using HugeFault.Fleet.Output;
+using HugeFault.Reports.Output;
 using HugeFault.Reports;
 using Spectre.Console;
 
@@ -12,8 +13,16 @@ internal static class FleetRender
 {
     public static FleetReport Report(FleetResult r) => FleetSection.Report(r);
 
-    public static void WriteTable(FleetReport report, TextWriter output, bool wide = false) =>
-        Terminal.Write(FleetSection.Build(report, "hugefault fleet"), output, TerminalOptions.Detect(output, wide));
+    /// <summary>The table, headed by the shard it covers; a partial merge says so first.</summary>
+    public static void WriteTable(FleetReport report, StudyStamp stamp, TextWriter output, bool wide = false, bool plain = false)
+    {
+        if (stamp.Partial && stamp.Shards.Count > 1)
+            output.WriteLine($"PARTIAL: {stamp.Label}; these figures cover {report.Tally.Servers:N0} of the study's {report.Context.ServersTotal:N0} servers.");
+        // The study id (it includes the tool version) goes to stderr and the JSON, not into the table, whose whole-study
+        // form the README quotes.
+        var doc = FleetSection.Build(report, stamp.Complete ? "hugefault fleet" : $"hugefault fleet (shard {(stamp.Shards.Count == 1 ? stamp.Label : "partial")})");
+        Terminal.Write(doc, output, plain ? new TerminalOptions(TerminalOptions.PipeWidth, true, false) : TerminalOptions.Detect(output, wide));
+    }
 
     public static void WriteCsv(FleetReport report, TextWriter output)
     {
@@ -36,35 +45,27 @@ internal static class FleetRender
         }
     }
 
-    /// <summary>One row per server with an uncorrectable pattern (others are all zero), columns per policy.</summary>
-    public static void WriteParquet(FleetResult r, string path) => Commands.OutputFiles.Write(path, s => WriteParquetAsync(r, s).GetAwaiter().GetResult());
-
-    private static async Task WriteParquetAsync(FleetResult r, Stream stream)
+    /// <summary>True when <paramref name="path"/> is a fleet output (JSON or Parquet) stamped with exactly <paramref name="stamp"/>'s study and shard.</summary>
+    public static bool HoldsShard(string path, StudyStamp stamp)
     {
-        var rows = r.Rows.OrderBy(x => x.Server).ToList();
-        var fields = new List<DataField>
+        if (!File.Exists(path)) return false;
+        try
         {
-            new DataField<long>("server"), new DataField<long>("faults"), new DataField<long>("ue_patterns"), new DataField<long>("dimm_replacements"),
-        };
-        var policies = r.Config.Policies;
-        string[] metrics = ["stranded_page_hours", "stranded_pages_end", "ue_events", "vms_killed", "guest_lost_bytes"];
-        foreach (var p in policies)
-            foreach (var m in metrics) fields.Add(new DataField<long>($"{p}.{m}"));
-        var schema = new ParquetSchema(fields.ToArray<Field>());
-        await using var writer = await ParquetWriter.CreateAsync(schema, stream);
-        using var rg = writer.CreateRowGroup();
-        var columns = new List<Func<FleetServerRow, long>> { x => x.Server, x => x.Faults, x => x.UePatterns, x => x.DimmReplacements };
-        for (int p = 0; p < policies.Count; p++)
-        {
-            int pi = p;
-            columns.Add(x => x.StrandedPageHours[pi]);
-            columns.Add(x => x.StrandedPagesEnd[pi]);
-            columns.Add(x => x.UeEvents[pi]);
-            columns.Add(x => x.VmsKilled[pi]);
-            columns.Add(x => x.GuestLostBytes[pi]);
+            StudyStamp? existing = CliOptions.Ext(path) switch
+            {
+                "parquet" => ReadParquetStamp(path),
+                "json" => FleetStudyJson.Read(File.ReadAllText(path)).Stamp,
+                _ => null,
+            };
+            return existing is not null && existing.SameAs(stamp);
         }
-        for (int i = 0; i < columns.Count; i++)
-            await rg.WriteAsync<long>(fields[i], rows.Select(columns[i]).ToArray().AsMemory());
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return false; }
+    }
+
+    private static StudyStamp? ReadParquetStamp(string path)
+    {
+        using var f = File.OpenRead(path);
+        return FleetParquet.ReadStamp(f).Stamp;
     }
 }
 

@@ -84,7 +84,7 @@ public class FleetCommandTests
     [Theory]
     [InlineData("--servers", "many", "--servers must be a whole number")]
     [InlineData("--policy", "mainline,hgm4k", "--policy: unknown policy 'hgm4k'")]
-    [InlineData("--shard", "3/3", "--shard must be K/N with 0 ≤ K < N")]
+    [InlineData("--shard", "3/3", "--shard must be K/N with 0 ≤ K < N, or auto")]
     [InlineData("--years", "0", "--years must be in (0, 20]")]
     public void Bad_flags_are_one_line_on_stderr_and_exit_2(string flag, string value, string message)
     {
@@ -128,22 +128,13 @@ public class FleetCommandTests
         string fa = Temp("a.json", a.Out), fb = Temp("b.json", b.Out), junk = Temp("junk.json", "{\"hello\": 1}");
         var mixed = Invoke("fleet", "merge", fa, fb);
         Assert.Equal(2, mixed.Exit);
-        Assert.Contains("comes from a different run", mixed.Err);
+        Assert.Contains("seed (2 vs 1)", mixed.Err);
         var bad = Invoke("fleet", "merge", fa, junk, "/nonexistent/x.json");
         Assert.Equal(2, bad.Exit);
         var lines = bad.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(2, lines.Length);
         Assert.Contains("not a 'hugefault fleet --json' output", lines[0]);
         Assert.Contains("file not found", lines[1]);
-    }
-
-    [Fact]
-    public void The_shard_defaults_from_kubernetes_or_slurm_environment()
-    {
-        Assert.Equal(new FleetShard(2, 8), FleetCommand.ResolveShard(null, n => n switch { "JOB_COMPLETION_INDEX" => "2", "HUGEFAULT_SHARDS" => "8", _ => null }));
-        Assert.Equal(new FleetShard(4, 10), FleetCommand.ResolveShard(null, n => n switch { "SLURM_ARRAY_TASK_ID" => "5", "SLURM_ARRAY_TASK_MIN" => "1", "SLURM_ARRAY_TASK_COUNT" => "10", _ => null }));
-        Assert.Equal(FleetShard.Whole, FleetCommand.ResolveShard(null, _ => null));
-        Assert.Equal(new FleetShard(1, 4), FleetCommand.ResolveShard("1/4", _ => "9"));
     }
 
     [Fact]
