@@ -111,7 +111,7 @@ public sealed partial class Kernel
             bool w0 = vma.IsShared && (vma.Flags & VmFlags.VM_WRITE) != 0;
             if (Policy.MapPoisonedFolio(this, vma, folio, hva, w0)) return FaultResult.Ok;
         }
-        if (folio.FakePoison.Count > 0 && existing is null)
+        if (folio.FakePoisonCount > 0 && existing is null)
         {
             bool w1 = vma.IsShared ? (vma.Flags & VmFlags.VM_WRITE) != 0 : anonNew && (vma.Flags & VmFlags.VM_WRITE) != 0;
             vma.Flags |= VmFlags.VM_HUGETLB_HGM;

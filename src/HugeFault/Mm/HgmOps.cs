@@ -69,7 +69,11 @@ public sealed partial class Kernel
         return true;
     }
 
-    /// <summary>Splits every leaf in [start, end) of mm down to 4 KiB (hgm-full-split, vma-convert).</summary>
+    /// <summary>
+    /// Splits every leaf in [start, end) of mm down to 4 KiB (hgm-full-split, vma-convert): split_huge_pud()/
+    /// split_huge_pmd() per leaf, walking the range once: after a PUD leaf becomes a PMD table each of its entries is
+    /// split in turn, and a PTE table (already 4 KiB) is stepped over whole.
+    /// </summary>
     internal void SplitRangeTo4K(MmStruct mm, ulong start, ulong end)
     {
         for (ulong a = start; a < end; )
@@ -77,7 +81,7 @@ public sealed partial class Kernel
             var r = Walk(mm, a);
             if (r.Shift > Units.PAGE_SHIFT && !r.Entry.IsNone) { if (SplitLeaf(mm, r) is null) return; continue; }
             if (r.Shift > Units.PAGE_SHIFT) { a = r.Va + r.Size; continue; }
-            a = r.Va + r.Size;
+            a = Units.AlignDown(a, Units.PMD_SIZE) + Units.PMD_SIZE; // the rest of this PTE table is 4 KiB entries already
         }
     }
 

@@ -195,7 +195,7 @@ public sealed class PhysicalMemory
     {
         long b = 0;
         foreach (var s in _free) b += s.Count * 40L;
-        foreach (var f in _folios.Values) b += 160 + (f.Content?.ApproxBytes ?? 0) + (f.SubpageMapcount?.Length ?? 0) * 4L + f.RawHwp.Count * 8L;
+        foreach (var f in _folios.Values) b += 120 + (f.Content?.ApproxBytes ?? 0) + (f.HasRawHwp ? f.RawHwp.Count * 8L + 32 : 0);
         b += _rawHwpoison.Count * 40L + _poisonLines.Count * 80L;
         return b;
     }
