@@ -287,7 +287,7 @@ public sealed partial class Kernel
                 }
             }
             guard = 0;
-            ulong leafEnd = r.Va + r.Size;
+            ulong leafEnd = end > r.Va + r.Size ? ContiguousLeavesEnd(t.Mm, vma, r, end, write) : r.Va + r.Size;
             ulong n = Math.Min(end, leafEnd) - cur;
             ulong pa = (e.Pfn << Units.PAGE_SHIFT) + (cur - r.Va);
             var bad = FirstBadByte(pa, n);
@@ -316,6 +316,42 @@ public sealed partial class Kernel
             cur += n;
         }
         return new(length, "ok");
+    }
+
+    /// <summary>
+    /// Where the run of leaves starting with <paramref name="r"/> ends for an access: the following leaves of the VMA
+    /// that the access can use without a fault (present, writable for a store) and that map the next physical pages
+    /// of the same folio. The CPU would walk them one TLB entry at a time; to the model they are one stretch of
+    /// memory, so a 1 GiB access over a split mapping costs per page-table page, not per 4 KiB.
+    /// </summary>
+    private ulong ContiguousLeavesEnd(MmStruct mm, Vma vma, PteRef r, ulong end, bool write)
+    {
+        var e = r.Entry;
+        ulong runEnd = r.Va + r.Size, nextPfn = e.Pfn + (r.Size >> Units.PAGE_SHIFT);
+        if (Phys.FolioOf(e.Pfn) is not { } f) return runEnd;
+        ulong folioEnd = f.Pfn + f.NrPages, limit = Math.Min(end, vma.End);
+        var at = r;
+        while (runEnd < limit && nextPfn < folioEnd)
+        {
+            // the rest of a table stored as one run continues the entry just taken (present, same bits, the next pages)
+            if (at.Table.LinearRun is (_, ulong step) && step == at.Size && at.Index + 1 < Units.PTRS_PER_TABLE)
+            {
+                ulong pages = at.Size >> Units.PAGE_SHIFT;
+                ulong k = Math.Min((ulong)(Units.PTRS_PER_TABLE - 1 - at.Index), Math.Min((folioEnd - nextPfn) / pages, (limit - runEnd + at.Size - 1) / at.Size));
+                if (k > 0)
+                {
+                    at = new PteRef(at.Table, at.Index + (int)k, at.Va + k * at.Size);
+                    runEnd += k * at.Size; nextPfn += k * pages;
+                    continue;
+                }
+            }
+            var n = at.Index + 1 < Units.PTRS_PER_TABLE ? new PteRef(at.Table, at.Index + 1, runEnd) : Walk(mm, runEnd);
+            var ne = n.Entry;
+            if (!ne.Present || n.Level != PtLevel.Pte && !ne.Huge || write && !ne.Writable || ne.Pfn != nextPfn || n.Va != runEnd) break;
+            runEnd += n.Size; nextPfn += n.Size >> Units.PAGE_SHIFT;
+            at = n;
+        }
+        return runEnd;
     }
 
     /// <summary>

@@ -61,13 +61,19 @@ public sealed class UserspaceMigratePolicy : RecoveryPolicyBase
         // 1. a fresh tmpfs file with 2 MiB folios, filled with pread() of every good 4 KiB page
         var tmp = new Inode(k.NewIno(), FsKind.Tmpfs, "memfd:hugefault-rescue", null) { Unlinked = true, Internal = true, Size = size, ShmemFolioOrder = Units.PMD_SHIFT - Units.PAGE_SHIFT };
         k.AddInode(tmp);
-        ulong copied = 0, bad = 0;
+        ulong copied = 0;
         ulong fileBase = folio.Index * inode.FolioSize;
+        // pread() fails with EIO on exactly the poisoned raw pages (all of them when raw_hwp is unreliable)
         var badPages = new List<ulong>();
-        for (ulong off = 0; off < size; off += Units.PAGE_SIZE)
+        if (folio.Flags.Has(PageFlags.RawHwpUnreliable)) for (ulong off = 0; off < size; off += Units.PAGE_SIZE) badPages.Add(off);
+        else { foreach (var raw in folio.RawHwp) if (folio.ContainsPfn(raw)) badPages.Add((raw - folio.Pfn) << Units.PAGE_SHIFT); badPages = badPages.Distinct().Order().ToList(); }
+        // the good pages, one run between bad ones (and tmpfs folio boundaries) at a time, in file order
+        int next = 0;
+        for (ulong off = 0; off < size; )
         {
-            ulong raw = folio.Pfn + (off >> Units.PAGE_SHIFT);
-            if (folio.RawHwp.Contains(raw) || folio.Flags.Has(PageFlags.RawHwpUnreliable)) { bad += Units.PAGE_SIZE; badPages.Add(off); continue; } // pread() -> EIO
+            while (next < badPages.Count && badPages[next] < off) next++;
+            if (next < badPages.Count && badPages[next] == off) { off += Units.PAGE_SIZE; continue; }
+            ulong runEnd = Math.Min(Units.AlignDown(off, tmp.FolioSize) + tmp.FolioSize, next < badPages.Count ? badPages[next] : size);
             ulong idx = off >> tmp.FolioShift;
             if (!tmp.PageCache.TryGetValue(idx, out var tf))
             {
@@ -79,8 +85,9 @@ public sealed class UserspaceMigratePolicy : RecoveryPolicyBase
             }
             ulong line0 = (off & (tmp.FolioSize - 1)) >> Units.CACHELINE_SHIFT;
             if (folio.Content is { } src)
-                tf.EnsureContent().CopyFrom(src, (uint)(off >> Units.CACHELINE_SHIFT), (uint)line0, (uint)(Units.PAGE_SIZE >> Units.CACHELINE_SHIFT));
-            copied += Units.PAGE_SIZE;
+                tf.EnsureContent().CopyFrom(src, (uint)(off >> Units.CACHELINE_SHIFT), (uint)line0, (uint)((runEnd - off) >> Units.CACHELINE_SHIFT));
+            copied += runEnd - off;
+            off = runEnd;
         }
         k.Stats.BytesCopied += (long)copied; k.Stats.PagesCopied += (long)(copied >> Units.PAGE_SHIFT);
         long ns = (long)(copied / (_bandwidth * 1e9) * 1e9);
