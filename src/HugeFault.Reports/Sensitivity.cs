@@ -24,12 +24,9 @@ public static class Sensitivity
 
     public static readonly IReadOnlyList<SensitivityParameter> Parameters =
     [
-        new("guest.mainline_kill_on_consumed", 0.3, 1.0,
-            "the model's own VM scenarios: a guest that consumes one bad line survives and loses 1 GiB (vm-4g-one-error), one that keeps touching that gigabyte panics (vm-keeps-touching-lost-gigabyte); the range spans guests from mostly the first kind to all of the second",
-            c => c.Guest.MainlineKillOnConsumed, (c, v) => c with { Guest = c.Guest with { MainlineKillOnConsumed = v } }),
-        new("guest.mainline_kill_on_scrubbed", 0.2, 0.9,
-            "a scrub-found error kills only a guest that touches the lost gigabyte before its DIMM is replaced (72 h): from mostly idle memory to nearly the consumed case",
-            c => c.Guest.MainlineKillOnScrubbed, (c, v) => c with { Guest = c.Guest with { MainlineKillOnScrubbed = v } }),
+        new("workload.touches_per_line_hour", 0.0004, 0.04,
+            "demand reads of one guest line per hour (× the VM's hotness): it turns a latent pattern into a consumed error and lost memory into fatal touches; a tenth of the default for mostly idle guests to ten times it for hot in-memory stores",
+            c => c.Workload.TouchesPerLineHour, (c, v) => c with { Workload = c.Workload with { TouchesPerLineHour = v } }),
         new("guest.guest_kernel_fraction", 0.02, 0.15,
             "share of a guest's memory holding guest-kernel data (a 4 KiB loss there panics the guest): a few per cent for a large application VM, up to about 15 % for a small one",
             c => c.Guest.GuestKernelFraction, (c, v) => c with { Guest = c.Guest with { GuestKernelFraction = v } }),

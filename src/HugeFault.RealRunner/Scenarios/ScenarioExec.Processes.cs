@@ -29,11 +29,15 @@ internal sealed unsafe partial class ScenarioExec
     /// </summary>
     private void StartProcess()
     {
-        if (!_plan.TryGetProperty("sigbus_default", out var d) || !d.EnumerateArray().Any(x => x.GetString() == _me)) return;
+        if (!SigbusDefault(_me)) return;
         byte* act = stackalloc byte[152];
         new Span<byte>(act, 152).Clear(); // SIG_DFL
         Libc.sigaction(SIGBUS, act, null);
     }
+
+    /// <summary>Whether the scenario declares process <paramref name="name"/> <c>sigbus: default</c>.</summary>
+    private bool SigbusDefault(string name) =>
+        _plan.TryGetProperty("sigbus_default", out var d) && d.EnumerateArray().Any(x => x.GetString() == name);
 
     /// <summary>Controller bookkeeping after a step: new processes and threads, pfn variables.</summary>
     private void AfterStep(string op, string who, JsonElement step, string result)
@@ -117,6 +121,7 @@ internal sealed unsafe partial class ScenarioExec
         var t = new Thread(() =>
         {
             long me = ExceptionTable.Syscall(186 /*gettid*/);
+            SetComm(name); // the thread's own comm, as the kernel log names it ("Sending SIGBUS to T2:pid")
             lock (_tidNames) _tidNames[me] = name;
             tid = me;
             ready.Set();
@@ -126,6 +131,32 @@ internal sealed unsafe partial class ScenarioExec
         ready.Wait();
         _threadOf[name] = _me;
         return tid;
+    }
+
+    /// <summary>
+    /// Waits (up to 0.5 s) until no task of this process has a SIGBUS pending (SigPnd/ShdPnd in
+    /// /proc/self/task/TID/status): a signal sent to a thread that sits in read(2) is handled only when that thread
+    /// runs, which under TCG can be after its process was asked for its records (07g on 6.1: T2's AO one step late).
+    /// </summary>
+    private void AwaitPendingSigbus()
+    {
+        const ulong bit = 1UL << (SIGBUS - 1);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (clock.ElapsedMilliseconds < 500)
+        {
+            bool pending = false;
+            foreach (var dir in Directory.EnumerateDirectories("/proc/self/task"))
+            {
+                string? st = ReadText(dir + "/status");
+                if (st is null) continue;
+                foreach (var line in st.Split('\n'))
+                    if ((line.StartsWith("SigPnd:", StringComparison.Ordinal) || line.StartsWith("ShdPnd:", StringComparison.Ordinal))
+                        && ulong.TryParse(line[7..].Trim(), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out ulong m) && (m & bit) != 0)
+                        pending = true;
+            }
+            if (!pending) return;
+            Thread.Sleep(1);
+        }
     }
 
     /// <summary>A thread's serving loop: steps only (signals are answered by its process), until told to stop.</summary>

@@ -75,10 +75,15 @@ internal sealed unsafe partial class ScenarioExec
         _kmsg = OpenPath("/dev/kmsg", O_RDONLY | O_NONBLOCK);
         if (_kmsg >= 0) ExceptionTable.Syscall(__NR_lseek, _kmsg, 0, SEEK_END);
         var initial = _plan.GetProperty("processes").EnumerateArray().Select(e => e.GetString()!).ToList();
-        _me = initial[0];
+        // A first process that must be able to die (sigbus: default) is served like the others, by a controller
+        // that is no scenario process; otherwise the controller is the first process.
+        bool controllerServes = SigbusDefault(initial[0]);
+        _me = controllerServes ? "(controller)" : initial[0];
         SetComm(_me);
+        // orphans of a process that died are re-parented here, not to /init, so their own death can still be read
+        ExceptionTable.Syscall(__NR_prctl, 36 /*PR_SET_CHILD_SUBREAPER*/, 1);
         foreach (var (k, v) in Obj(_plan, "sysctl")) WriteText(k, v.GetString()!);
-        foreach (var n in initial.Skip(1))
+        foreach (var n in controllerServes ? initial : initial.Skip(1))
         {
             int pid = Libc.fork();
             if (pid == 0) { _me = n; SetComm(n); StartProcess(); Serve(); }
@@ -90,7 +95,7 @@ internal sealed unsafe partial class ScenarioExec
         {
             int i = step.GetProperty("i").GetInt32();
             string op = step.GetProperty("op").GetString()!;
-            string who = Str(step, "as") ?? _me;
+            string who = Str(step, "as") ?? _me; // host steps (no as:) run in the controller
             var line = new JsonLine().Str("kind", "step").Num("i", i).Str("op", op).Str("as", who);
             if (Str(step, "skip") is { } why)
             {
@@ -485,6 +490,7 @@ internal sealed unsafe partial class ScenarioExec
 
     private string SignalsJson()
     {
+        AwaitPendingSigbus();
         Collect();
         var sb = new StringBuilder("[");
         foreach (var s in _pending)

@@ -128,7 +128,7 @@ public sealed class FleetAddressMap
     }
 
     /// <summary>
-    /// The 1 GiB and 4 KiB frame structure of the lines {fixed ⊕ any combination of wild bits}. Fills
+    /// The 1 GiB, 2 MiB and 4 KiB frame structure of the lines {fixed ⊕ any combination of wild bits}. Fills
     /// <paramref name="frameBasis"/> with PA vectors whose combinations step through the distinct 1 GiB frames and
     /// <paramref name="inFrame"/> with PA vectors that move within a frame. Allocation-free.
     /// </summary>
@@ -140,7 +140,8 @@ public sealed class FleetAddressMap
         Span<ulong> reducedHigh = stackalloc ulong[64];
         int r30 = 0, inFrameCount = 0;
         Span<ulong> pivots12 = stackalloc ulong[64];
-        int r12 = 0;
+        Span<ulong> pivots21 = stackalloc ulong[64];
+        int r12 = 0, r21 = 0;
         ulong ww = wild;
         while (ww != 0)
         {
@@ -164,8 +165,12 @@ public sealed class FleetAddressMap
             for (int k = 0; k < r12; k++)
                 if ((p ^ pivots12[k]) < p) p ^= pivots12[k];
             if (p != 0) InsertSorted(pivots12, ref r12, p);
+            ulong q = v >> 21;
+            for (int k = 0; k < r21; k++)
+                if ((q ^ pivots21[k]) < q) q ^= pivots21[k];
+            if (q != 0) InsertSorted(pivots21, ref r21, q);
         }
-        return new FootprintFrames(basePa, wildCount, r30, r12, inFrameCount);
+        return new FootprintFrames(basePa, wildCount, r30, r12, inFrameCount) { RegionRank = r21 };
     }
 
     // Keeps pivots in decreasing order so "x ^ pivot < x" reduces by the pivot's leading bit.
@@ -191,4 +196,8 @@ public readonly record struct FootprintFrames(ulong BasePhysical, int WildBits, 
     public long LinesPerFrame => 1L << (WildBits - FrameRank);
     /// <summary>Distinct 4 KiB pages in each touched 1 GiB frame.</summary>
     public long PagesPerFrame => 1L << (PageRank - FrameRank);
+    /// <summary>log2 of the number of distinct 2 MiB regions touched.</summary>
+    public int RegionRank { get; init; }
+    /// <summary>Distinct 2 MiB regions in each touched 1 GiB frame (the PMD entries a 4 KiB-granular split must open).</summary>
+    public long RegionsPerFrame => 1L << (RegionRank - FrameRank);
 }

@@ -94,7 +94,7 @@ public sealed record FleetWorkloadConfig
     public double TouchesPerLineHour { get; init; } = 0.004;
     /// <summary>σ of the per-VM lognormal hotness multiplier (mean 1).</summary>
     public double HotnessSigma { get; init; } = 1.0;
-    /// <summary>Host page-table mappings of each guest page (the VMM's mapping; HGM splits each).</summary>
+    /// <summary>Host page-table mappings of each guest page (the VMM's, plus e.g. a vhost-user backend's): a policy's page-table cost is paid per mapping.</summary>
     public int MappingsPerPage { get; init; } = 1;
 
     public double MeanVmGiB
@@ -108,21 +108,22 @@ public sealed record FleetWorkloadConfig
     }
 }
 
-/// <summary>Guest-level consequences the kernel model cannot decide: when does a VM die, which guests are enlightened.</summary>
+/// <summary>
+/// The guests: what the VM model (<see cref="Virt.Vm"/>, <see cref="Virt.GuestConfig"/>) needs to decide a VM's fate and
+/// cannot know about a fleet. How a policy's kernel model treats the guest's memory comes from the policy itself
+/// (<see cref="EffectTable"/>); these are the guest OS's own properties. Defaults: the VM model's.
+/// </summary>
 public sealed record FleetGuestConfig
 {
-    /// <summary>Mainline: P(the VM dies) after an action-required error in its 1 GiB page.</summary>
-    public double MainlineKillOnConsumed { get; init; } = 0.9;
-    /// <summary>Mainline: P(the VM dies) after a scrub-found error unmaps 1 GiB of it (it touches the lost gigabyte later).</summary>
-    public double MainlineKillOnScrubbed { get; init; } = 0.6;
-    /// <summary>4 KiB policies: P(the lost guest page held guest-kernel memory), which kills the guest.</summary>
-    public double GuestKernelFraction { get; init; } = 0.05;
-    /// <summary>Fraction of guests enlightened enough to accept an in-place repair (64 B zeroed).</summary>
+    private static readonly Virt.GuestConfig VmModel = new();
+
+    /// <summary>P(a guest page holds guest-kernel memory): a machine check there panics the guest (<see cref="Virt.GuestConfig.KernelFraction"/>).</summary>
+    public double GuestKernelFraction { get; init; } = VmModel.KernelFraction;
+    /// <summary>A what-if budget: more machine checks than this within <see cref="MceWindowSeconds"/> panic the guest; null (the default, as in Linux) = none (<see cref="Virt.GuestConfig.MaxMces"/>).</summary>
+    public int? MaxMces { get; init; } = VmModel.MaxMces;
+    public double MceWindowSeconds { get; init; } = VmModel.MceWindowNs / 1e9;
+    /// <summary>Fraction of guests that accept that the host rewrites poisoned lines of their memory (64 B lost, zeroed).</summary>
     public double EnlightenedFraction { get; init; } = 0.25;
-    /// <summary>What repair does with permanent poison or unenlightened guests.</summary>
-    public string RepairFallback { get; init; } = "mainline";
-    /// <summary>What copy-around does without a free 1 GiB page.</summary>
-    public string CopyAroundFallback { get; init; } = "mainline";
 }
 
 /// <summary>A whole fleet study: immutable, checked with <see cref="Validate"/>.</summary>
@@ -136,6 +137,12 @@ public sealed record FleetConfig
     public double Years { get; init; } = 1.0;
     public ulong Seed { get; init; } = 1;
     public IReadOnlyList<string> Policies { get; init; } = FleetPolicies.Names;
+    /// <summary>Parameters of each policy's kernel model (<c>policy_params.NAME.KEY</c>), passed as they are.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>> PolicyParams { get; init; } = new Dictionary<string, IReadOnlyDictionary<string, string>>();
+
+    /// <summary>The kernel-model parameters of <paramref name="policy"/> (none: the policy's defaults).</summary>
+    public IReadOnlyDictionary<string, string> ParametersOf(string policy) =>
+        PolicyParams.TryGetValue(policy, out var p) ? p : new Dictionary<string, string>();
 
     public double Hours => Years * DramRankModel.HoursPerYear;
     public int PoolFrames => Server.Frames1G - Workload.KernelGiB - Workload.User4kGiB;
@@ -205,13 +212,18 @@ public sealed record FleetConfig
 
         var g2 = Guest;
         void Prob(string path, double p) { if (!(p >= 0 && p <= 1)) e.Add(new(path, $"must be a probability in [0, 1] (got {p})")); }
-        Prob("guest.mainline_kill_on_consumed", g2.MainlineKillOnConsumed);
-        Prob("guest.mainline_kill_on_scrubbed", g2.MainlineKillOnScrubbed);
         Prob("guest.guest_kernel_fraction", g2.GuestKernelFraction);
         Prob("guest.enlightened_fraction", g2.EnlightenedFraction);
-        foreach (var (path, name) in new[] { ("guest.repair_fallback", g2.RepairFallback), ("guest.copy_around_fallback", g2.CopyAroundFallback) })
-            if (!FleetPolicies.TryParse(name, out var fp) || fp is FleetPolicy.Repair or FleetPolicy.CopyAround)
-                e.Add(new(path, $"must be one of mainline, hgm, hgm-full-split, vma-convert, userspace-migrate, keep-mapped (got '{name}')"));
+        if (g2.MaxMces is < 1 or > 1_000_000) e.Add(new("guest.max_mces", $"must be 1…1000000, or left out for no budget (Linux has none) (got {g2.MaxMces})"));
+        if (!(g2.MceWindowSeconds > 0 && g2.MceWindowSeconds <= 86400)) e.Add(new("guest.mce_window_s", $"must be in (0, 86400] seconds (got {g2.MceWindowSeconds})"));
+        foreach (var (name, pp) in PolicyParams)
+        {
+            if (!FleetPolicies.TryParse(name, out _)) { e.Add(new($"policy_params.{name}", $"unknown policy '{name}'; use {string.Join(", ", FleetPolicies.Names)}")); continue; }
+            if (pp.ContainsKey("enlightened"))
+                e.Add(new($"policy_params.{name}.enlightened", "is set per guest by the fleet (guest.enlightened_fraction); remove it"));
+            try { HugeFault.Policies.RecoveryPolicies.Create(name, pp); }
+            catch (ArgumentException ex) { e.Add(new($"policy_params.{name}", ex.Message)); }
+        }
 
         if (Servers < 1 || Servers > 10_000_000_000L) e.Add(new("run.servers", $"must be between 1 and 1e10 (got {Servers})"));
         if (!(Years > 0 && Years <= 20)) e.Add(new("run.years", $"must be in (0, 20] (got {Years})"));

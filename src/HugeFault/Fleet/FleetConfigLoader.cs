@@ -48,19 +48,37 @@ public static class FleetConfigLoader
         ["workload.touches_per_line_hour"] = (c, n, e) => c with { Workload = c.Workload with { TouchesPerLineHour = Dbl(n, e) } },
         ["workload.hotness_sigma"] = (c, n, e) => c with { Workload = c.Workload with { HotnessSigma = Dbl(n, e) } },
         ["workload.mappings_per_page"] = (c, n, e) => c with { Workload = c.Workload with { MappingsPerPage = Int(n, e) } },
-        ["guest.mainline_kill_on_consumed"] = (c, n, e) => c with { Guest = c.Guest with { MainlineKillOnConsumed = Dbl(n, e) } },
-        ["guest.mainline_kill_on_scrubbed"] = (c, n, e) => c with { Guest = c.Guest with { MainlineKillOnScrubbed = Dbl(n, e) } },
         ["guest.guest_kernel_fraction"] = (c, n, e) => c with { Guest = c.Guest with { GuestKernelFraction = Dbl(n, e) } },
         ["guest.enlightened_fraction"] = (c, n, e) => c with { Guest = c.Guest with { EnlightenedFraction = Dbl(n, e) } },
-        ["guest.repair_fallback"] = (c, n, e) => c with { Guest = c.Guest with { RepairFallback = Str(n, e) } },
-        ["guest.copy_around_fallback"] = (c, n, e) => c with { Guest = c.Guest with { CopyAroundFallback = Str(n, e) } },
+        ["guest.max_mces"] = (c, n, e) => c with { Guest = c.Guest with { MaxMces = Int(n, e) } },
+        ["guest.mce_window_s"] = (c, n, e) => c with { Guest = c.Guest with { MceWindowSeconds = Dbl(n, e) } },
         ["run.servers"] = (c, n, e) => c with { Servers = Long(n, e) },
         ["run.years"] = (c, n, e) => c with { Years = Dbl(n, e) },
         ["run.seed"] = (c, n, e) => c with { Seed = ULong(n, e) },
         ["run.policies"] = (c, n, e) => c with { Policies = List(n, e) },
     };
 
-    private static readonly HashSet<string> Sections = Keys.Keys.SelectMany(Prefixes).ToHashSet();
+    private static readonly HashSet<string> Sections = Keys.Keys.SelectMany(Prefixes).Append(PolicyParamsSection).ToHashSet();
+
+    /// <summary><c>policy_params: {NAME: {KEY: VALUE}}</c>: a policy's kernel-model parameters, passed as they are.</summary>
+    private const string PolicyParamsSection = "policy_params";
+
+    /// <summary>
+    /// Keys of earlier versions that no longer mean anything, matched by shape (they named designs): the VM-death
+    /// probabilities of one design (<c>guest.*_kill_on_*</c>) and a design's fallback (<c>guest.NAME_fallback</c>).
+    /// </summary>
+    private static string? Removed(string path)
+    {
+        if (path.StartsWith("guest.", StringComparison.Ordinal) && path.Contains("_kill_on_", StringComparison.Ordinal))
+            return $"{path} was removed: a VM's death now comes from the VM model (machine checks on guest-kernel pages, more than guest.max_mces within guest.mce_window_s, touching memory the host took away); set guest.guest_kernel_fraction, guest.max_mces or guest.mce_window_s instead (docs/fleet.md, VM fate)";
+        if (path.StartsWith("guest.", StringComparison.Ordinal) && path.EndsWith("_fallback", StringComparison.Ordinal))
+        {
+            string policy = path["guest.".Length..^"_fallback".Length].Replace('_', '-');
+            if (FleetPolicies.TryParse(policy, out _))
+                return $"{path} was replaced by policy_params.{policy}.fallback (a policy's parameters go to its kernel model as they are)";
+        }
+        return null;
+    }
 
     private static IEnumerable<string> Prefixes(string key)
     {
@@ -90,7 +108,7 @@ public static class FleetConfigLoader
         if (stream.Documents[0].RootNode is not YamlMappingNode root)
         {
             var s = stream.Documents[0].RootNode.Start;
-            errors.Add($"{file}:{s.Line}:{s.Column}: the file must be a mapping with sections server, faults, workload, guest, run");
+            errors.Add($"{file}:{s.Line}:{s.Column}: the file must be a mapping with sections server, faults, workload, guest, policy_params, run");
             return (null, errors);
         }
         Walk(root, "", ref config, file, lines, errors);
@@ -104,6 +122,11 @@ public static class FleetConfigLoader
             string key = (k as YamlScalarNode)?.Value ?? "";
             string path = prefix.Length == 0 ? key : prefix + "." + key;
             lines[path] = k.Start;
+            if (prefix == PolicyParamsSection)
+            {
+                config = PolicyParams(config, key, v, file, errors);
+                continue;
+            }
             if (Keys.TryGetValue(path, out var set))
             {
                 string at = $"{file}:{v.Start.Line}:{v.Start.Column}";
@@ -114,12 +137,32 @@ public static class FleetConfigLoader
                 if (v is YamlMappingNode m) Walk(m, path, ref config, file, lines, errors);
                 else errors.Add($"{file}:{v.Start.Line}:{v.Start.Column}: {path} must be a mapping");
             }
+            else if (Removed(path) is { } why) errors.Add($"{file}:{k.Start.Line}:{k.Start.Column}: {why}");
             else
             {
                 string hint = Suggest(path);
                 errors.Add($"{file}:{k.Start.Line}:{k.Start.Column}: unknown key '{path}'{hint}");
             }
         }
+    }
+
+    private static FleetConfig PolicyParams(FleetConfig config, string policy, YamlNode node, string file, List<string> errors)
+    {
+        string at = $"{file}:{node.Start.Line}:{node.Start.Column}";
+        if (node is not YamlMappingNode m)
+        {
+            errors.Add($"{at}: {PolicyParamsSection}.{policy} must map parameter names to values, e.g. {{KEY: VALUE}}");
+            return config;
+        }
+        var pp = new Dictionary<string, string>();
+        foreach (var (k, v) in m.Children)
+        {
+            string key = (k as YamlScalarNode)?.Value ?? "";
+            if (v is YamlScalarNode { Value: { } value }) pp[key] = value;
+            else errors.Add($"{file}:{v.Start.Line}:{v.Start.Column}: {PolicyParamsSection}.{policy}.{key} must be a single value");
+        }
+        var all = new Dictionary<string, IReadOnlyDictionary<string, string>>(config.PolicyParams) { [policy] = pp };
+        return config with { PolicyParams = all };
     }
 
     private static string Suggest(string path)

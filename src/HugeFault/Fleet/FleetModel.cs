@@ -112,11 +112,9 @@ public sealed class FleetModel
         Sampler = new RankFaultSampler(DimmModel);
         Patterns = new UePatternFinder(DimmModel);
         Map = new FleetAddressMap(s);
-        Policies = config.Policies.Select(p => { FleetPolicies.TryParse(p, out var x); return x; }).ToArray();
-        FleetPolicies.TryParse(config.Guest.RepairFallback, out var rf);
-        FleetPolicies.TryParse(config.Guest.CopyAroundFallback, out var cf);
-        RepairFallback = rf;
-        CopyFallback = cf;
+        Policies = config.Policies.ToArray();
+        Tables = Policies.Select(p => EffectTable.For(p, config.ParametersOf(p))).ToArray();
+        Fate = new GuestFate(config.Guest, config.Workload.TouchesPerLineHour);
         Dimms = s.Dimms;
         Frames = s.Frames1G;
         KernelFrames = Math.Min(Frames, config.Workload.KernelGiB);
@@ -149,9 +147,12 @@ public sealed class FleetModel
     public RankFaultSampler Sampler { get; }
     public UePatternFinder Patterns { get; }
     public FleetAddressMap Map { get; }
-    public FleetPolicy[] Policies { get; }
-    public FleetPolicy RepairFallback { get; }
-    public FleetPolicy CopyFallback { get; }
+    /// <summary>The policies, in the order of <see cref="FleetConfig.Policies"/>.</summary>
+    public string[] Policies { get; }
+    /// <summary>What each policy does per event class, from its kernel model (filled as the run meets the classes).</summary>
+    public EffectTable[] Tables { get; }
+    /// <summary>The guest model's rules for a VM's death.</summary>
+    internal GuestFate Fate { get; }
     public int Dimms { get; }
     public int Frames { get; }
     public int KernelFrames { get; }

@@ -23,9 +23,13 @@ public sealed record FleetServerRow(long Server, long Faults, long UePatterns, l
 /// <param name="Progress">Called with servers done so far (from worker threads).</param>
 public sealed record FleetRunOptions(int Threads, FleetShard Shard, bool CollectRows = false, Action<long>? Progress = null);
 
-/// <summary>A run's tallies, rows and timing.</summary>
+/// <summary>A run's tallies, rows and timing (<see cref="Elapsed"/> includes asking the policies' kernel models, <see cref="EffectTableTime"/>).</summary>
 public sealed record FleetResult(FleetConfig Config, FleetModel Model, FleetShard Shard, long FirstServer, long EndServer,
-    FleetTally Tally, IReadOnlyList<FleetServerRow> Rows, TimeSpan Elapsed);
+    FleetTally Tally, IReadOnlyList<FleetServerRow> Rows, TimeSpan Elapsed)
+{
+    /// <summary>Wall time spent before the servers ran, asking each policy's kernel model about the common event classes (none when a table was already filled in this process).</summary>
+    public TimeSpan EffectTableTime { get; init; }
+}
 
 /// <summary>
 /// The fleet Monte Carlo: servers in fixed blocks, each server from its own random streams, worker tallies added with
@@ -38,7 +42,12 @@ public static class FleetMonteCarlo
 
     public static FleetResult Run(FleetConfig config, FleetRunOptions options)
     {
+        var clock = Stopwatch.StartNew();
         var model = new FleetModel(config);
+        // Each policy's kernel model is asked about the common event classes up front, the tables in parallel (rare
+        // classes are asked when a worker meets them).
+        Parallel.ForEach(model.Tables.Distinct(), new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, options.Threads) }, t => t.Prepare());
+        var tableTime = clock.Elapsed;
         var (first, end) = options.Shard.Range(config.Servers);
         long count = end - first;
         long blocks = (count + BlockSize - 1) / BlockSize;
@@ -49,7 +58,6 @@ public static class FleetMonteCarlo
         var rows = options.CollectRows ? new List<FleetServerRow>?[blocks] : null;
         long next = -1, done = 0;
         Exception? failure = null;
-        var clock = Stopwatch.StartNew();
         for (int w = 0; w < workers.Length; w++)
         {
             int worker = w;
@@ -91,7 +99,7 @@ public static class FleetMonteCarlo
         var total = new FleetTally(config.Policies, model.Bins);
         foreach (var t in tallies) if (t is not null) total.Merge(t);
         var allRows = rows is null ? [] : rows.Where(r => r is not null).SelectMany(r => r!).ToList();
-        return new FleetResult(config, model, options.Shard, first, end, total, allRows, clock.Elapsed);
+        return new FleetResult(config, model, options.Shard, first, end, total, allRows, clock.Elapsed) { EffectTableTime = tableTime };
     }
 
     private static FleetServerRow Row(ServerOutcome o)

@@ -71,7 +71,7 @@ public sealed record FleetReport(FleetContext Context, FleetTally Tally)
             {
                 double k = m.PerVmYears ? m.Scale / VmYearsPerServer : m.Scale;
                 var v = Honest(t.Servers, t.Sum[p, (int)m.Source], t.SumSq[p, (int)m.Source], m.Proportion).Scale(k);
-                MeanEstimate? d = t.MainlineIndex >= 0 && p != t.MainlineIndex ? t.PolicyDiff(p, m.Source).Scale(k) : null;
+                MeanEstimate? d = t.BaselineIndex >= 0 && p != t.BaselineIndex ? t.PolicyDiff(p, m.Source).Scale(k) : null;
                 double total = (double)t.Sum[p, (int)m.Source] * (m.PerVmYears ? 1 : m.Scale);
                 yield return new FleetMetricRow(t.Policies[p], m.Name, m.Unit, v, d, total);
             }

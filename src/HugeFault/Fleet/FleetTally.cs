@@ -4,7 +4,7 @@ namespace HugeFault.Fleet;
 
 /// <summary>
 /// Exact accumulators of a fleet run: counts, sums and sums of squares as integers (<see cref="Int128"/>), so adding
-/// servers in any order, on any thread, in any shard gives bit-identical totals. Paired differences against mainline
+/// servers in any order, on any thread, in any shard gives bit-identical totals. Paired differences against the baseline
 /// (same server, same history) are accumulated per server, which is what makes their intervals tight.
 /// </summary>
 public sealed class FleetTally
@@ -24,13 +24,13 @@ public sealed class FleetTally
         ModeFrames = new long[ServerOutcome.Modes];
         ModeLines = new long[ServerOutcome.Modes];
         Series = new long[p, bins];
-        MainlineIndex = Array.IndexOf(Policies, "mainline");
+        BaselineIndex = Array.IndexOf(Policies, HugeFault.Policies.RecoveryPolicies.Baseline);
     }
 
     public string[] Policies { get; }
     public int Bins { get; }
-    /// <summary>Index of mainline in <see cref="Policies"/>, or −1 (then no paired differences).</summary>
-    public int MainlineIndex { get; }
+    /// <summary>Index of the baseline policy (<see cref="HugeFault.Policies.RecoveryPolicies.Baseline"/>) in <see cref="Policies"/>, or −1 (then no paired differences).</summary>
+    public int BaselineIndex { get; }
     public long Servers;
     public long ServersTouched;
     public readonly Int128[,] Sum, SumSq, DiffSum, DiffSumSq;
@@ -47,7 +47,7 @@ public sealed class FleetTally
         Servers++;
         if (!o.Touched) return;
         ServersTouched++;
-        int m = MainlineIndex;
+        int m = BaselineIndex;
         for (int p = 0; o.HasPolicyData && p < Policies.Length; p++)
         {
             for (int k = 0; k < ServerOutcome.PolicyMetrics; k++)

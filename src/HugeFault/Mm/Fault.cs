@@ -406,11 +406,26 @@ public sealed partial class Kernel
         t.SignalsReceived++;
         SignalDelivered?.Invoke(t, signo, code, addr, lsb);
         bool dies = signo == Sig.SIGKILL || (t.Sigbus == SigbusDisposition.Default && (forced || code == Sig.BUS_MCEERR_AO));
-        // a fatal signal's default action ends the whole thread group (do_group_exit())
-        if (dies)
-        {
-            Stats.TasksKilled++;
-            foreach (var x in Tasks.Where(x => x.Alive && x.Tgid == t.Tgid).OrderBy(x => x.Pid).ToList()) DoExit(x, $"killed by {Sig.Name(signo)}");
-        }
+        if (!dies) return;
+        if (_mfDepth > 0) { _queuedDeaths.Add((t, signo)); return; }
+        KillThreadGroup(t, signo);
+    }
+
+    /// <summary>memory_failure() calls in progress; signals sent meanwhile kill their task only when it is over.</summary>
+    private int _mfDepth;
+    private readonly List<(TaskStruct Task, int Signo)> _queuedDeaths = new();
+
+    private void RunQueuedDeaths()
+    {
+        var q = _queuedDeaths.ToList();
+        _queuedDeaths.Clear();
+        foreach (var (t, signo) in q) if (t.Alive) KillThreadGroup(t, signo);
+    }
+
+    /// <summary>A fatal signal's default action ends the whole thread group (do_group_exit()).</summary>
+    private void KillThreadGroup(TaskStruct t, int signo)
+    {
+        Stats.TasksKilled++;
+        foreach (var x in Tasks.Where(x => x.Alive && x.Tgid == t.Tgid).OrderBy(x => x.Pid).ToList()) DoExit(x, $"killed by {Sig.Name(signo)}");
     }
 }

@@ -78,4 +78,23 @@ public sealed partial class Kernel
     /// Before, the sysctl file does not exist. Seen: peers/selftests-mm/hugetlb-soft-offline-*.
     /// </summary>
     internal bool HasEnableSoftOfflineSysctl => AtLeast(6, 11);
+
+    /// <summary>
+    /// soft_offline_page()/soft_offline_in_use_page() messages carry the "Soft offline: " prefix since
+    /// "mm/memory-failure: refactor log format in soft offline code" (Jiaqi Yan, v6.11, lore
+    /// 20240624163348.1751454-2-jiaqiyan@google.com, the same series as <see cref="HasEnableSoftOfflineSysctl"/>);
+    /// before, each message spells "soft offline: " itself. Seen: 23e-soft-offline-1g-no-spare (6.1: "soft offline: PFN:
+    /// hugepage migration failed -12", 6.12: "Soft offline: ...").
+    /// </summary>
+    internal void SoftOfflineLog(string what) => Log((AtLeast(6, 11) ? "Soft offline: " : "soft offline: ") + what);
+
+    /// <summary>
+    /// soft_offline_page() on a page that is already HWPoison: "Soft offline: PFN: page already poisoned" since the
+    /// same commit as <see cref="SoftOfflineLog"/>; before, "soft_offline_page: PFN page already poisoned" (__func__).
+    /// </summary>
+    internal void SoftOfflineAlreadyPoisonedLog(ulong pfn)
+    {
+        if (AtLeast(6, 11)) SoftOfflineLog($"{Mm.Units.Hex(pfn)}: page already poisoned");
+        else Log($"soft_offline_page: {Mm.Units.Hex(pfn)} page already poisoned");
+    }
 }

@@ -52,6 +52,17 @@ public sealed partial class Kernel
     /// </summary>
     public int MemoryFailure(ulong pfn, MfFlags flags, ulong? pa = null)
     {
+        // kill_procs() only queues the signals: a task killed by one dies when it next returns to user space, after
+        // memory_failure() has finished with the folio (so me_huge_page() still sees the page-cache mapping of an
+        // anonymous shared or SysV segment whose only mappers die: the folio stays, held by memory_failure()'s
+        // reference; mce-test run-huge-test anonymous fork_shared on 6.1 and 6.12: HugePages_Total unchanged)
+        _mfDepth++;
+        try { return MemoryFailureNow(pfn, flags, pa); }
+        finally { if (--_mfDepth == 0) RunQueuedDeaths(); }
+    }
+
+    private int MemoryFailureNow(ulong pfn, MfFlags flags, ulong? pa)
+    {
         if (Panicked) return 0;
         if (!Recovery)
         {
@@ -434,16 +445,18 @@ public sealed partial class Kernel
         }
         var folio = Phys.FolioOf(pfn);
         if (folio is null) { if (Phys.IsRawHwpoison(pfn)) return 0; if (Phys.TakePageOffBuddy(pfn)) { Phys.SetRawHwpoison(pfn); NumPoisonedPages++; } return 0; }
-        if (folio.IsHwpoison) { Log($"soft offline: {Units.Hex(pfn)}: page already poisoned"); return 0; }
+        if (folio.IsHwpoison) { SoftOfflineAlreadyPoisonedLog(pfn); return 0; }
         if (folio.IsHugetlb)
         {
             var h = HstateOf(folio);
-            // alloc_migration_target(): a pool page, else a fresh one from buddy that takes the old one's place in the pool
+            // alloc_migration_target(): a pool page, else a fresh one from buddy that takes the old one's place in the
+            // pool; alloc_migrate_hugetlb_folio() never allocates a gigantic (1 GiB) folio, so without a free 1 GiB pool
+            // page migrate_pages() fails with -ENOMEM and the page stays as it was (23e-soft-offline-1g-no-spare)
             var nf = AllocHugetlbFolio(h, false);
             if (nf is null)
             {
-                nf = Phys.AllocFolio(h.Order);
-                if (nf is null) { Log($"soft offline: {Units.Hex(pfn)}: hugepage migration failed -12, type {folio.Flags}"); return -Errno.EBUSY; }
+                nf = h.Order >= H1G.Order ? null : Phys.AllocFolio(h.Order);
+                if (nf is null) { SoftOfflineLog($"{Units.Hex(pfn)}: hugepage migration failed -12, type {folio.Flags}"); return -Errno.ENOMEM; }
                 nf.Flags = nf.Flags.With(PageFlags.PG_hugetlb); nf.RefCount = 1;
                 h.nr_huge_pages++;
             }

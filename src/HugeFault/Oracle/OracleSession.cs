@@ -184,7 +184,12 @@ public static class OracleSession
         foreach (var s in r.Steps)
         {
             string head = $"  {s.Index,3} {s.Op,-16} {s.As ?? "",-2}";
-            if (s.Skipped is not null) { w.WriteLine($"{head} skipped ({s.Skipped})"); continue; }
+            if (s.Skipped is not null)
+            {
+                w.WriteLine($"{head} skipped ({s.Skipped})");
+                foreach (var x in s.RealFailures) w.WriteLine($"        expectation fails on Linux: {x}");
+                continue;
+            }
             w.WriteLine($"{head} {(s.Match ? "match" : "MISMATCH")}");
             foreach (var f in verbose ? s.Fields : s.Mismatches)
             {

@@ -18,6 +18,10 @@ public sealed record OracleSignal(string To, string Signo, string SiCode, string
 public sealed record OracleStep(int Index, string Op, string? As)
 {
     public string? Skipped { get; init; }
+    /// <summary>The step's own process died during it (the runner saw it go): no return value or access outcome, but
+    /// signals to others, deaths, log and counters are compared and the step's expectations other than ret/errno/
+    /// outcome/done/data are checked.</summary>
+    public bool Died { get; init; }
     public long? Ret { get; init; }
     public string? Errno { get; init; }
     public IReadOnlyList<OracleSignal> Signals { get; init; } = [];
@@ -133,8 +137,9 @@ public static partial class OracleTraces
             if (r.TryGetProperty("skipped", out var sk)) { steps.Add(new OracleStep(i, op, who) { Skipped = sk.GetString() }); continue; }
             var res = r.GetProperty("result");
             // the runner's answer for a step of a process that has died: skipped, as the model skips it
-            if (res.TryGetProperty("note", out var note) && note.GetString() is "process is dead" or "process died")
-            { steps.Add(new OracleStep(i, op, who) { Skipped = note.GetString() }); continue; }
+            string? note = res.TryGetProperty("note", out var nt) ? nt.GetString() : null;
+            if (note == "process is dead") { steps.Add(new OracleStep(i, op, who) { Skipped = note }); continue; }
+            bool died = note == "process died";
             var sigs = r.GetProperty("signals").EnumerateArray().Select(g => new OracleSignal(
                 g.GetProperty("to").GetString()!, g.GetProperty("signo").GetString()!, g.GetProperty("si_code").GetString()!,
                 g.GetProperty("si_addr").GetString()!, g.GetProperty("si_addr_lsb").GetInt32())).ToList();
@@ -147,6 +152,7 @@ public static partial class OracleTraces
             }
             steps.Add(new OracleStep(i, op, who)
             {
+                Died = died,
                 Ret = res.TryGetProperty("ret", out var rv) ? rv.GetInt64() : null,
                 Errno = res.TryGetProperty("errno", out var en) ? en.GetString() : null,
                 Signals = sigs,
@@ -189,6 +195,8 @@ public static partial class OracleTraces
     [GeneratedRegex(@"(\S):\d+\b")] private static partial Regex CommPid();
     [GeneratedRegex(@"\b(page|pfn) [0-9a-f]+\b")] private static partial Regex PageNumber();
     [GeneratedRegex(@"\s+")] private static partial Regex Spaces();
+    // soft offline's "..., type %pGp": the raw page's flags in the kernel's format (a tail page shows node/zone only)
+    [GeneratedRegex(@", type .*$")] private static partial Regex PageFlagsPrint();
 
     /// <summary>Kernel log lines that come from running under qemu TCG, not from the scenario (timer and
     /// clocksource complaints of a slow emulated CPU); they are left out of the comparison.</summary>
@@ -204,6 +212,7 @@ public static partial class OracleTraces
         s = CommPid().Replace(s, "$1:<pid>");
         s = HexBare().Replace(s, "<hex>");
         s = PageNumber().Replace(s, "$1 <hex>");
+        s = PageFlagsPrint().Replace(s, ", type <flags>");
         return Spaces().Replace(s, " ");
     }
 

@@ -18,9 +18,23 @@ public static class RecoveryPolicies
 
     private static readonly string[] Order = ["mainline", "hgm", "hgm-v2", "hgm-full-split", "vma-convert", "userspace-migrate", "repair", "copy-around", "keep-mapped"];
 
-    /// <summary>Policy names in the order the design debate lists them (mainline first).</summary>
-    public static IReadOnlyList<string> Names => Order.Where(Registry.ContainsKey).Concat(Registry.Keys.Where(k => !Order.Contains(k))).ToList();
-    public static string Summary(string name) => Registry[name].Summary;
+    /// <summary>Registered at run time and listed (in registration order) after the built-in ones.</summary>
+    private static readonly List<string> Added = new();
+    /// <summary>Registered at run time but left out of <see cref="Names"/> (usable by name).</summary>
+    private static readonly HashSet<string> Unlisted = new();
+    private static readonly object Lock = new();
+
+    /// <summary>The policy every other is compared with: Linux as it is.</summary>
+    public static string Baseline => "mainline";
+
+    /// <summary>Policy names in the order the design debate lists them (mainline first), then policies registered at run time.</summary>
+    public static IReadOnlyList<string> Names
+    {
+        get { lock (Lock) return Order.Where(Registry.ContainsKey).Concat(Registry.Keys.Where(k => !Order.Contains(k) && !Added.Contains(k) && !Unlisted.Contains(k))).Concat(Added).ToList(); }
+    }
+
+    public static string Summary(string name) { lock (Lock) return Registry[name].Summary; }
+    public static bool Exists(string name) { lock (Lock) return Registry.ContainsKey(name); }
 
     /// <summary>
     /// Where a policy's behaviour comes from: "mainline" (Linux today), "as posted: …" (a series' own code and
@@ -36,13 +50,30 @@ public static class RecoveryPolicies
         ["hgm-v2"] = "as posted: HGM v2 (lore 20230218002819.1486479-1-jthoughton@google.com), selftest hugetlb-hgm.c",
         ["keep-mapped"] = "as posted: MFD_MF_KEEP_UE_MAPPED v3 (lore 20260203192352.2674184-1-jiaqiyan@google.com), selftest hugetlb-mfr.c",
     };
-    public static bool Exists(string name) => Registry.ContainsKey(name);
 
     public static IRecoveryPolicy Create(string name, IReadOnlyDictionary<string, string> parameters)
     {
-        if (!Registry.TryGetValue(name, out var e))
-            throw new ArgumentException($"unknown policy '{name}' (known: {string.Join(", ", Registry.Keys)})");
+        (string Summary, Func<IReadOnlyDictionary<string, string>, IRecoveryPolicy> Make) e;
+        lock (Lock)
+            if (!Registry.TryGetValue(name, out e))
+                throw new ArgumentException($"unknown policy '{name}' (known: {string.Join(", ", Registry.Keys)})");
         return e.Make(parameters);
+    }
+
+    /// <summary>
+    /// Adds a policy defined outside this library (a plug-in, a test): from then on it runs wherever a policy name is
+    /// accepted (scenarios, <c>compare</c>, the fleet, whose effect table asks its kernel model). <paramref name="listed"/>
+    /// = false keeps it out of <see cref="Names"/> (the default lists of <c>compare</c> and <c>fleet</c>).
+    /// </summary>
+    public static void Register(string name, string summary, Func<IReadOnlyDictionary<string, string>, IRecoveryPolicy> make, bool listed = true)
+    {
+        if (string.IsNullOrWhiteSpace(name)) throw new ArgumentException("a policy needs a name");
+        lock (Lock)
+        {
+            if (Registry.ContainsKey(name)) throw new ArgumentException($"policy '{name}' is already registered");
+            Registry[name] = (summary, make);
+            if (listed) Added.Add(name); else Unlisted.Add(name);
+        }
     }
 
     /// <summary>What <c>hugefault list</c> and the report say about a policy: parameters with defaults, when it falls back, whether it is an extrapolation.</summary>
@@ -86,7 +117,6 @@ public static class RecoveryPolicies
     /// <summary>Policies that model a design as intended rather than as posted or merged.</summary>
     private static readonly HashSet<string> Extrapolations = new();
 
-    internal static void Register(string name, string summary, Func<IReadOnlyDictionary<string, string>, IRecoveryPolicy> make) => Registry[name] = (summary, make);
 }
 
 /// <summary>One policy parameter (a scenario's <c>host.policy_params</c> key), its default and meaning.</summary>

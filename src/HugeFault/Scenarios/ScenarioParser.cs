@@ -418,7 +418,7 @@ public static class ScenarioParser
             if (Get(m, "errno") is YamlSequenceNode es)
             {
                 errnos = es.Select(x => Scalar(x) ?? "").ToList();
-                foreach (var x in es) if (Errno.Parse(Scalar(x) ?? "") is null) Err(x, $"unknown errno '{Scalar(x)}'", "e.g. EIO, EINVAL, ENOMEM, EFAULT, EHWPOISON");
+                foreach (var x in es) if (Scalar(x) != "none" && Errno.Parse(Scalar(x) ?? "") is null) Err(x, $"unknown errno '{Scalar(x)}'", "e.g. EIO, EINVAL, ENOMEM, EFAULT, EHWPOISON, or none (success)");
             }
             else if (Get(m, "errno") is { } en) { errno = Scalar(en); if (errno is null || Errno.Parse(errno) is null) Err(en, $"unknown errno '{errno}'", "e.g. EIO, EINVAL, ENOMEM, EFAULT, EHWPOISON"); }
             List<SignalExpect>? sigs = null; bool exact = false;
@@ -611,8 +611,9 @@ public static class ScenarioParser
                 if (s.Op is "shmat" or "shm_rmid") Need("shm", shms, "SysV segment", "create it with shmget {shm: ...}");
                 if (s.Op == "shmget" && s.Args.TryGetValue("shm", out var sh)) shms.Add(sh.Text);
                 if (s.Op == "shmat" && s.Args.TryGetValue("name", out var sn)) { if (!maps.Add(sn.Text)) errors.Add(new ScenarioError(sn.Pos, $"mapping name '{sn.Text}' is used twice", "give each attach its own name")); }
+                string? own = s.Op == "pfn_of" && s.Args.TryGetValue("save", out var ov) ? ov.Text : null; // kpageflags may read the pfn the step saves
                 foreach (var pf in s.Expect?.PageFlags ?? [])
-                    if (!vars.Contains(pf.Var)) errors.Add(new ScenarioError(pf.Pos, $"variable '${pf.Var}' is not set before step {s.Index}", "set it with pfn_of {save: name}"));
+                    if (!vars.Contains(pf.Var) && pf.Var != own) errors.Add(new ScenarioError(pf.Pos, $"variable '${pf.Var}' is not set before step {s.Index}", "set it with pfn_of {save: name}"));
                 if (s.Expect?.Pfn is { } pe && !vars.Contains(pe.Var)) errors.Add(new ScenarioError(pe.Pos, $"variable '${pe.Var}' is not set before step {s.Index}", "set it with an earlier pfn_of {save: name}"));
                 if (s.Op == "vm_create" && s.Args.TryGetValue("name", out var vn))
                 {

@@ -363,7 +363,7 @@ public sealed partial class ScenarioRunner
                 var gc = new GuestConfig
                 {
                     KernelFraction = Has(s, "kernel_fraction") ? double.Parse(A(s, "kernel_fraction"), CultureInfo.InvariantCulture) : 0.05,
-                    MaxMces = Has(s, "max_mces") ? int.Parse(A(s, "max_mces"), CultureInfo.InvariantCulture) : 32,
+                    MaxMces = Has(s, "max_mces") ? int.Parse(A(s, "max_mces"), CultureInfo.InvariantCulture) : null,
                     MceWindowNs = Has(s, "mce_window_s") ? (long)(double.Parse(A(s, "mce_window_s"), CultureInfo.InvariantCulture) * 1e9) : 60_000_000_000,
                     Amd = Has(s, "amd") && A(s, "amd") == "true",
                     Enlightened = Has(s, "enlightened") && A(s, "enlightened") == "true",

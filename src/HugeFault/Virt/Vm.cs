@@ -6,10 +6,19 @@ namespace HugeFault.Virt;
 /// <summary>The guest OS model's knobs.</summary>
 public sealed record GuestConfig
 {
-    /// <summary>Fraction of guest pages holding guest-kernel memory: an MCE there panics the guest.</summary>
+    /// <summary>Fraction of guest pages holding guest-kernel memory (slab, page tables, stacks): an MCE there panics the guest.</summary>
     public double KernelFraction { get; init; } = 0.05;
-    /// <summary>More than this many MCEs within <see cref="MceWindowNs"/> panics the guest.</summary>
-    public int MaxMces { get; init; } = 32;
+    /// <summary>
+    /// A what-if budget: more than this many MCEs within <see cref="MceWindowNs"/> panic the guest. Null (the default): no
+    /// budget, because Linux has none. Its only count of machine checks is per kernel entry of one task
+    /// (arch/x86/kernel/cpu/mce/core.c queue_task_work(): more than 10 consecutive MCEs before the task returns to user
+    /// space, or two on different user pages, mce_panic(); commit 81065b35e248 "x86/mce: Avoid infinite loop for copy from
+    /// user recovery", v5.14), and QEMU resets the guest only when it injects an MCE while the previous one is still being
+    /// handled (target/i386/helper.c do_inject_x86_mce(): MCG_STATUS_MCIP set, "Previous MCE still in progress, raising
+    /// triple fault") — a nested machine check, not a rate. Many MCEs on distinct pages, one after the other, are each
+    /// handled by the guest's memory_failure().
+    /// </summary>
+    public int? MaxMces { get; init; }
     public long MceWindowNs { get; init; } = 60_000_000_000;
     /// <summary>AMD guest: QEMU does not inject action-optional MCEs (it warns and drops them).</summary>
     public bool Amd { get; init; }
@@ -201,23 +210,35 @@ public sealed class Vm
 
     // ---- the guest OS ----
 
-    /// <summary>The guest's machine-check handler: offline the 4 KiB page and kill its user, or panic.</summary>
+    /// <summary>
+    /// The guest's machine-check handler (do_machine_check() → memory_failure() in the guest): offline the 4 KiB page and
+    /// kill its user, or panic. A page holding guest-kernel data is "unhandlable" to the guest's memory_failure()
+    /// (identify_page_state() → MF_IGNORED): it stays in use with PG_hwpoison set. Action required means the guest kernel
+    /// consumed it (mce_panic(), no fixup in kernel context); action optional means it will consume it at its next read of
+    /// that memory, which the model does not wait for: either way the guest panics.
+    /// </summary>
     private void GuestMce(ulong gpa, bool actionRequired)
     {
         if (PanicReason is not null) return;
         long now = Host.NowNs;
         Mces++;
-        _mceTimes.Enqueue(now);
-        while (_mceTimes.Count > 0 && _mceTimes.Peek() < now - Guest.MceWindowNs) _mceTimes.Dequeue();
         ulong gfn = gpa >> Units.PAGE_SHIFT;
-        if (_mceTimes.Count > Guest.MaxMces) { GuestPanic($"{_mceTimes.Count} machine checks within {Guest.MceWindowNs / 1e9:0.#} s"); return; }
+        if (Guest.MaxMces is int budget)
+        {
+            _mceTimes.Enqueue(now);
+            while (_mceTimes.Count > 0 && _mceTimes.Peek() < now - Guest.MceWindowNs) _mceTimes.Dequeue();
+            if (_mceTimes.Count > budget) { GuestPanic($"{_mceTimes.Count} machine checks within {Guest.MceWindowNs / 1e9:0.#} s (what-if budget max_mces = {budget})"); return; }
+        }
         if (IsGuestKernelPage(gfn))
         {
-            if (actionRequired) { GuestPanic($"MCE in guest kernel memory at gpa {Units.Hex(gpa)}"); return; }
+            GuestPanic(actionRequired
+                ? $"MCE in guest kernel memory at gpa {Units.Hex(gpa)}"
+                : $"MCE in guest kernel memory at gpa {Units.Hex(gpa)} (unhandlable page: the guest kernel reads it next)");
+            return;
         }
-        else if (actionRequired) GuestProcessesKilled++;
+        if (actionRequired) GuestProcessesKilled++;
         OfflinedGfns.Add(gfn);
-        Host.Act($"guest {Name}: memory_failure on gfn {Units.Hex(gfn)}: page offlined" + (actionRequired && !IsGuestKernelPage(gfn) ? ", guest process killed" : ""));
+        Host.Act($"guest {Name}: memory_failure on gfn {Units.Hex(gfn)}: page offlined" + (actionRequired ? ", guest process killed" : ""));
     }
 
     private void GuestPanic(string why)

@@ -168,6 +168,54 @@ public class FleetCommandTests
     }
 }
 
+public class FleetConfigKeysTests
+{
+    [Fact]
+    public void Keys_that_no_longer_mean_anything_are_refused_with_what_replaced_them()
+    {
+        const string yaml = """
+            guest:
+              mainline_kill_on_consumed: 0.9
+              mainline_kill_on_scrubbed: 0.6
+              repair_fallback: hgm
+              copy_around_fallback: mainline
+            """;
+        var (config, errors) = FleetConfigLoader.Load(yaml, "old.yaml");
+        Assert.Null(config);
+        Assert.Equal(4, errors.Count);
+        Assert.StartsWith("old.yaml:2:3: guest.mainline_kill_on_consumed was removed: a VM's death now comes from the VM model", errors[0]);
+        Assert.StartsWith("old.yaml:3:3: guest.mainline_kill_on_scrubbed was removed", errors[1]);
+        Assert.Equal("old.yaml:4:3: guest.repair_fallback was replaced by policy_params.repair.fallback (a policy's parameters go to its kernel model as they are)", errors[2]);
+        Assert.StartsWith("old.yaml:5:3: guest.copy_around_fallback was replaced by policy_params.copy-around.fallback", errors[3]);
+    }
+
+    [Fact]
+    public void Policy_parameters_reach_the_kernel_model_and_bad_ones_are_refused_with_their_key()
+    {
+        var (config, errors) = FleetConfigLoader.Load("policy_params:\n  repair: {fallback: hgm}\nguest: {max_mces: 8, mce_window_s: 30}\n", "p.yaml");
+        Assert.Empty(errors);
+        Assert.Equal("hgm", config!.ParametersOf("repair")["fallback"]);
+        Assert.Equal(((int?)8, 30.0), (config.Guest.MaxMces, config.Guest.MceWindowSeconds));
+        Assert.Equal("hgm", new FleetModel(config).Tables[Array.IndexOf(config.Policies.ToArray(), "repair")].Parameters["fallback"]);
+
+        var (_, bad) = FleetConfigLoader.Load("policy_params:\n  repair: {fallback: repair}\n  nosuch: {x: 1}\n  hgm: {enlightened: true}\n  copy-around: 3\n", "p.yaml");
+        Assert.Contains(bad, e => e.StartsWith("p.yaml:5:16: policy_params.copy-around must map parameter names to values", StringComparison.Ordinal));
+        var (_, bad2) = FleetConfigLoader.Load("policy_params:\n  repair: {fallback: repair}\n  nosuch: {x: 1}\n  hgm: {enlightened: true}\n", "p.yaml");
+        Assert.Contains(bad2, e => e.StartsWith("p.yaml:2:3: policy_params.repair repair cannot fall back to itself", StringComparison.Ordinal));
+        Assert.Contains(bad2, e => e.StartsWith("p.yaml:3:3: policy_params.nosuch unknown policy 'nosuch'", StringComparison.Ordinal));
+        Assert.Contains(bad2, e => e.StartsWith("p.yaml:4:3: policy_params.hgm.enlightened is set per guest by the fleet", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void The_guest_defaults_are_the_vm_models()
+    {
+        var vm = new HugeFault.Virt.GuestConfig();
+        var g = new FleetGuestConfig();
+        Assert.Equal((vm.KernelFraction, vm.MaxMces, vm.MceWindowNs / 1e9), (g.GuestKernelFraction, g.MaxMces, g.MceWindowSeconds));
+        Assert.Null(g.MaxMces); // Linux has no machine-check budget (Virt.GuestConfig.MaxMces)
+    }
+}
+
 public class FleetDocsTests
 {
     [Fact]

@@ -121,7 +121,7 @@ public class FleetMonteCarloTests
         var cfg = Busy();
         var r = FleetMonteCarlo.Run(cfg, new FleetRunOptions(2, FleetShard.Whole));
         var t = r.Tally;
-        int m = t.MainlineIndex;
+        int m = t.BaselineIndex;
         Assert.Equal(0, m);
         for (int p = 0; p < t.Policies.Length; p++)
         {

@@ -1,0 +1,196 @@
+namespace HugeFault.Fleet;
+
+/// <summary>A UE event waiting to reach the kernel: site <see cref="Site"/> is read at <see cref="Time"/>.</summary>
+internal struct Pending
+{
+    public double Time;
+    public int Site;
+    /// <summary>Read by the owning VM (action required) rather than found by the patrol scrub.</summary>
+    public bool Consumed;
+}
+
+/// <summary>
+/// Pending UE events of one policy run in (time, site) order: keys are unique, so the order is a pure function of the
+/// events. Sites start in batches (a pattern starts in all its frames at once); a batch is sorted on its own
+/// (<see cref="Add"/> then <see cref="Commit"/>) and merged into the queue, which is popped from its head.
+/// <see cref="Save"/>/<see cref="Restore"/> keep the queue after the first batch, which is scheduled before anything
+/// policy-specific happens and so is the same for every policy.
+/// </summary>
+internal sealed class PendingQueue
+{
+    private Pending[] _items = new Pending[64];
+    private Pending[] _merge = new Pending[64];
+    private Pending[] _batch = new Pending[64];
+    private Pending[] _saved = new Pending[64];
+    private int _head, _count, _batchCount, _savedCount;
+
+    public bool Any => _head < _count;
+    public ref readonly Pending Top => ref _items[_head];
+
+    public void Clear() => _head = _count = _batchCount = 0;
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private static bool Before(in Pending a, in Pending b) => a.Time < b.Time || (a.Time == b.Time && a.Site < b.Site);
+
+    /// <summary>Adds an event of the current batch (visible after <see cref="Commit"/>).</summary>
+    public void Add(Pending p)
+    {
+        if (_batchCount == _batch.Length) Array.Resize(ref _batch, _batch.Length * 2);
+        _batch[_batchCount++] = p;
+    }
+
+    /// <summary>Sorts the batch and merges it into the queue.</summary>
+    public void Commit()
+    {
+        if (_batchCount == 0) return;
+        var batch = _batch.AsSpan(0, _batchCount);
+        Sort(batch);
+        int rest = _count - _head;
+        if (_merge.Length < rest + batch.Length) _merge = new Pending[Math.Max(rest + batch.Length, 2 * _merge.Length)];
+        int i = _head, j = 0, k = 0;
+        while (i < _count && j < batch.Length) _merge[k++] = Before(batch[j], _items[i]) ? batch[j++] : _items[i++];
+        while (i < _count) _merge[k++] = _items[i++];
+        while (j < batch.Length) _merge[k++] = batch[j++];
+        (_items, _merge) = (_merge, _items);
+        _head = 0;
+        _count = k;
+        _batchCount = 0;
+    }
+
+    public Pending Pop() => _items[_head++];
+
+    private Pending[] _radix = new Pending[64];
+    private readonly int[] _counts = new int[256];
+
+    /// <summary>
+    /// Sorts a batch by (time, site). A batch is added in increasing site order, so a stable sort by time alone gives
+    /// it: an LSD radix sort on the time's bits (non-negative doubles order like their bit patterns), skipping the bytes
+    /// all keys share; insertion sort for short runs.
+    /// </summary>
+    private void Sort(Span<Pending> a)
+    {
+        // The batch's latest time is its patrol scrub's, shared by every site not read before it: those are in site order
+        // already. Move them to the end (stable) and sort the rest.
+        double last = double.NegativeInfinity;
+        foreach (ref readonly var p in a) if (p.Time > last) last = p.Time;
+        if (_partition.Length < a.Length) _partition = new Pending[Math.Max(a.Length, 2 * _partition.Length)];
+        int early = 0, late = 0;
+        foreach (ref readonly var p in a)
+            if (p.Time < last) a[early++] = p;
+            else _partition[late++] = p;
+        _partition.AsSpan(0, late).CopyTo(a[early..]);
+        SortTimes(a[..early]);
+    }
+
+    private Pending[] _partition = new Pending[64];
+
+    /// <summary>Stable sort by time.</summary>
+    private void SortTimes(Span<Pending> a)
+    {
+        if (a.Length <= 32)
+        {
+            for (int i = 1; i < a.Length; i++)
+            {
+                var x = a[i];
+                int j = i - 1;
+                while (j >= 0 && Before(x, a[j])) { a[j + 1] = a[j]; j--; }
+                a[j + 1] = x;
+            }
+            return;
+        }
+        if (_radix.Length < a.Length) _radix = new Pending[Math.Max(a.Length, 2 * _radix.Length)];
+        var src = a;
+        var dst = _radix.AsSpan(0, a.Length);
+        bool inA = true;
+        for (int shift = 0; shift < 64; shift += 8)
+        {
+            Array.Clear(_counts);
+            foreach (ref readonly var p in src) _counts[(int)((BitConverter.DoubleToUInt64Bits(p.Time) >> shift) & 0xFF)]++;
+            if (_counts[(int)((BitConverter.DoubleToUInt64Bits(src[0].Time) >> shift) & 0xFF)] == src.Length) continue;
+            int sum = 0;
+            for (int b = 0; b < 256; b++) { int c = _counts[b]; _counts[b] = sum; sum += c; }
+            foreach (ref readonly var p in src) dst[_counts[(int)((BitConverter.DoubleToUInt64Bits(p.Time) >> shift) & 0xFF)]++] = p;
+            var t = src; src = dst; dst = t;
+            inA = !inA;
+        }
+        if (!inA) src.CopyTo(a);
+    }
+
+    public void Save()
+    {
+        int n = _count - _head;
+        if (_saved.Length < n) _saved = new Pending[Math.Max(n, 2 * _saved.Length)];
+        Array.Copy(_items, _head, _saved, 0, n);
+        _savedCount = n;
+    }
+
+    public void Restore()
+    {
+        if (_items.Length < _savedCount) _items = new Pending[_saved.Length];
+        Array.Copy(_saved, _items, _savedCount);
+        _head = 0;
+        _count = _savedCount;
+        _batchCount = 0;
+    }
+}
+
+/// <summary>VM departures (end of lifetime): a binary min-heap of (end, slot, generation), stale entries skipped by the caller.</summary>
+internal sealed class DepartureHeap
+{
+    private (double End, int Slot, int Gen)[] _heap = new (double, int, int)[256];
+    private (double, int, int)[] _saved = [];
+    private int _savedCount;
+
+    public int Count { get; private set; }
+    public double NextEnd => Count > 0 ? _heap[0].End : double.PositiveInfinity;
+
+    public void Clear() => Count = 0;
+
+    private static bool Less((double End, int Slot, int Gen) a, double end, int slot) => a.End < end || (a.End == end && a.Slot < slot);
+
+    public void Push(double end, int slot, int gen)
+    {
+        if (Count == _heap.Length) Array.Resize(ref _heap, _heap.Length * 2);
+        int i = Count++;
+        while (i > 0)
+        {
+            int parent = (i - 1) >> 1;
+            if (Less(_heap[parent], end, slot)) break;
+            _heap[i] = _heap[parent];
+            i = parent;
+        }
+        _heap[i] = (end, slot, gen);
+    }
+
+    public (double End, int Slot, int Gen) Pop()
+    {
+        var top = _heap[0];
+        var last = _heap[--Count];
+        int i = 0;
+        while (true)
+        {
+            int c = 2 * i + 1;
+            if (c >= Count) break;
+            if (c + 1 < Count && Less(_heap[c + 1], _heap[c].End, _heap[c].Slot)) c++;
+            if (Less(last, _heap[c].End, _heap[c].Slot)) break;
+            _heap[i] = _heap[c];
+            i = c;
+        }
+        if (Count > 0) _heap[i] = last;
+        return top;
+    }
+
+    public void Save()
+    {
+        if (_saved.Length < Count) _saved = new (double, int, int)[_heap.Length];
+        Array.Copy(_heap, _saved, Count);
+        _savedCount = Count;
+    }
+
+    public void Restore()
+    {
+        if (_heap.Length < _savedCount) _heap = new (double, int, int)[_saved.Length];
+        Array.Copy(_saved, _heap, _savedCount);
+        Count = _savedCount;
+    }
+}

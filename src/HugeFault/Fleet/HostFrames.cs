@@ -1,0 +1,395 @@
+using System.Numerics;
+using HugeFault.Simulation;
+
+namespace HugeFault.Fleet;
+
+/// <summary>What one 1 GiB physical frame of a host is used for, as the fleet tracks it.</summary>
+internal enum FrameState : byte
+{
+    /// <summary>A free page of the 1 GiB hugetlb pool.</summary>
+    Free,
+    /// <summary>A healthy pool page backing a VM's guest RAM.</summary>
+    Guest,
+    /// <summary>A damaged pool page its VM still holds (all or part of it inaccessible).</summary>
+    Held,
+    /// <summary>
+    /// No longer a 1 GiB page of the pool and owned by nobody: dissolved into 4 KiB pages (only its poisoned ones lost)
+    /// or kept allocated while poisoned (the whole gigabyte lost until the host reboots); which of the two is a matter
+    /// of stranded capacity only, tallied per policy (<see cref="HostTally"/>).
+    /// </summary>
+    Broken,
+    /// <summary>Host kernel memory.</summary>
+    Kernel,
+    /// <summary>Memory of 4 KiB users.</summary>
+    User4k,
+}
+
+/// <summary>
+/// The 1 GiB frames of one host and the VMs placed on them: frame states and owners, the free-page bitmap, first-fit
+/// placement, arrivals, departures and the stationary refill, and the capacity accounting that goes with frames
+/// (stranded 4 KiB pages, page-table memory). Reset per policy run from a snapshot of the host at the first site.
+/// </summary>
+internal sealed class HostFrames
+{
+
+    private readonly FleetModel _m;
+    internal readonly byte[] State;
+    internal readonly int[] Owner;
+    /// <summary>Poisoned 4 KiB pages quarantined in the frame.</summary>
+    internal readonly int[] Raw;
+    /// <summary>The class of the first error that made a <see cref="FrameState.Held"/> frame what it is (its later errors and release depend on it).</summary>
+    internal readonly int[] HeldBy;
+    private readonly int[] _next;
+    private readonly ulong[] _freeBits;
+    private int _firstFreeWord;
+    private Vm[] _vms = new Vm[256];
+    private int[] _freeSlots = new int[64];
+    private int _freeSlotCount;
+
+    internal struct Vm
+    {
+        public double End, Hot, UEnlightened;
+        public int Size, FirstFrame, Gen;
+        /// <summary>Frames of the VM that are <see cref="FrameState.Held"/> (damaged, so its exit changes stranded capacity).</summary>
+        public int Held;
+        public bool Alive;
+    }
+
+    // Frames whose State/Owner/next/Raw may differ from the snapshot (restored one by one).
+    private readonly int[] _dirty;
+    private readonly bool[] _isDirty;
+    private int _dirtyCount;
+    private bool _allDirty;
+
+    private void Touch(int f)
+    {
+        if (_isDirty[f]) return;
+        _isDirty[f] = true;
+        _dirty[_dirtyCount++] = f;
+    }
+
+    /// <summary>1 GiB pool pages that are damaged now (held, dissolved or kept).</summary>
+    public int DamagedPool { get; private set; }
+
+    private static bool IsDamaged(FrameState s) => s is FrameState.Held or FrameState.Broken;
+
+    /// <summary>Sets frame <paramref name="f"/>'s state (keeping the damaged-page count).</summary>
+    public void SetState(int f, FrameState s)
+    {
+        Touch(f);
+        var old = (FrameState)State[f];
+        if (IsDamaged(old) != IsDamaged(s)) DamagedPool += IsDamaged(s) ? 1 : -1;
+        State[f] = (byte)s;
+    }
+
+    /// <summary>The VM's frame <paramref name="f"/> is now damaged but still its own; <paramref name="by"/> is the first error's class.</summary>
+    public void SetHeld(int f, int by)
+    {
+        if (StateOf(f) != FrameState.Held && Owner[f] >= 0) _vms[Owner[f]].Held++;
+        SetState(f, FrameState.Held);
+        HeldBy[f] = by;
+    }
+
+    public void AddRaw(int f, long pages)
+    {
+        Touch(f);
+        Raw[f] += (int)pages;
+    }
+
+    public HostFrames(FleetModel model)
+    {
+        _m = model;
+        int frames = model.Frames;
+        State = new byte[frames];
+        Owner = new int[frames];
+        Raw = new int[frames];
+        HeldBy = new int[frames];
+        _next = new int[frames];
+        _freeBits = new ulong[(frames + 63) / 64];
+        Departures = new DepartureHeap();
+        _dirty = new int[frames];
+        _isDirty = new bool[frames];
+        _snapState = new byte[frames];
+        _snapOwner = new int[frames];
+        _snapNext = new int[frames];
+        _snapFree = new ulong[_freeBits.Length];
+    }
+
+    public DepartureHeap Departures { get; }
+    public int FreeCount { get; private set; }
+    public int VmCount { get; private set; }
+
+    public ref Vm VmAt(int slot) => ref _vms[slot];
+    public FrameState StateOf(int f) => (FrameState)State[f];
+
+    /// <summary>The host after boot or a DIMM swap and reboot: kernel, 4 KiB users, an empty healthy 1 GiB pool.</summary>
+    public void Reset()
+    {
+        State.AsSpan(0, _m.KernelFrames).Fill((byte)FrameState.Kernel);
+        State.AsSpan(_m.KernelFrames, _m.PoolStart - _m.KernelFrames).Fill((byte)FrameState.User4k);
+        State.AsSpan(_m.PoolStart).Fill((byte)FrameState.Free);
+        Owner.AsSpan().Fill(-1);
+        _next.AsSpan().Fill(-1);
+        Array.Clear(Raw);
+        SetFreeRange(_m.PoolStart, _m.Frames);
+        FreeCount = _m.PoolFrames;
+        VmCount = 0;
+        _freeSlotCount = 0;
+        Departures.Clear();
+        DamagedPool = 0;
+        _allDirty = true;
+    }
+
+    /// <summary>Marks frames [from, to) free and every other frame taken, a 64-bit word at a time.</summary>
+    private void SetFreeRange(int from, int to)
+    {
+        Array.Clear(_freeBits);
+        for (int w = from >> 6; w <= (to - 1) >> 6; w++)
+        {
+            int lo = Math.Max(from, w << 6) - (w << 6), hi = Math.Min(to, (w + 1) << 6) - (w << 6);
+            _freeBits[w] = (hi - lo == 64 ? ulong.MaxValue : ((1UL << (hi - lo)) - 1)) << lo;
+        }
+        _firstFreeWord = from >> 6;
+    }
+
+    // ---------------------------------------------------------------- the host at the first site, for every policy
+
+    private readonly byte[] _snapState;
+    private readonly int[] _snapOwner, _snapNext;
+    private readonly ulong[] _snapFree;
+    private Vm[] _snapVms = [];
+    private int _snapFreeCount, _snapVmCount, _snapFirstFree;
+
+    public void Save()
+    {
+        State.CopyTo(_snapState, 0);
+        Owner.CopyTo(_snapOwner, 0);
+        _next.CopyTo(_snapNext, 0);
+        _freeBits.CopyTo(_snapFree, 0);
+        if (_snapVms.Length < VmCount) _snapVms = new Vm[_vms.Length];
+        Array.Copy(_vms, _snapVms, VmCount);
+        Departures.Save();
+        _snapFreeCount = FreeCount;
+        _snapVmCount = VmCount;
+        _snapFirstFree = _firstFreeWord;
+        ClearDirty();
+    }
+
+    private void ClearDirty()
+    {
+        for (int i = 0; i < _dirtyCount; i++) _isDirty[_dirty[i]] = false;
+        _dirtyCount = 0;
+        _allDirty = false;
+    }
+
+    /// <summary>Back to the host of <see cref="Save"/> (the frames changed since, one by one, unless a reboot changed them all).</summary>
+    public void Restore()
+    {
+        if (_allDirty)
+        {
+            _snapState.CopyTo(State, 0);
+            _snapOwner.CopyTo(Owner, 0);
+            _snapNext.CopyTo(_next, 0);
+            Array.Clear(Raw);
+        }
+        else
+        {
+            for (int i = 0; i < _dirtyCount; i++)
+            {
+                int f = _dirty[i];
+                State[f] = _snapState[f];
+                Owner[f] = _snapOwner[f];
+                _next[f] = _snapNext[f];
+                Raw[f] = 0;
+            }
+        }
+        ClearDirty();
+        DamagedPool = 0;
+        _snapFree.CopyTo(_freeBits, 0);
+        if (_vms.Length < _snapVmCount) Array.Resize(ref _vms, _snapVms.Length);
+        Array.Copy(_snapVms, _vms, _snapVmCount);
+        Departures.Restore();
+        FreeCount = _snapFreeCount;
+        VmCount = _snapVmCount;
+        _firstFreeWord = _snapFirstFree;
+        _freeSlotCount = 0;
+    }
+
+    // ---------------------------------------------------------------- VMs
+
+    public long LiveVms()
+    {
+        long n = 0;
+        for (int i = 0; i < VmCount; i++) if (_vms[i].Alive) n++;
+        return n;
+    }
+
+    /// <summary>Stationary start: VMs drawn from the size mix until the pool reaches its target occupancy, residual lifetimes exponential (memoryless).</summary>
+    public void Fill(double t, ulong seed, long index, int generation)
+    {
+        var rng = Xoshiro256StarStar.ForStream(seed + 0x9E3779B97F4A7C15UL * (ulong)generation, (ulong)index * 4 + 3);
+        long owned = 0;
+        for (int i = 0; i < VmCount; i++) if (_vms[i].Alive) owned += _vms[i].Size;
+        long room = Math.Min((long)Math.Floor(_m.Config.Workload.PoolOccupancy * _m.PoolFrames) - owned, FreeCount);
+        for (int guard = 0; guard < 100_000; guard++)
+        {
+            int size = _m.VmSizes[_m.VmSizeTable.Sample(ref rng)];
+            double life = Distributions.Exponential(ref rng, 1.0 / _m.LifetimeHours);
+            double hot = DrawHot(ref rng);
+            double uEnl = rng.NextDouble();
+            if (size > room) break;
+            Place(t, size, life, hot, uEnl);
+            room -= size;
+        }
+    }
+
+    private double DrawHot(ref Xoshiro256StarStar rng)
+    {
+        double s = _m.Config.Workload.HotnessSigma;
+        return s > 0 ? Distributions.LogNormal(ref rng, -0.5 * s * s, s) : 1.0;
+    }
+
+    /// <summary>A VM arrives (stream 4i+2): placed first fit if the pool has room, else dropped.</summary>
+    public void Arrive(ref Xoshiro256StarStar rng, double t)
+    {
+        int size = _m.VmSizes[_m.VmSizeTable.Sample(ref rng)];
+        double life = Distributions.Exponential(ref rng, 1.0 / _m.LifetimeHours);
+        double hot = DrawHot(ref rng);
+        double uEnl = rng.NextDouble();
+        if (size <= FreeCount) Place(t, size, life, hot, uEnl);
+    }
+
+    private void Place(double t, int size, double life, double hot, double uEnl)
+    {
+        int slot;
+        if (_freeSlotCount > 0) slot = _freeSlots[--_freeSlotCount];
+        else
+        {
+            if (VmCount == _vms.Length) Array.Resize(ref _vms, _vms.Length * 2);
+            slot = VmCount++;
+        }
+        ref var vm = ref _vms[slot];
+        vm.End = t + life;
+        vm.Hot = hot;
+        vm.UEnlightened = uEnl;
+        vm.Size = size;
+        vm.Gen++;
+        vm.Alive = true;
+        vm.Held = 0;
+        vm.FirstFrame = -1;
+        for (int k = 0; k < size; k++)
+        {
+            int f = TakeFreeFrame();
+            Touch(f);
+            State[f] = (byte)FrameState.Guest;
+            Owner[f] = slot;
+            _next[f] = vm.FirstFrame;
+            vm.FirstFrame = f;
+        }
+        Departures.Push(vm.End, slot, vm.Gen);
+    }
+
+    /// <summary>Lowest free pool frame (first fit over the bitmap, from the lowest word that may hold one).</summary>
+    public int TakeFreeFrame()
+    {
+        for (int i = _firstFreeWord; i < _freeBits.Length; i++)
+        {
+            ulong b = _freeBits[i];
+            if (b == 0) continue;
+            _firstFreeWord = i;
+            int f = (i << 6) + BitOperations.TrailingZeroCount(b);
+            _freeBits[i] = b & (b - 1);
+            FreeCount--;
+            return f;
+        }
+        throw new InvalidOperationException("no free frame although the count said so");
+    }
+
+    private void MarkFree(int f)
+    {
+        _freeBits[f >> 6] |= 1UL << (f & 63);
+        FreeCount++;
+        if ((f >> 6) < _firstFreeWord) _firstFreeWord = f >> 6;
+    }
+
+    /// <summary>A free frame leaves the pool (dissolved by an error).</summary>
+    public void MarkNotFree(int f)
+    {
+        Touch(f);
+        if ((_freeBits[f >> 6] & (1UL << (f & 63))) != 0)
+        {
+            _freeBits[f >> 6] &= ~(1UL << (f & 63));
+            FreeCount--;
+        }
+    }
+
+    /// <summary>The VM exits (lifetime over or killed): each frame is released (<paramref name="release"/>) and the slot reused.</summary>
+    public void EndVm(int slot, Action<int> release)
+    {
+        ref var vm = ref _vms[slot];
+        vm.Alive = false;
+        for (int f = vm.FirstFrame; f >= 0;)
+        {
+            int next = _next[f];
+            release(f);
+            Touch(f);
+            Owner[f] = -1;
+            _next[f] = -1;
+            f = next;
+        }
+        vm.FirstFrame = -1;
+        if (_freeSlotCount == _freeSlots.Length) Array.Resize(ref _freeSlots, _freeSlots.Length * 2);
+        _freeSlots[_freeSlotCount++] = slot;
+    }
+
+    /// <summary>A released healthy frame goes back to the pool.</summary>
+    public void ReturnToPool(int f)
+    {
+        SetState(f, FrameState.Free);
+        MarkFree(f);
+    }
+
+    /// <summary>
+    /// The VM's data of <paramref name="oldFrame"/> now lives in free frame <paramref name="newFrame"/> (taken by the
+    /// caller): the new frame joins the VM's list at its head; the old one, no longer owned, stays linked until the VM
+    /// exits (its release does nothing), which keeps this O(1).
+    /// </summary>
+    public void ReplaceInVm(int slot, int oldFrame, int newFrame)
+    {
+        ref var vm = ref _vms[slot];
+        Touch(oldFrame);
+        Touch(newFrame);
+        Owner[newFrame] = slot;
+        State[newFrame] = (byte)FrameState.Guest;
+        _next[newFrame] = vm.FirstFrame;
+        vm.FirstFrame = newFrame;
+        Owner[oldFrame] = -1;
+    }
+
+    /// <summary>The VM's data of <paramref name="frame"/> moved out of the pool: the frame is no longer its (it stays linked, see <see cref="ReplaceInVm"/>).</summary>
+    public void RemoveFromVm(int slot, int frame)
+    {
+        Touch(frame);
+        Owner[frame] = -1;
+    }
+
+    /// <summary>Frames of a VM (a linked list through the frame array).</summary>
+    public int NextFrameOf(int f) => _next[f];
+
+    /// <summary>Once no error can come, only departures of VMs holding a damaged frame still change stranded capacity.</summary>
+    public double NextDamagedDeparture()
+    {
+        double best = double.PositiveInfinity;
+        for (int i = 0; i < VmCount; i++)
+        {
+            ref readonly var vm = ref _vms[i];
+            if (vm.Alive && vm.Held > 0 && vm.End < best) best = vm.End;
+        }
+        if (best < double.PositiveInfinity)
+        {
+            // Drop heap entries up to it so the departure path pops the right VM.
+            while (Departures.Count > 0 && Departures.NextEnd < best) Departures.Pop();
+        }
+        return best;
+    }
+}

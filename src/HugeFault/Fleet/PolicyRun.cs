@@ -1,0 +1,234 @@
+using HugeFault.Mm;
+using HugeFault.Simulation;
+
+namespace HugeFault.Fleet;
+
+/// <summary>
+/// The per-server event schedule of one policy run: site starts, UE events (demand reads and patrol scrubs), VM
+/// arrivals and departures, DIMM swaps, merged in time order; each UE event is handled by <see cref="Handle"/>. Policies
+/// whose effects leave the host in the same state on every event of the server follow the leader's run (equal effects,
+/// <see cref="EventEffect.Trajectory"/>, or effects that differ only in what a VM dying of the event lost) and keep their
+/// own tallies of guest memory, fallbacks, page tables and extra memory; one that disagrees is dropped and run later.
+/// </summary>
+internal sealed partial class PolicyRun
+{
+    private const long PagesPerGiB = FleetPolicies.PagesPerGiB;
+
+    private readonly FleetModel _m;
+    private readonly ServerOutcome _out;
+    private readonly UeSites _sites;
+    private readonly DimmService _dimms;
+    private readonly HostFrames _host;
+    private readonly HostTally _tally;
+    private readonly GuestFate _fate;
+    private readonly EffectTable[] _tables;
+    private readonly double _enlightenedFraction, _touchesPerLineHour;
+    private readonly int _mappings;
+    private readonly PendingQueue _pending = new();
+    private readonly Action<int> _release;
+    private int _policy;
+    private readonly int[] _members;
+    /// <summary>Sites of the first batch (scheduled once per server, in the first policy's run).</summary>
+    private int _firstBatchEnd;
+
+    public PolicyRun(FleetModel model, ServerOutcome outcome, UeSites sites, DimmService dimms)
+    {
+        _m = model;
+        _out = outcome;
+        _sites = sites;
+        _dimms = dimms;
+        _host = new HostFrames(model);
+        _tally = new HostTally(model, outcome);
+        _fate = model.Fate;
+        _tables = model.Tables;
+        _enlightenedFraction = model.Config.Guest.EnlightenedFraction;
+        _mappings = model.Config.Workload.MappingsPerPage;
+        _touchesPerLineHour = model.Config.Workload.TouchesPerLineHour;
+        _followers = new int[model.Policies.Length];
+        _members = new int[model.Policies.Length];
+        _effects = new EffectSlot[model.Policies.Length];
+        _framePt = new PolicyFrameCounts(model.Policies.Length, model.Frames);
+        _release = ReleaseFrame;
+    }
+
+    /// <summary>Optional observer of every UE event the first policy handles (tests sample real events with it).</summary>
+    public Action<FleetUeEvent>? Observer { get; set; }
+
+    /// <summary>Gaps longer than this (one mean VM lifetime, at least 30 days) are skipped by a stationary refill.</summary>
+    private double JumpHours => Math.Max(720.0, _m.LifetimeHours);
+
+    /// <summary>
+    /// Runs policy <paramref name="pi"/> over server <paramref name="index"/>'s sites, with the policies flagged in
+    /// <paramref name="candidates"/> following it; returns how many followed to the end (<see cref="Followers"/>).
+    /// </summary>
+    public int Run(long index, int pi, ReadOnlySpan<bool> candidates)
+    {
+        _policy = pi;
+        _followerCount = 0;
+        for (int q = 0; q < candidates.Length; q++) if (candidates[q] && q != pi) _followers[_followerCount++] = q;
+        var o = _out;
+        ulong seed = _m.Config.Seed;
+        var sites = _sites.Items;
+        int siteCount = _sites.Count;
+        var swaps = _dimms.Swaps;
+        double t0 = sites[0].Start;
+        if (swaps.Length > 0) t0 = Math.Min(t0, swaps[0]);
+        // The host at t0 is the same for every policy: build it once, then copy it.
+        if (pi == 0)
+        {
+            _firstBatchEnd = 0;
+            _host.Reset();
+            ClearPageTables();
+            _host.Fill(t0, seed, index, 0);
+            _host.Save();
+        }
+        else
+        {
+            _host.Restore();
+            ClearPageTables();
+        }
+        _members[0] = pi;
+        for (int i = 0; i < _followerCount; i++) _members[i + 1] = _followers[i];
+        _tally.Start(t0, _members.AsSpan(0, _followerCount + 1));
+        _now = t0;
+        StartCounts();
+        int replacementsDone = 0;
+        var arrivals = Xoshiro256StarStar.ForStream(seed, (ulong)index * 4 + 2);
+        double rate = _m.ArrivalRatePerHour;
+        double nextArrival = rate > 0 ? t0 + Distributions.Exponential(ref arrivals, rate) : double.PositiveInfinity;
+        int nextSite = 0;
+        _pending.Clear();
+        // The first batch of sites starts at t0 on that same host, so its schedule is the same for every policy too.
+        bool firstBatch = sites[0].Start == t0 && (swaps.Length == 0 || swaps[0] > t0);
+        if (firstBatch && pi > 0)
+        {
+            _pending.Restore();
+            nextSite = _firstBatchEnd;
+        }
+        double hours = _m.Hours;
+        double scrubHours = _m.Config.Faults.ScrubHours;
+        var departures = _host.Departures;
+        while (true)
+        {
+            double tSite = nextSite < siteCount ? sites[nextSite].Start : double.PositiveInfinity;
+            double tPend = _pending.Any ? _pending.Top.Time : double.PositiveInfinity;
+            double tRep = replacementsDone < swaps.Length ? swaps[replacementsDone] : double.PositiveInfinity;
+            bool workToCome = nextSite < siteCount || _pending.Any || replacementsDone < swaps.Length;
+            double tArr = workToCome ? nextArrival : double.PositiveInfinity;
+            // Once nothing left can cause an error, only departures of damaged VMs still change stranded capacity.
+            double tDep = workToCome ? departures.NextEnd : _host.NextDamagedDeparture();
+            double tWork = Math.Min(tSite, tRep);
+            double lastStart = nextSite > 0 ? sites[nextSite - 1].Start : t0;
+            if (!_pending.Any && tWork < hours && tArr < tWork && tArr > lastStart + scrubHours && tWork - tArr > JumpHours)
+            {
+                // A long quiet gap (decided from policy-independent times only): let the VMs present now depart, then
+                // refill to the stationary occupancy at the next site instead of simulating months of churn.
+                while (departures.Count > 0 && departures.NextEnd < tWork)
+                {
+                    var top = departures.Pop();
+                    ref var vm = ref _host.VmAt(top.Slot);
+                    if (!vm.Alive || vm.Gen != top.Gen) continue;
+                    _now = top.End;
+                    EndVm(top.Slot);
+                }
+                _host.Fill(tWork, seed, index, 1 + swaps.Length + nextSite * (swaps.Length + 1) + replacementsDone);
+                nextArrival = tWork + Distributions.Exponential(ref arrivals, rate);
+                continue;
+            }
+            double t = Math.Min(Math.Min(Math.Min(tSite, tPend), Math.Min(tRep, tArr)), tDep);
+            if (t >= hours) break;
+            _now = t;
+            if (t == tRep)
+            {
+                replacementsDone++;
+                _migrations += _host.LiveVms();
+                Reboot(t);
+                // Refill only if something can still happen on this host (the VMs present matter only to later errors).
+                if (nextSite < siteCount || replacementsDone < swaps.Length) _host.Fill(t, seed, index, replacementsDone);
+                _pending.Clear();
+            }
+            else if (t == tDep)
+            {
+                var top = departures.Pop();
+                ref var vm = ref _host.VmAt(top.Slot);
+                if (vm.Alive && vm.Gen == top.Gen) EndVm(top.Slot);
+            }
+            else if (t == tArr)
+            {
+                _host.Arrive(ref arrivals, t);
+                nextArrival = t + Distributions.Exponential(ref arrivals, rate);
+            }
+            else if (t == tPend)
+            {
+                // Handle UE events in order until something else is due (handling one changes no other time: a killed VM's
+                // departure entry is skipped when it comes up); ties go to swaps, departures and arrivals, as above.
+                double until = Math.Min(Math.Min(tRep, tDep), Math.Min(tArr, hours));
+                Handle(_pending.Pop());
+                while (_pending.Any && _pending.Top.Time < until && _pending.Top.Time <= tSite)
+                {
+                    _now = _pending.Top.Time;
+                    Handle(_pending.Pop());
+                }
+            }
+            else
+            {
+                // A pattern spanning many frames starts in all of them at once.
+                do Schedule(nextSite++);
+                while (nextSite < siteCount && sites[nextSite].Start == t);
+                _pending.Commit();
+                if (pi == 0 && firstBatch && t == t0 && _firstBatchEnd != nextSite) { _pending.Save(); _firstBatchEnd = nextSite; }
+            }
+        }
+        Finish(pi);
+        return _followerCount;
+    }
+
+    /// <summary>The time of what the run handles now (stranded capacity changes are integrated from it).</summary>
+    private double _now;
+
+    /// <summary>The reboot after a DIMM swap at <paramref name="t"/>: every frame healthy, nothing stranded.</summary>
+    private void Reboot(double t)
+    {
+        _host.Reset();
+        ClearPageTables();
+        _tally.Reboot(t);
+    }
+
+    /// <summary>At the site's start: when will this policy's host first see it, and how (consumed by the owner, or found by the scrub)?</summary>
+    private void Schedule(int si)
+    {
+        ref var s = ref _sites.Items[si];
+        double demand = double.PositiveInfinity;
+        int owner = _host.Owner[s.Frame];
+        double touches = _touchesPerLineHour;
+        if (owner >= 0 && touches > 0 && !Unreachable(s.Frame))
+        {
+            double rate = s.Lines * touches * _host.VmAt(owner).Hot;
+            if (double.IsNaN(s.DemandExp)) s.DemandExp = -Math.Log(s.DemandU);
+            demand = s.Start + s.DemandExp / rate;
+            if (demand >= s.End) demand = double.PositiveInfinity;
+        }
+        double t = Math.Min(demand, s.Scrub);
+        if (t >= _m.Hours) return;
+        _pending.Add(new Pending { Time = t, Site = si, Consumed = demand <= s.Scrub });
+    }
+
+}
+
+/// <summary>Where a UE event lands, as the observer reports it.</summary>
+public enum FleetFrameUse : byte { FreeHuge, MappedHuge, Kernel, User4k, AlreadyPoisoned }
+
+/// <summary>One UE event of the fleet (for sampling in tests and tools).</summary>
+/// <param name="Server">Server index.</param>
+/// <param name="Frame">1 GiB frame.</param>
+/// <param name="Offset">Byte offset of the named cacheline within the frame.</param>
+/// <param name="Kind">Permanent, transient or deposited.</param>
+/// <param name="Use">What the frame held.</param>
+/// <param name="Consumed">Action required (a demand read) rather than found by patrol scrub.</param>
+/// <param name="BadPages">Distinct 4 KiB pages of the frame with errors.</param>
+/// <param name="Lines">Bad cachelines in the frame.</param>
+public readonly record struct FleetUeEvent(long Server, int Frame, long Offset, PoisonKind Kind, FleetFrameUse Use, bool Consumed, long BadPages, long Lines)
+{
+    /// <summary>Distinct 2 MiB regions of the frame with bad pages.</summary>
+    public long Regions { get; init; } = 1;
+}

@@ -1,0 +1,114 @@
+using HugeFault.Fleet.Dram;
+using HugeFault.Mm;
+using HugeFault.Simulation;
+
+namespace HugeFault.Fleet;
+
+/// <summary>A (pattern, 1 GiB frame) pair: where and when one uncorrectable pattern's lines can be read.</summary>
+internal struct Site
+{
+    /// <summary>The pattern exists in [Start, End).</summary>
+    public double Start, End;
+    /// <summary>The patrol scrub that finds it (+∞ if none reports it).</summary>
+    public double Scrub;
+    /// <summary>Uniform for the demand-read time (its Exp(1) is taken when first needed, <see cref="DemandExp"/>); uniform for the guest's fate.</summary>
+    public double DemandU, UKill;
+    /// <summary>−ln(<see cref="DemandU"/>), or NaN until the site's frame first has an owner that reads it.</summary>
+    public double DemandExp;
+    /// <summary>Bad cachelines, distinct 4 KiB pages and distinct 2 MiB regions in the frame.</summary>
+    public long Lines, Pages, Regions;
+    /// <summary>Byte offset of the named line in the frame.</summary>
+    public long Offset;
+    public int Frame;
+    public byte Mode;
+    public PoisonKind Kind;
+}
+
+/// <summary>
+/// Turns a server's patterns into sites through the physical address map, in start order. Policy-independent; server i
+/// draws the per-site randomness from stream 4i+1.
+/// </summary>
+internal sealed class UeSites
+{
+    private readonly FleetModel _m;
+    private readonly ulong[] _frameBasis = new ulong[64];
+    private readonly ulong[] _inFrame = new ulong[64];
+    private Site[] _sites = new Site[256];
+
+    public UeSites(FleetModel model) => _m = model;
+
+    public int Count { get; private set; }
+    public Site[] Items => _sites;
+
+    public void Build(long index, ServerFaults faults, int patterns, DimmService dimms, ServerOutcome o)
+    {
+        var srng = Xoshiro256StarStar.ForStream(_m.Config.Seed, (ulong)index * 4 + 1);
+        Count = 0;
+        var s = _m.Config.Server;
+        bool scrubReports = _m.Config.Faults.ScrubReportsUe;
+        int dramPatterns = 0;
+        for (int i = 0; i < patterns; i++)
+        {
+            ref readonly var p = ref faults.Patterns[i];
+            if (p.Start >= _m.Hours) continue;
+            int d = faults.PatternDimm[i];
+            ulong fixedBits, wild;
+            int modeIndex;
+            PoisonKind kind;
+            if (d < 0)
+            {
+                fixedBits = p.Footprint.Address;
+                wild = 0;
+                modeIndex = DramFaultModes.Count;
+                kind = PoisonKind.Deposited;
+            }
+            else
+            {
+                (fixedBits, wild) = _m.Map.ToLines(p.Footprint, _m.Layout, d, s.ChannelsPerSocket, s.DimmsPerChannel);
+                modeIndex = (int)p.Mode;
+                kind = p.Transient ? PoisonKind.Transient : PoisonKind.Permanent;
+                dramPatterns++;
+            }
+            o.Server[(int)ServerMetric.UePatterns]++;
+            var ff = _m.Map.Analyze(fixedBits, wild, _frameBasis, _inFrame);
+            o.ModePatterns[modeIndex]++;
+            o.ModeFrames[modeIndex] += ff.Frames;
+            o.ModeLines[modeIndex] += ff.Frames * ff.LinesPerFrame;
+            double scrub = dimms.NextScrub(p.Start);
+            // A transient pattern ends at the scrub that finds it (End == that scrub), so "≤ End" keeps it.
+            if (!scrubReports || scrub > p.End || scrub >= _m.Hours) scrub = double.PositiveInfinity;
+            long frames = ff.Frames;
+            for (long fi = 0; fi < frames; fi++)
+            {
+                ulong pa = ff.BasePhysical;
+                for (int b = 0; b < ff.FrameRank; b++) if (((fi >> b) & 1) != 0) pa ^= _frameBasis[b];
+                if (_sites.Length < Count + 1) Array.Resize(ref _sites, Math.Max(Count + 1, _sites.Length * 2));
+                ref var site = ref _sites[Count++];
+                site.Start = p.Start;
+                site.End = p.End;
+                site.Scrub = scrub;
+                site.Lines = ff.LinesPerFrame;
+                site.Pages = ff.PagesPerFrame;
+                site.Regions = ff.RegionsPerFrame;
+                site.Frame = (int)(pa >> 30);
+                site.Offset = (long)(pa & ((1UL << 30) - 1));
+                site.Mode = (byte)modeIndex;
+                site.Kind = kind;
+                site.DemandU = srng.NextDoubleNonZero();
+                site.DemandExp = double.NaN;
+                site.UKill = srng.NextDouble();
+                if (site.Frame < _m.KernelFrames) o.Server[(int)ServerMetric.KernelUes]++;
+            }
+        }
+        if (dramPatterns > 0) o.Server[(int)ServerMetric.ServersWithUe] = 1;
+        // Sites in start order (insertion sort: stable, allocation-free; counts are small).
+        var span = _sites.AsSpan(0, Count);
+        for (int i = 1; i < span.Length; i++)
+        {
+            var x = span[i];
+            int j = i - 1;
+            while (j >= 0 && span[j].Start > x.Start) { span[j + 1] = span[j]; j--; }
+            span[j + 1] = x;
+        }
+    }
+}
