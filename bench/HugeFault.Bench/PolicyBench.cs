@@ -29,10 +29,10 @@ public class PolicyBench
         for (int i = 0; i < _batch.Length; i++) _batch[i] = Build(Policy, Mappers);
     }
 
-    /// <summary>A host with two 1 GiB pages; one memfd page mapped MAP_SHARED and touched by every mapper; a permanent poisoned line planted in it. Returns the line's physical address.</summary>
-    public static (Kernel K, ulong Pa) Build(string policy, int mappers)
+    /// <summary>A host with two 1 GiB pages (the trace not recorded unless asked: nothing reads it here); one memfd page mapped MAP_SHARED and touched by every mapper; a permanent poisoned line planted in it. Returns the line's physical address.</summary>
+    public static (Kernel K, ulong Pa) Build(string policy, int mappers, bool recordTrace = false)
     {
-        var k = new Kernel(new KernelConfig { MemoryBytes = 8UL << 30, HugePages1G = 2, Policy = policy });
+        var k = new Kernel(new KernelConfig { MemoryBytes = 8UL << 30, HugePages1G = 2, Policy = policy, RecordTrace = recordTrace });
         var a = k.Spawn("A");
         int fd = (int)k.MemfdCreate(a, "g", Memfd.MFD_HUGETLB | Memfd.MFD_HUGE_1GB).Ret;
         k.Ftruncate(a, fd, 1L << 30);

@@ -401,7 +401,7 @@ public sealed partial class Kernel
     internal void ForceSig(TaskStruct t, int signo, int code, ulong addr, int lsb, bool forced)
     {
         if (!t.Alive) return;
-        Emit(new SignalEvent(NowNs, $"{t.Comm}", signo, code, addr, Sym(t, addr), lsb, forced));
+        if (RecordTrace) Emit(new SignalEvent(NowNs, t.Comm, signo, code, addr, Sym(t, addr), lsb, forced));
         Stats.Signals++;
         t.SignalsReceived++;
         SignalDelivered?.Invoke(t, signo, code, addr, lsb);

@@ -227,8 +227,8 @@ public sealed partial class Kernel
         return true;
     }
 
-    /// <summary>Replaces a leaf by a table of the next level whose entries map the same pages (a split), returning the new table.</summary>
-    internal PageTable? SplitLeaf(MmStruct mm, PteRef r)
+    /// <summary>Replaces a leaf by a table of the next level whose entries map the same pages (a split), returning the new table. <paramref name="known"/>: the folio the leaf probably maps (saves the lookup).</summary>
+    internal PageTable? SplitLeaf(MmStruct mm, PteRef r, Folio? known = null)
     {
         var e = r.Entry;
         var t = AllocTable(mm, r.Level - 1);
@@ -237,7 +237,7 @@ public sealed partial class Kernel
         if (e.Present)
         {
             // __split_huge_pmd_locked() / the HGM split: 512 entries one level down, the same pages, the dirty bit kept
-            var f = Phys.FolioOf(e.Pfn)!;
+            var f = known is not null && known.ContainsPfn(e.Pfn) ? known : Phys.FolioOf(e.Pfn)!;
             bool dirty = (e.Raw & Pte._PAGE_DIRTY) != 0;
             var first = Pte.Leaf(e.Pfn, t.Level != PtLevel.Pte, e.Writable);
             if (dirty) first = new Pte(first.Raw | Pte._PAGE_DIRTY);
