@@ -8,17 +8,27 @@ namespace HugeFault.Bench;
 /// memory_failure() on an in-use 1 GiB hugetlb folio mapped MAP_SHARED by 1, 8, 64 or 1,024 processes, under each
 /// recovery policy: a scrubbed permanent error in one cacheline (the patrol scrubber's memory_failure(pfn, 0)).
 /// Each measured operation consumes a freshly built kernel (<see cref="OneShotConfig"/>).
-/// Run: <c>dotnet run -c Release --project bench/HugeFault.Bench -- --filter '*PolicyBench*'</c>; the filter also matches
-/// the parameters, e.g. <c>--filter '*PolicyBench*hgm*Mappers: 64*'</c>.
+/// Run: <c>dotnet run -c Release --project bench/HugeFault.Bench -- --filter '*PolicyBench*'</c>; a few cells with
+/// <c>HUGEFAULT_BENCH_POLICIES=hgm,mainline HUGEFAULT_BENCH_MAPPERS=64</c> in the environment.
 /// </summary>
 [Config(typeof(OneShotConfig))]
 public class PolicyBench
 {
-    [Params("mainline", "hgm", "hgm-v2", "hgm-full-split", "vma-convert", "userspace-migrate", "repair", "copy-around", "keep-mapped")]
+    [ParamsSource(nameof(Policies))]
     public string Policy { get; set; } = "mainline";
 
-    [Params(1, 8, 64, 1024)]
+    [ParamsSource(nameof(MapperCounts))]
     public int Mappers { get; set; }
+
+    /// <summary>Every policy, or the comma-separated list in HUGEFAULT_BENCH_POLICIES (to run a few cells side by side).</summary>
+    public static IEnumerable<string> Policies => FromEnv("HUGEFAULT_BENCH_POLICIES", s => s)
+        ?? ["mainline", "hgm", "hgm-v2", "hgm-full-split", "vma-convert", "userspace-migrate", "repair", "copy-around", "keep-mapped"];
+
+    /// <summary>1, 8, 64 and 1,024 mappers, or the comma-separated list in HUGEFAULT_BENCH_MAPPERS.</summary>
+    public static IEnumerable<int> MapperCounts => FromEnv("HUGEFAULT_BENCH_MAPPERS", s => int.Parse(s, System.Globalization.CultureInfo.InvariantCulture)) ?? [1, 8, 64, 1024];
+
+    private static List<T>? FromEnv<T>(string name, Func<string, T> parse) =>
+        Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(parse).ToList() : null;
 
     private (Kernel K, ulong Pa)[] _batch = [];
 

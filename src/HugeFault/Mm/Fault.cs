@@ -368,7 +368,7 @@ public sealed partial class Kernel
                 // a raw page the kernel knows is poisoned machine-checks when touched through a mapping that a policy
                 // kept; one poisoned by software only (MADV_HWPOISON, corrupt-pfn) holds good data and reads normally
                 // (hugetlb-mfr.c reads every byte back after MADV_HWPOISON under MFD_MF_KEEP_UE_MAPPED)
-                if (pf.SimulatedHwp.Contains(raw)) continue;
+                if (pf.IsSimulatedHwp(raw)) continue;
                 ulong rs = raw << Units.PAGE_SHIFT;
                 if (rs + Units.PAGE_SIZE > pa && rs < pa + n && (bad is null || rs < bad.Value)) bad = Math.Max(rs, pa);
             }
@@ -417,6 +417,7 @@ public sealed partial class Kernel
 
     private void RunQueuedDeaths()
     {
+        if (_queuedDeaths.Count == 0) return;
         var q = _queuedDeaths.ToList();
         _queuedDeaths.Clear();
         foreach (var (t, signo) in q) if (t.Alive) KillThreadGroup(t, signo);

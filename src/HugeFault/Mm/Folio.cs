@@ -48,6 +48,10 @@ public sealed class Folio
     /// <summary>Raw pages of <see cref="RawHwp"/> poisoned by software only (MADV_HWPOISON, corrupt-pfn): their memory is fine.</summary>
     public HashSet<ulong> SimulatedHwp => _simulatedHwp ??= new();
     private HashSet<ulong>? _simulatedHwp;
+    /// <summary>SimulatedHwp.Contains(pfn), without creating the set.</summary>
+    public bool IsSimulatedHwp(ulong pfn) => _simulatedHwp?.Contains(pfn) == true;
+    /// <summary>SimulatedHwp.Remove(pfn), without creating the set.</summary>
+    public void ForgetSimulatedHwp(ulong pfn) => _simulatedHwp?.Remove(pfn);
 
     /// <summary>Healthy raw pages that stay unmapped for the users' sake (copy-around's fake poison): new mappers get poison markers there.</summary>
     public SortedSet<ulong> FakePoison => _fakePoison ??= new();

@@ -130,7 +130,7 @@ public sealed partial class Kernel
     private void NoteSimulated(Folio folio, ulong pfn, MfFlags flags)
     {
         if ((flags & MfFlags.MF_SW_SIMULATED) != 0 && Phys.FirstPoisonedLine(pfn << Units.PAGE_SHIFT, Units.PAGE_SIZE) is null) folio.SimulatedHwp.Add(pfn);
-        else folio.SimulatedHwp.Remove(pfn);
+        else folio.ForgetSimulatedHwp(pfn);
     }
 
     /// <summary>memory_failure() for an order-0 folio (anon, tmpfs page cache): unmap with 4 KiB hwpoison entries, kill, quarantine.</summary>
@@ -196,6 +196,8 @@ public sealed partial class Kernel
     {
         var list = new List<ToKill>();
         bool forceEarly = (flags & MfFlags.MF_ACTION_REQUIRED) != 0;
+        // task_early_kill() would pick no one: no forced early kill, no vm.memory_failure_early_kill, no PR_MCE_KILL_EARLY thread
+        if (!forceEarly && !EarlyKill && !AnyEarlyKillThread()) return list;
         int shift = folio.IsHugetlb ? folio.Shift : Units.PAGE_SHIFT;
         // since v6.8 the address is that of the raw page; older kernels report the head page's address
         ulong reportPfn = ReportsRawPageAddress ? rawPfn : folio.Pfn;
@@ -240,6 +242,12 @@ public sealed partial class Kernel
             }
         }
         return list;
+    }
+
+    private bool AnyEarlyKillThread()
+    {
+        foreach (var x in Tasks) if (x.Alive && x.MceKill == MceKillPolicy.Early) return true;
+        return false;
     }
 
     /// <summary>Live tasks grouped by thread group once: the leaders (pid == tgid) in pid order, and each group's threads in pid order.</summary>
@@ -320,18 +328,27 @@ public sealed partial class Kernel
         {
             foreach (var (s, e) in CandidateRanges(folio, v))
             {
-                ForEachLeaf(v.Mm, s, e, r =>
+                // the common case, one leaf of the folio's size mapping the whole range: no walk over the range
+                var top = Walk(v.Mm, s);
+                if (top.Va == s && top.Size == e - s && top.Size == folio.Size && !top.Table.IsTable(top.Index))
                 {
-                    var en = r.Entry;
-                    if (!en.Present || !folio.ContainsPfn(en.Pfn)) return;
-                    bool dirty = (en.Raw & Pte._PAGE_DIRTY) != 0;
-                    ZapEntry(r);
-                    r.Table.Set(r.Index, Pte.Hwpoison(en.Pfn));
-                    if (dirty) folio.Flags = folio.Flags.With(PageFlags.PG_dirty); // the dirty bit propagates to the folio
-                    MmuNotifierInvalidate(v.Mm, r.Va, r.Size);
-                });
+                    UnmapLeafToHwpoison(folio, v, top);
+                    continue;
+                }
+                ForEachLeaf(v.Mm, s, e, r => UnmapLeafToHwpoison(folio, v, r));
             }
         }
+    }
+
+    private void UnmapLeafToHwpoison(Folio folio, Vma v, PteRef r)
+    {
+        var en = r.Entry;
+        if (!en.Present || !folio.ContainsPfn(en.Pfn)) return;
+        bool dirty = (en.Raw & Pte._PAGE_DIRTY) != 0;
+        ZapEntry(r);
+        r.Table.Set(r.Index, Pte.Hwpoison(en.Pfn));
+        if (dirty) folio.Flags = folio.Flags.With(PageFlags.PG_dirty); // the dirty bit propagates to the folio
+        MmuNotifierInvalidate(v.Mm, r.Va, r.Size);
     }
 
     /// <summary>The VMAs that may map the folio (rmap_walk: i_mmap for file folios, anon_vma for anon ones).</summary>
