@@ -8,76 +8,36 @@ using HugeFault.Mm;
 namespace HugeFault.Bench;
 
 /// <summary>
-/// The kernel model's costly paths. This class: memory_failure() on an in-use 1 GiB folio mapped by 1, 8 or 64
-/// processes (collect_procs + unmap from every mapper). <see cref="KernelFaultBench"/>: one 1 GiB hugetlb
-/// first-touch fault. <see cref="KernelHostBench"/>: building a 1.5 TiB host (1,600 GiB, 1,536 × 1 GiB pages
-/// all mapped by one process and written), whose retained model memory the "Model MiB" column reports
-/// (target: well under 100 MiB).
-/// memory_failure and first touch are one-shot, so the kernels are built in [IterationSetup] and each measured
-/// call consumes <see cref="Batch"/> of them (time and allocation are per operation).
-/// Run: <c>dotnet run -c Release --project bench/HugeFault.Bench -- --filter '*Kernel*' --job short</c>.
+/// The kernel model's other costly paths. <see cref="KernelFaultBench"/>: one 1 GiB hugetlb first-touch fault.
+/// <see cref="KernelHostBench"/>: building a 1.5 TiB host (1,600 GiB, 1,536 × 1 GiB pages all mapped by one process and
+/// written), whose retained model memory the "Model MiB" column reports. <see cref="ModelMemory"/> (run the bench with
+/// the argument <c>memory</c>) prints the retained model memory of that host mapped by 64 processes, before and after one
+/// memory error under several policies. memory_failure() itself is <see cref="PolicyBench"/>.
+/// Run: <c>dotnet run -c Release --project bench/HugeFault.Bench -- --filter '*Kernel*'</c>.
 /// </summary>
-[MemoryDiagnoser]
-public class KernelBench
+public static class KernelBench
 {
-    public const int Batch = 16;
-
-    private (Kernel K, ulong Pfn)[] _poison = [];
-
-    /// <summary>Processes mapping the poisoned 1 GiB folio (all MAP_SHARED of one memfd, all populated).</summary>
-    [Params(1, 8, 64)]
-    public int Mappers { get; set; }
-
-    [IterationSetup(Target = nameof(MemoryFailureOnInUse1GFolio))]
-    public void SetupPoison()
-    {
-        _poison = new (Kernel, ulong)[Batch];
-        for (int i = 0; i < Batch; i++) _poison[i] = SharedGigantic(Mappers);
-    }
-
-    /// <summary>memory_failure(pfn, 0) as from the patrol scrubber: mark, collect, unmap the 1 GiB leaf from every mapper.</summary>
-    [Benchmark(OperationsPerInvoke = Batch)]
-    [InvocationCount(1)]
-    public int MemoryFailureOnInUse1GFolio()
-    {
-        int r = 0;
-        for (int i = 0; i < Batch; i++) { var (k, pfn) = _poison[i]; r |= k.MemoryFailure(pfn, MfFlags.None); }
-        return r;
-    }
-
-    /// <summary>A host whose 1 GiB memfd page is mapped MAP_SHARED and populated by <paramref name="mappers"/> processes; returns the pfn to poison.</summary>
-    public static (Kernel K, ulong Pfn) SharedGigantic(int mappers)
-    {
-        var k = new Kernel(new KernelConfig { MemoryBytes = 4 * Units.GiB, HugePages1G = 1 });
-        var a = k.Spawn("A");
-        int fd = (int)k.MemfdCreate(a, "guest", Memfd.MFD_HUGETLB | Memfd.MFD_HUGE_1GB).Ret;
-        k.Ftruncate(a, fd, (long)Units.GiB);
-        var tasks = new List<TaskStruct> { a };
-        for (int i = 1; i < mappers; i++) tasks.Add(k.Fork(a, "P" + i));
-        ulong pfn = 0;
-        foreach (var t in tasks)
-        {
-            ulong va = (ulong)k.Mmap(t, Units.GiB, Mman.PROT_READ | Mman.PROT_WRITE, Mman.MAP_SHARED, fd, 0, "g").Ret;
-            k.Access(t, va, 64, write: true, seed: 7);
-            var r = k.Walk(t.Mm, va);
-            pfn = r.Entry.Pfn + 0x12345;
-        }
-        return (k, pfn);
-    }
-
-    /// <summary>1,600 GiB of memory, 1,536 × 1 GiB hugetlb pages, all mapped by one process with one MAP_SHARED memfd mapping and written end to end.</summary>
-    public static (Kernel K, TaskStruct T) BuildHugeHost()
+    /// <summary>
+    /// 1,600 GiB of memory, 1,536 × 1 GiB hugetlb pages in one memfd, mapped MAP_SHARED by <paramref name="mappers"/>
+    /// processes: the first writes all of it end to end, the others MAP_POPULATE it. The policy decides what a later
+    /// memory error does.
+    /// </summary>
+    public static (Kernel K, TaskStruct T, ulong Va) BuildHugeHost(int mappers = 1, string policy = "mainline")
     {
         const long pages = 1536;
-        var k = new Kernel(new KernelConfig { MemoryBytes = 1600 * Units.GiB, HugePages1G = pages });
+        var k = new Kernel(new KernelConfig { MemoryBytes = 1600 * Units.GiB, HugePages1G = pages, Policy = policy });
         var t = k.Spawn("vmm");
         int fd = (int)k.MemfdCreate(t, "guest-ram", Memfd.MFD_HUGETLB | Memfd.MFD_HUGE_1GB).Ret;
         ulong len = (ulong)pages * Units.GiB;
         k.Ftruncate(t, fd, (long)len);
+        var others = new List<TaskStruct>();
+        for (int i = 1; i < mappers; i++) others.Add(k.Fork(t, "P" + i));
         ulong va = (ulong)k.Mmap(t, len, Mman.PROT_READ | Mman.PROT_WRITE, Mman.MAP_SHARED, fd, 0, "ram").Ret;
         var res = k.Access(t, va, len, write: true, seed: 42);
         if (res.Done != len || k.H1G.free_huge_pages != 0) throw new InvalidOperationException($"building the host failed: {res.Outcome}, free={k.H1G.free_huge_pages}");
-        return (k, t);
+        foreach (var o in others)
+            k.Mmap(o, len, Mman.PROT_READ | Mman.PROT_WRITE, Mman.MAP_SHARED | Mman.MAP_POPULATE, fd, 0, "ram");
+        return (k, t, va);
     }
 
     /// <summary>Retained managed bytes of a built 1.5 TiB host (GC.GetTotalMemory after a full collection, before vs after), and bytes allocated building it.</summary>
@@ -85,7 +45,7 @@ public class KernelBench
     {
         long before = GC.GetTotalMemory(forceFullCollection: true);
         long alloc0 = GC.GetAllocatedBytesForCurrentThread();
-        var (k, t) = BuildHugeHost();
+        var (k, t, _) = BuildHugeHost();
         long alloc = GC.GetAllocatedBytesForCurrentThread() - alloc0;
         long after = GC.GetTotalMemory(forceFullCollection: true);
         GC.KeepAlive(k); GC.KeepAlive(t);
@@ -93,8 +53,8 @@ public class KernelBench
     }
 }
 
-/// <summary>One 1 GiB hugetlb first-touch fault (each call consumes <see cref="KernelBench.Batch"/> fresh kernels).</summary>
-[MemoryDiagnoser]
+/// <summary>One 1 GiB hugetlb first-touch fault (each operation consumes a fresh kernel).</summary>
+[Config(typeof(OneShotConfig))]
 public class KernelFaultBench
 {
     private (Kernel K, TaskStruct T, ulong Va)[] _fault = [];
@@ -102,8 +62,8 @@ public class KernelFaultBench
     [IterationSetup]
     public void SetupFault()
     {
-        _fault = new (Kernel, TaskStruct, ulong)[KernelBench.Batch];
-        for (int i = 0; i < KernelBench.Batch; i++)
+        _fault = new (Kernel, TaskStruct, ulong)[OneShotConfig.Batch];
+        for (int i = 0; i < _fault.Length; i++)
         {
             var k = new Kernel(new KernelConfig { MemoryBytes = 4 * Units.GiB, HugePages1G = 1 });
             var t = k.Spawn("A");
@@ -113,12 +73,11 @@ public class KernelFaultBench
     }
 
     /// <summary>One store to an untouched 1 GiB MAP_HUGETLB page: hugetlb_fault() -> hugetlb_no_page(), PUD leaf install, rmap.</summary>
-    [Benchmark(OperationsPerInvoke = KernelBench.Batch)]
-    [InvocationCount(1)]
+    [Benchmark(OperationsPerInvoke = OneShotConfig.Batch)]
     public ulong FirstTouchOf1GHugetlbPage()
     {
         ulong done = 0;
-        for (int i = 0; i < KernelBench.Batch; i++) { var (k, t, va) = _fault[i]; done += k.Access(t, va + 0x1234, 8, write: true, seed: 1).Done; }
+        foreach (var (k, t, va) in _fault) done += k.Access(t, va + 0x1234, 8, write: true, seed: 1).Done;
         return done;
     }
 }

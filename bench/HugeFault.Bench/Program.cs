@@ -1,3 +1,7 @@
 using BenchmarkDotNet.Running;
+using HugeFault.Bench;
 
+// `memory` prints the model-memory report; `quick` a Stopwatch check of PolicyBench cases; anything else goes to BenchmarkDotNet.
+if (args is ["memory"]) { ModelMemory.Print(Console.Out); return; }
+if (args is ["quick", .. var cases]) { QuickTiming.Run(Console.Out, cases.Length > 0 ? cases : ["mainline:64", "hgm:64", "hgm-full-split:64", "vma-convert:64", "hgm:1024"]); return; }
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

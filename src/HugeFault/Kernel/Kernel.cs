@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using HugeFault.Fs;
 using HugeFault.Mm;
 using HugeFault.Policies;
@@ -53,6 +54,7 @@ public sealed partial class Kernel
     public Kernel(KernelConfig config)
     {
         Config = config;
+        RecordTrace = config.RecordTrace;
         Phys = new PhysicalMemory(config.MemoryBytes);
         H1G = new Hstate(Units.PUD_SHIFT - Units.PAGE_SHIFT) { nr_overcommit_huge_pages = config.Overcommit1G };
         H2M = new Hstate(Units.PMD_SHIFT - Units.PAGE_SHIFT) { nr_overcommit_huge_pages = config.Overcommit2M };
@@ -95,17 +97,24 @@ public sealed partial class Kernel
 
     // ---- trace ----
 
-    internal void Emit(TraceEvent e) => _trace.Add(e);
+    /// <summary>Trace events are kept (<see cref="KernelConfig.RecordTrace"/>); when false, none is built.</summary>
+    public bool RecordTrace { get; }
+    internal void Emit(TraceEvent e) { if (RecordTrace) _trace.Add(e); }
     internal void Tick() => NowNs += Config.StepNs;
     /// <summary>Advances simulated time (guest workloads, transfers).</summary>
     public void Advance(long ns) => NowNs += Math.Max(0, ns);
     internal void Log(string text) => Emit(new LogEvent(NowNs, text));
     internal void Act(string text) => Emit(new ActionEvent(NowNs, Policy.Name, text));
     internal void KAct(string text) => Emit(new ActionEvent(NowNs, "kernel", text));
+    // the same, for interpolated text: formatted only when the trace is recorded (TraceText)
+    internal void Log([InterpolatedStringHandlerArgument("")] ref TraceText text) { if (text.Enabled) Log(text.ToStringAndClear()); }
+    internal void Act([InterpolatedStringHandlerArgument("")] ref TraceText text) { if (text.Enabled) Act(text.ToStringAndClear()); }
+    internal void KAct([InterpolatedStringHandlerArgument("")] ref TraceText text) { if (text.Enabled) KAct(text.ToStringAndClear()); }
 
     /// <summary>Emits counter-change events since the last call (called at the end of every operation).</summary>
     public void FlushCounters()
     {
+        if (!RecordTrace) return;
         var now = Counters();
         foreach (var kv in now)
             if (!_lastCounters.TryGetValue(kv.Key, out var old) || old != kv.Value)

@@ -23,4 +23,7 @@ public sealed record KernelConfig
     public Version KernelVersion { get; init; } = new(6, 12);
     /// <summary>Simulated time per syscall or access (for deterministic timestamps).</summary>
     public long StepNs { get; init; } = 1000;
+    /// <summary>Keep the trace (syscalls, signals, log lines, actions, counters). False for runs that only want the
+    /// end state and statistics (benchmarks, sweeps): no trace event or text is then built at all.</summary>
+    public bool RecordTrace { get; init; } = true;
 }

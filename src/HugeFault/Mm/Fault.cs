@@ -111,7 +111,7 @@ public sealed partial class Kernel
             bool w0 = vma.IsShared && (vma.Flags & VmFlags.VM_WRITE) != 0;
             if (Policy.MapPoisonedFolio(this, vma, folio, hva, w0)) return FaultResult.Ok;
         }
-        if (folio.FakePoison.Count > 0 && existing is null)
+        if (folio.FakePoisonCount > 0 && existing is null)
         {
             bool w1 = vma.IsShared ? (vma.Flags & VmFlags.VM_WRITE) != 0 : anonNew && (vma.Flags & VmFlags.VM_WRITE) != 0;
             vma.Flags |= VmFlags.VM_HUGETLB_HGM;
@@ -287,7 +287,7 @@ public sealed partial class Kernel
                 }
             }
             guard = 0;
-            ulong leafEnd = r.Va + r.Size;
+            ulong leafEnd = end > r.Va + r.Size ? ContiguousLeavesEnd(t.Mm, vma, r, end, write) : r.Va + r.Size;
             ulong n = Math.Min(end, leafEnd) - cur;
             ulong pa = (e.Pfn << Units.PAGE_SHIFT) + (cur - r.Va);
             var bad = FirstBadByte(pa, n);
@@ -319,6 +319,42 @@ public sealed partial class Kernel
     }
 
     /// <summary>
+    /// Where the run of leaves starting with <paramref name="r"/> ends for an access: the following leaves of the VMA
+    /// that the access can use without a fault (present, writable for a store) and that map the next physical pages
+    /// of the same folio. The CPU would walk them one TLB entry at a time; to the model they are one stretch of
+    /// memory, so a 1 GiB access over a split mapping costs per page-table page, not per 4 KiB.
+    /// </summary>
+    private ulong ContiguousLeavesEnd(MmStruct mm, Vma vma, PteRef r, ulong end, bool write)
+    {
+        var e = r.Entry;
+        ulong runEnd = r.Va + r.Size, nextPfn = e.Pfn + (r.Size >> Units.PAGE_SHIFT);
+        if (Phys.FolioOf(e.Pfn) is not { } f) return runEnd;
+        ulong folioEnd = f.Pfn + f.NrPages, limit = Math.Min(end, vma.End);
+        var at = r;
+        while (runEnd < limit && nextPfn < folioEnd)
+        {
+            // the rest of a table stored as one run continues the entry just taken (present, same bits, the next pages)
+            if (at.Table.LinearRun is (_, ulong step) && step == at.Size && at.Index + 1 < Units.PTRS_PER_TABLE)
+            {
+                ulong pages = at.Size >> Units.PAGE_SHIFT;
+                ulong k = Math.Min((ulong)(Units.PTRS_PER_TABLE - 1 - at.Index), Math.Min((folioEnd - nextPfn) / pages, (limit - runEnd + at.Size - 1) / at.Size));
+                if (k > 0)
+                {
+                    at = new PteRef(at.Table, at.Index + (int)k, at.Va + k * at.Size);
+                    runEnd += k * at.Size; nextPfn += k * pages;
+                    continue;
+                }
+            }
+            var n = at.Index + 1 < Units.PTRS_PER_TABLE ? new PteRef(at.Table, at.Index + 1, runEnd) : Walk(mm, runEnd);
+            var ne = n.Entry;
+            if (!ne.Present || n.Level != PtLevel.Pte && !ne.Huge || write && !ne.Writable || ne.Pfn != nextPfn || n.Va != runEnd) break;
+            runEnd += n.Size; nextPfn += n.Size >> Units.PAGE_SHIFT;
+            at = n;
+        }
+        return runEnd;
+    }
+
+    /// <summary>
     /// The first byte of [pa, pa+n) a CPU access would machine-check on: a hardware-poisoned cacheline, or a raw
     /// page the kernel already recorded as poisoned but left mapped (keep-mapped), which the hardware re-raises.
     /// Shared by user accesses, KVM guest-mode accesses and the KVM GUP path.
@@ -332,7 +368,7 @@ public sealed partial class Kernel
                 // a raw page the kernel knows is poisoned machine-checks when touched through a mapping that a policy
                 // kept; one poisoned by software only (MADV_HWPOISON, corrupt-pfn) holds good data and reads normally
                 // (hugetlb-mfr.c reads every byte back after MADV_HWPOISON under MFD_MF_KEEP_UE_MAPPED)
-                if (pf.SimulatedHwp.Contains(raw)) continue;
+                if (pf.IsSimulatedHwp(raw)) continue;
                 ulong rs = raw << Units.PAGE_SHIFT;
                 if (rs + Units.PAGE_SIZE > pa && rs < pa + n && (bad is null || rs < bad.Value)) bad = Math.Max(rs, pa);
             }
@@ -365,7 +401,7 @@ public sealed partial class Kernel
     internal void ForceSig(TaskStruct t, int signo, int code, ulong addr, int lsb, bool forced)
     {
         if (!t.Alive) return;
-        Emit(new SignalEvent(NowNs, $"{t.Comm}", signo, code, addr, Sym(t, addr), lsb, forced));
+        if (RecordTrace) Emit(new SignalEvent(NowNs, t.Comm, signo, code, addr, Sym(t, addr), lsb, forced));
         Stats.Signals++;
         t.SignalsReceived++;
         SignalDelivered?.Invoke(t, signo, code, addr, lsb);
@@ -381,6 +417,7 @@ public sealed partial class Kernel
 
     private void RunQueuedDeaths()
     {
+        if (_queuedDeaths.Count == 0) return;
         var q = _queuedDeaths.ToList();
         _queuedDeaths.Clear();
         foreach (var (t, signo) in q) if (t.Alive) KillThreadGroup(t, signo);

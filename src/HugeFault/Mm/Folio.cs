@@ -25,9 +25,10 @@ public sealed class Folio
     public int RefCount { get; set; }
     /// <summary>folio_entire_mapcount(): mappings of the whole folio by one PUD/PMD leaf (hugetlb) or by its only PTE (order 0).</summary>
     public int EntireMapcount { get; set; }
-    /// <summary>Per-subpage mapcounts for high-granularity mappings (HGM v2 semantics, THP-like); null until needed.</summary>
-    public int[]? SubpageMapcount { get; set; }
-    /// <summary>Number of leaf entries mapping part of this folio at less than folio size (for the rmap check).</summary>
+    /// <summary>
+    /// Number of leaf entries mapping part of this folio at less than folio size. Per-subpage mapcounts (HGM v2 / THP
+    /// semantics) are not stored: <see cref="Kernel.SubpageMapcount"/> derives one from the page tables when asked.
+    /// </summary>
     public int PartialMappings { get; set; }
 
     /// <summary>folio->mapping when file-backed (page cache) and folio->index in units of this folio.</summary>
@@ -40,12 +41,23 @@ public sealed class Folio
     public bool MfRefHeld { get; set; }
 
     /// <summary>The raw_hwp_page list (_hugetlb_hwpoison): pfns of distinct poisoned raw pages, in arrival order.</summary>
-    public List<ulong> RawHwp { get; } = new();
+    public List<ulong> RawHwp => _rawHwp ??= new();
+    private List<ulong>? _rawHwp;
+    /// <summary>raw_hwp is not empty (without creating the list: most folios, page-table pages included, never get one).</summary>
+    public bool HasRawHwp => _rawHwp is { Count: > 0 };
     /// <summary>Raw pages of <see cref="RawHwp"/> poisoned by software only (MADV_HWPOISON, corrupt-pfn): their memory is fine.</summary>
-    public HashSet<ulong> SimulatedHwp { get; } = new();
+    public HashSet<ulong> SimulatedHwp => _simulatedHwp ??= new();
+    private HashSet<ulong>? _simulatedHwp;
+    /// <summary>SimulatedHwp.Contains(pfn), without creating the set.</summary>
+    public bool IsSimulatedHwp(ulong pfn) => _simulatedHwp?.Contains(pfn) == true;
+    /// <summary>SimulatedHwp.Remove(pfn), without creating the set.</summary>
+    public void ForgetSimulatedHwp(ulong pfn) => _simulatedHwp?.Remove(pfn);
 
     /// <summary>Healthy raw pages that stay unmapped for the users' sake (copy-around's fake poison): new mappers get poison markers there.</summary>
-    public SortedSet<ulong> FakePoison { get; } = new();
+    public SortedSet<ulong> FakePoison => _fakePoison ??= new();
+    private SortedSet<ulong>? _fakePoison;
+    /// <summary>FakePoison.Count without creating the set.</summary>
+    public int FakePoisonCount => _fakePoison?.Count ?? 0;
 
     /// <summary>Cacheline content, lazily created (null = all zero).</summary>
     public ContentMap? Content { get; set; }

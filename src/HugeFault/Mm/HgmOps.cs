@@ -69,15 +69,38 @@ public sealed partial class Kernel
         return true;
     }
 
-    /// <summary>Splits every leaf in [start, end) of mm down to 4 KiB (hgm-full-split, vma-convert).</summary>
+    /// <summary>
+    /// Splits every leaf in [start, end) of mm down to 4 KiB (hgm-full-split, vma-convert): split_huge_pud()/
+    /// split_huge_pmd() per leaf, walking the range once: after a PUD leaf becomes a PMD table each of its entries is
+    /// split in turn, and a PTE table (already 4 KiB) is stepped over whole.
+    /// </summary>
     internal void SplitRangeTo4K(MmStruct mm, ulong start, ulong end)
     {
+        Folio? folio = null; // the folio of the last leaf split: a 1 GiB leaf's 512 PMD entries all map it
         for (ulong a = start; a < end; )
         {
             var r = Walk(mm, a);
-            if (r.Shift > Units.PAGE_SHIFT && !r.Entry.IsNone) { if (SplitLeaf(mm, r) is null) return; continue; }
+            if (r.Shift > Units.PAGE_SHIFT && !r.Entry.IsNone)
+            {
+                var e = r.Entry;
+                if (e.Present && (folio is null || !folio.ContainsPfn(e.Pfn))) folio = Phys.FolioOf(e.Pfn);
+                var t = SplitLeaf(mm, r, folio);
+                if (t is null) return;
+                if (t.Level == PtLevel.Pte) continue;
+                // the new table's entries in [a, end), in address order, each split in turn (no walk from the top)
+                for (int i = PageTable.Index(a, t.Level); i < Units.PTRS_PER_TABLE; i++)
+                {
+                    ulong va = r.Va + (ulong)i * t.EntrySize;
+                    if (va >= end) return;
+                    var sub = new PteRef(t, i, va);
+                    if (sub.Entry.IsNone) continue;
+                    if (SplitLeaf(mm, sub, folio) is null) return;
+                }
+                a = r.Va + r.Size;
+                continue;
+            }
             if (r.Shift > Units.PAGE_SHIFT) { a = r.Va + r.Size; continue; }
-            a = r.Va + r.Size;
+            a = Units.AlignDown(a, Units.PMD_SIZE) + Units.PMD_SIZE; // the rest of this PTE table is 4 KiB entries already
         }
     }
 

@@ -130,7 +130,7 @@ public sealed partial class Kernel
     private void NoteSimulated(Folio folio, ulong pfn, MfFlags flags)
     {
         if ((flags & MfFlags.MF_SW_SIMULATED) != 0 && Phys.FirstPoisonedLine(pfn << Units.PAGE_SHIFT, Units.PAGE_SIZE) is null) folio.SimulatedHwp.Add(pfn);
-        else folio.SimulatedHwp.Remove(pfn);
+        else folio.ForgetSimulatedHwp(pfn);
     }
 
     /// <summary>memory_failure() for an order-0 folio (anon, tmpfs page cache): unmap with 4 KiB hwpoison entries, kill, quarantine.</summary>
@@ -196,31 +196,45 @@ public sealed partial class Kernel
     {
         var list = new List<ToKill>();
         bool forceEarly = (flags & MfFlags.MF_ACTION_REQUIRED) != 0;
+        // task_early_kill() would pick no one: no forced early kill, no vm.memory_failure_early_kill, no PR_MCE_KILL_EARLY thread
+        if (!forceEarly && !EarlyKill && !AnyEarlyKillThread()) return list;
         int shift = folio.IsHugetlb ? folio.Shift : Units.PAGE_SHIFT;
         // since v6.8 the address is that of the raw page; older kernels report the head page's address
         ulong reportPfn = ReportsRawPageAddress ? rawPfn : folio.Pfn;
-        foreach (var t in Tasks.Where(t => t.Alive && t.Pid == t.Tgid).OrderBy(t => t.Pid))
+        // The VMAs that may map the folio, grouped by mm once (the kernel walks the i_mmap interval tree or the
+        // anon_vma per task; grouping first makes the walk tasks + mappings instead of tasks × mappings).
+        var byMm = new Dictionary<MmStruct, List<Vma>>();
+        IEnumerable<Vma> rmap = folio.Mapping is not null && !folio.IsAnon ? folio.Mapping.IMmap : folio.AnonVma?.Vmas ?? (IEnumerable<Vma>)Array.Empty<Vma>();
+        foreach (var v in rmap)
         {
-            var tsk = TaskEarlyKill(t, forceEarly);
+            if (!byMm.TryGetValue(v.Mm, out var l)) byMm[v.Mm] = l = new List<Vma>();
+            l.Add(v);
+        }
+        if (byMm.Count == 0) return list;
+        var threads = ThreadGroups();
+        // for_each_process(): thread-group leaders in pid order
+        foreach (var t in threads.Leaders)
+        {
+            if (!byMm.TryGetValue(t.Mm, out var vmas)) continue;
+            var tsk = TaskEarlyKill(t, forceEarly, threads.ByTgid[t.Tgid]);
             if (tsk is null) continue;
             if (folio.Mapping is { } inode && !folio.IsAnon)
             {
                 ulong off = folio.Index * inode.FolioSize + ((reportPfn - folio.Pfn) << Units.PAGE_SHIFT);
                 // i_mmap order (the interval tree keeps equal ranges in insertion order): with one signal per task, the
                 // first mapping of the file is the one reported (07c, 18b on 6.12)
-                foreach (var v in inode.IMmap.Where(v => v.Mm == t.Mm))
+                foreach (var v in vmas)
                 {
                     // collect_procs_file(): every VMA of the file covering the offset, shared or private (even one that
                     // holds a COW copy instead of the page-cache folio: 07d on 6.12)
                     if (v.AddressOf(off) is { } addr) list.Add(new ToKill(tsk, addr, shift, v));
                 }
             }
-            else if (folio.AnonVma is { } av)
+            else
             {
-                foreach (var v in av.Vmas.Where(v => v.Mm == t.Mm).OrderBy(v => v.Start))
+                // collect_procs_anon(): the anon_vma's VMAs of this mm that map the folio (page_mapped_in_vma())
+                foreach (var v in vmas.OrderBy(v => v.Start))
                 {
-                    if (!IsMappedIn(folio, v)) continue;
-                    ulong fileOff = folio.IsHugetlb ? folio.Index * folio.Size : (v.PgOff << Units.PAGE_SHIFT);
                     var start = FindMappingAddress(folio, v);
                     if (start is null) continue;
                     list.Add(new ToKill(tsk, start.Value + ((reportPfn - folio.Pfn) << Units.PAGE_SHIFT), shift, v));
@@ -230,11 +244,35 @@ public sealed partial class Kernel
         return list;
     }
 
+    private bool AnyEarlyKillThread()
+    {
+        foreach (var x in Tasks) if (x.Alive && x.MceKill == MceKillPolicy.Early) return true;
+        return false;
+    }
+
+    /// <summary>Live tasks grouped by thread group once: the leaders (pid == tgid) in pid order, and each group's threads in pid order.</summary>
+    private (List<TaskStruct> Leaders, Dictionary<int, List<TaskStruct>> ByTgid) ThreadGroups()
+    {
+        var leaders = new List<TaskStruct>();
+        var byTgid = new Dictionary<int, List<TaskStruct>>();
+        foreach (var x in Tasks)
+        {
+            if (!x.Alive) continue;
+            if (x.Pid == x.Tgid) leaders.Add(x);
+            if (!byTgid.TryGetValue(x.Tgid, out var g)) byTgid[x.Tgid] = g = new List<TaskStruct>();
+            g.Add(x);
+        }
+        leaders.Sort(static (a, b) => a.Pid.CompareTo(b.Pid));
+        foreach (var g in byTgid.Values) if (g.Count > 1) g.Sort(static (a, b) => a.Pid.CompareTo(b.Pid));
+        return (leaders, byTgid);
+    }
+
     /// <summary>task_early_kill(): current for a forced early kill, else a thread with PR_MCE_KILL_EARLY, or any if vm.memory_failure_early_kill and no per-thread policy.</summary>
-    private TaskStruct? TaskEarlyKill(TaskStruct t, bool forceEarly)
+    private TaskStruct? TaskEarlyKill(TaskStruct t, bool forceEarly, List<TaskStruct> group)
     {
         if (forceEarly && Current is { } cur && cur.Mm == t.Mm) return cur;
-        foreach (var th in Tasks.Where(x => x.Alive && x.Tgid == t.Tgid).OrderBy(x => x.Pid))
+        // find_early_kill_thread(): the group's threads, lowest pid first
+        foreach (var th in group)
         {
             if (th.MceKill == MceKillPolicy.Early) return th;
             if (th.MceKill == MceKillPolicy.Default && EarlyKill) return th;
@@ -248,16 +286,19 @@ public sealed partial class Kernel
     /// <summary>The VA where vma maps the head of folio, if it maps any of it (walks the range the folio would occupy).</summary>
     internal ulong? FindMappingAddress(Folio folio, Vma v)
     {
-        bool found = false; ulong at = 0;
         foreach (var (s, e) in CandidateRanges(folio, v))
         {
-            ForEachLeaf(v.Mm, s, e, r =>
+            ulong? at = null;
+            // the first present or hwpoison leaf (in address order) whose pfn lies in the folio; runs of leaves at once
+            ForEachLeafRun(v.Mm, s, e, run =>
             {
-                var en = r.Entry;
-                if (found) return;
-                if ((en.Present || en.IsHwpoison) && folio.ContainsPfn(en.Pfn)) { found = true; at = r.Va - ((en.Pfn - folio.Pfn) << Units.PAGE_SHIFT); }
+                if (!(run.First.Present || run.First.IsHwpoison)) return true;
+                int k = run.FirstWithPfnIn(folio.Pfn, folio.Pfn + folio.NrPages);
+                if (k < 0) return true;
+                at = run.Va + (ulong)k * run.Size - ((run.EntryAt(k).Pfn - folio.Pfn) << Units.PAGE_SHIFT);
+                return false;
             });
-            if (found) return at;
+            if (at is not null) return at;
         }
         return null;
     }
@@ -287,18 +328,27 @@ public sealed partial class Kernel
         {
             foreach (var (s, e) in CandidateRanges(folio, v))
             {
-                ForEachLeaf(v.Mm, s, e, r =>
+                // the common case, one leaf of the folio's size mapping the whole range: no walk over the range
+                var top = Walk(v.Mm, s);
+                if (top.Va == s && top.Size == e - s && top.Size == folio.Size && !top.Table.IsTable(top.Index))
                 {
-                    var en = r.Entry;
-                    if (!en.Present || !folio.ContainsPfn(en.Pfn)) return;
-                    bool dirty = (en.Raw & Pte._PAGE_DIRTY) != 0;
-                    ZapEntry(r);
-                    r.Table.Set(r.Index, Pte.Hwpoison(en.Pfn));
-                    if (dirty) folio.Flags = folio.Flags.With(PageFlags.PG_dirty); // the dirty bit propagates to the folio
-                    MmuNotifierInvalidate(v.Mm, r.Va, r.Size);
-                });
+                    UnmapLeafToHwpoison(folio, v, top);
+                    continue;
+                }
+                ForEachLeaf(v.Mm, s, e, r => UnmapLeafToHwpoison(folio, v, r));
             }
         }
+    }
+
+    private void UnmapLeafToHwpoison(Folio folio, Vma v, PteRef r)
+    {
+        var en = r.Entry;
+        if (!en.Present || !folio.ContainsPfn(en.Pfn)) return;
+        bool dirty = (en.Raw & Pte._PAGE_DIRTY) != 0;
+        ZapEntry(r);
+        r.Table.Set(r.Index, Pte.Hwpoison(en.Pfn));
+        if (dirty) folio.Flags = folio.Flags.With(PageFlags.PG_dirty); // the dirty bit propagates to the folio
+        MmuNotifierInvalidate(v.Mm, r.Va, r.Size);
     }
 
     /// <summary>The VMAs that may map the folio (rmap_walk: i_mmap for file folios, anon_vma for anon ones).</summary>
@@ -353,11 +403,13 @@ public sealed partial class Kernel
         ulong? addr = null; int shift = Units.PAGE_SHIFT;
         foreach (var v in t.Mm.Vmas.OrderBy(v => v.Start))
         {
-            ForEachLeaf(t.Mm, v.Start, v.End, r =>
+            ForEachLeafRun(t.Mm, v.Start, v.End, run =>
             {
-                if (addr is not null) return;
-                var e = r.Entry;
-                if ((e.Present || e.IsHwpoison) && e.Pfn == headPfn) { addr = r.Va; shift = r.Shift; }
+                if (!(run.First.Present || run.First.IsHwpoison)) return true;
+                int k = run.FirstWithPfnIn(headPfn, headPfn + 1);
+                if (k < 0) return true;
+                addr = run.Va + (ulong)k * run.Size; shift = run.Shift;
+                return false;
             });
             if (addr is not null) break;
         }

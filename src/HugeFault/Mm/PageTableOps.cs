@@ -33,7 +33,7 @@ public sealed partial class Kernel
             var child = t.Child(i);
             if (child is null)
             {
-                if (!t.Entries[i].IsNone) return null; // a leaf or swap entry at a higher level
+                if (!t.Get(i).IsNone) return null; // a leaf or swap entry at a higher level
                 child = AllocTable(mm, t.Level - 1);
                 if (child is null) return null;
                 t.SetChild(i, child);
@@ -68,17 +68,43 @@ public sealed partial class Kernel
         AddRmap(f, pfn, r.Size, +1);
     }
 
-    /// <summary>Rmap accounting for a leaf of the given size: entire mapcount if it covers the folio, else per-subpage (HGM v2).</summary>
-    internal void AddRmap(Folio f, ulong pfn, ulong size, int delta)
+    /// <summary>
+    /// Rmap accounting for one leaf of the given size (hugetlb_add_file_rmap()/page_remove_rmap() and, for leaves smaller
+    /// than the folio, the per-subpage mapcounts of HGM v2 / THP: atomic_inc(&amp;page-&gt;_mapcount) for every subpage).
+    /// The model keeps the state per leaf (entire mapcount, or one partial mapping) and derives a subpage's mapcount when
+    /// asked (<see cref="SubpageMapcount"/>); the modelled kernel work is still counted as the kernel design does it:
+    /// one update for an entire mapping, one per subpage otherwise.
+    /// </summary>
+    internal void AddRmap(Folio f, ulong pfn, ulong size, int delta) => AddRmapRun(f, size, 1, delta);
+
+    /// <summary><see cref="AddRmap"/> for <paramref name="count"/> leaves of one size at once (a split, a run zap).</summary>
+    internal void AddRmapRun(Folio f, ulong size, int count, int delta)
     {
-        f.RefCount += delta;
-        if (size >= f.Size) { f.EntireMapcount += delta; Stats.MapcountUpdates++; return; }
-        f.PartialMappings += delta;
-        ulong n = size >> Units.PAGE_SHIFT;
-        var sub = f.SubpageMapcount ??= new int[f.NrPages];
-        ulong first = pfn - f.Pfn;
-        for (ulong i = 0; i < n; i++) sub[first + i] += delta;
-        Stats.MapcountUpdates += (long)n;
+        f.RefCount += delta * count;
+        if (size >= f.Size) { f.EntireMapcount += delta * count; Stats.MapcountUpdates += count; return; }
+        f.PartialMappings += delta * count;
+        Stats.MapcountUpdates += (long)(size >> Units.PAGE_SHIFT) * count;
+    }
+
+    /// <summary>
+    /// page_mapcount() of one subpage: the leaves of every mapper that cover it (entire mappings included), derived from
+    /// the page tables through the rmap (i_mmap / anon_vma) instead of stored per subpage.
+    /// </summary>
+    public int SubpageMapcount(Folio f, ulong pfn)
+    {
+        if (!f.ContainsPfn(pfn)) return 0;
+        int n = 0;
+        foreach (var v in RmapVmas(f))
+            foreach (var (s, e) in CandidateRanges(f, v))
+                ForEachLeafRun(v.Mm, s, e, run =>
+                {
+                    var first = run.First;
+                    if (!first.Present || run.Step != run.Size && run.Count > 1) return;
+                    ulong pages = run.Size >> Units.PAGE_SHIFT;
+                    if (pfn >= first.Pfn && pfn < first.Pfn + pages * (ulong)run.Count) n++;
+                    return;
+                });
+        return n;
     }
 
     /// <summary>Clears one entry (leaf, swap entry or marker), dropping the rmap of a present leaf; frees a folio whose last reference goes.</summary>
@@ -107,6 +133,7 @@ public sealed partial class Kernel
     private void ZapIn(MmStruct mm, PageTable t, ulong start, ulong end, ulong tBase)
     {
         ulong es = t.EntrySize;
+        if (t.Level == PtLevel.Pte && start <= tBase && end >= tBase + 512 * es && ZapRunTable(t, tBase)) return;
         for (int i = PageTable.Index(start, t.Level); i < 512; i++)
         {
             ulong eStart = tBase + (ulong)i * es, eEnd = eStart + es;
@@ -119,12 +146,33 @@ public sealed partial class Kernel
                 if (child.Used == 0 && start <= eStart && end >= eEnd || child.Used == 0)
                 { t.DetachChild(i); FreeTable(mm, child); }
             }
-            else if (!t.Entries[i].IsNone)
+            else if (!t.Get(i).IsNone)
             {
                 // a leaf covering more than the range is only legal for hugetlb with aligned ranges
                 ZapEntry(new PteRef(t, i, eStart));
             }
         }
+    }
+
+    /// <summary>
+    /// zap_pte_range() over a whole PTE table stored as one run (a split table no one rewrote): the same effect as
+    /// zapping its 512 entries one by one, done once for the run. False (nothing done) when the run is not one
+    /// folio's pages or the folio would be freed before the last entry, so the entry-by-entry path decides.
+    /// </summary>
+    private bool ZapRunTable(PageTable t, ulong tBase)
+    {
+        if (t.LinearRun is not (Pte first, ulong step)) return false;
+        const int n = Units.PTRS_PER_TABLE;
+        if (first.Present)
+        {
+            var f = Phys.FolioOf(first.Pfn);
+            if (f is null || step != Units.PAGE_SIZE || !f.ContainsPfn(first.Pfn + n - 1) || f.RefCount <= n) return false;
+            if ((first.Raw & Pte._PAGE_DIRTY) != 0 && !f.IsHugetlb) f.Flags = f.Flags.With(PageFlags.PG_dirty);
+            AddRmapRun(f, Units.PAGE_SIZE, n, -1);
+        }
+        t.Clear();
+        Stats.EntriesWritten += n;
+        return true;
     }
 
     /// <summary>Calls visit for every non-none leaf entry in [start, end) of mm.</summary>
@@ -140,12 +188,47 @@ public sealed partial class Kernel
             if (eEnd <= start) continue;
             var child = t.Child(i);
             if (child is not null) LeavesIn(child, start, end, eStart, visit);
-            else if (!t.Entries[i].IsNone) visit(new PteRef(t, i, eStart));
+            else if (!t.Get(i).IsNone) visit(new PteRef(t, i, eStart));
         }
     }
 
-    /// <summary>Replaces a leaf by a table of the next level whose entries map the same pages (a split), returning the new table.</summary>
-    internal PageTable? SplitLeaf(MmStruct mm, PteRef r)
+    /// <summary>
+    /// walk_page_range() by runs: calls visit once per maximal run of consecutive non-none leaves of one table in
+    /// [start, end) that continue each other (each maps the next pages: raw + entry size, for present and hwpoison
+    /// entries; equal markers otherwise). A fully split 1 GiB mapping is 512 runs, not 262,144 leaves. Returning
+    /// false from visit stops the walk. Returns false if stopped.
+    /// </summary>
+    public bool ForEachLeafRun(MmStruct mm, ulong start, ulong end, Func<LeafRunRef, bool> visit) => RunsIn(mm.Pgd, start, end, 0, visit);
+
+    /// <summary><see cref="ForEachLeafRun(MmStruct, ulong, ulong, Func{LeafRunRef, bool})"/> that never stops early.</summary>
+    public void ForEachLeafRun(MmStruct mm, ulong start, ulong end, Action<LeafRunRef> visit) =>
+        RunsIn(mm.Pgd, start, end, 0, r => { visit(r); return true; });
+
+    private static bool RunsIn(PageTable t, ulong start, ulong end, ulong tBase, Func<LeafRunRef, bool> visit)
+    {
+        ulong es = t.EntrySize;
+        int lo = start <= tBase ? 0 : PageTable.Index(start, t.Level);
+        int hi = end >= tBase + 512 * es ? 512 : (int)((end - tBase + es - 1) / es);
+        if (t.LinearRun is (Pte first, ulong step) && (step == es || step == 0 && !first.Present && !first.IsHwpoison))
+            return lo >= hi || visit(new LeafRunRef(t, lo, hi - lo, tBase + (ulong)lo * es, new Pte(first.Raw + (ulong)lo * step), step));
+        for (int i = lo; i < hi; i++)
+        {
+            var child = t.Child(i);
+            ulong eStart = tBase + (ulong)i * es;
+            if (child is not null) { if (!RunsIn(child, start, end, eStart, visit)) return false; continue; }
+            var e = t.Get(i);
+            if (e.IsNone) continue;
+            ulong stride = e.Present || e.IsHwpoison ? es : 0;
+            int j = i + 1;
+            while (j < hi && !t.IsTable(j) && t.Get(j).Raw == e.Raw + (ulong)(j - i) * stride) j++;
+            if (!visit(new LeafRunRef(t, i, j - i, eStart, e, stride))) return false;
+            i = j - 1;
+        }
+        return true;
+    }
+
+    /// <summary>Replaces a leaf by a table of the next level whose entries map the same pages (a split), returning the new table. <paramref name="known"/>: the folio the leaf probably maps (saves the lookup).</summary>
+    internal PageTable? SplitLeaf(MmStruct mm, PteRef r, Folio? known = null)
     {
         var e = r.Entry;
         var t = AllocTable(mm, r.Level - 1);
@@ -153,21 +236,19 @@ public sealed partial class Kernel
         ulong sub = t.EntrySize;
         if (e.Present)
         {
-            var f = Phys.FolioOf(e.Pfn)!;
+            // __split_huge_pmd_locked() / the HGM split: 512 entries one level down, the same pages, the dirty bit kept
+            var f = known is not null && known.ContainsPfn(e.Pfn) ? known : Phys.FolioOf(e.Pfn)!;
             bool dirty = (e.Raw & Pte._PAGE_DIRTY) != 0;
-            for (int i = 0; i < 512; i++)
-            {
-                var ne = Pte.Leaf(e.Pfn + (ulong)i * (sub >> Units.PAGE_SHIFT), t.Level != PtLevel.Pte, e.Writable);
-                if (dirty) ne = new Pte(ne.Raw | Pte._PAGE_DIRTY);
-                t.Set(i, ne);
-                AddRmap(f, e.Pfn + (ulong)i * (sub >> Units.PAGE_SHIFT), sub, +1);
-            }
+            var first = Pte.Leaf(e.Pfn, t.Level != PtLevel.Pte, e.Writable);
+            if (dirty) first = new Pte(first.Raw | Pte._PAGE_DIRTY);
+            t.SetLinear(first, sub);
+            AddRmapRun(f, sub, Units.PTRS_PER_TABLE, +1);
             Stats.EntriesWritten += 512;
             AddRmap(f, e.Pfn, r.Size, -1);
         }
         else
         {
-            for (int i = 0; i < 512; i++) t.Set(i, e.IsHwpoison ? Pte.Hwpoison(e.Pfn + (ulong)i * (sub >> Units.PAGE_SHIFT)) : e);
+            t.SetLinear(e.IsHwpoison ? Pte.Hwpoison(e.Pfn) : e, e.IsHwpoison ? sub : 0);
             Stats.EntriesWritten += 512;
         }
         r.Table.Set(r.Index, Pte.None);
@@ -176,4 +257,31 @@ public sealed partial class Kernel
         MmuNotifierInvalidate(mm, r.Va, r.Size); // secondary MMUs (EPT) drop their large mapping of the range
         return t;
     }
+}
+
+/// <summary>
+/// A run of <see cref="Count"/> consecutive leaves of one table starting at entry <see cref="Index"/> (mapping
+/// <see cref="Va"/> on): entry k of the run is <see cref="First"/> advanced by k × <see cref="Step"/> raw (the next pages
+/// for present and hwpoison entries, equal markers when Step is 0).
+/// </summary>
+public readonly record struct LeafRunRef(PageTable Table, int Index, int Count, ulong Va, Pte First, ulong Step)
+{
+    public PtLevel Level => Table.Level;
+    public int Shift => Table.EntryShift;
+    /// <summary>Bytes one entry maps.</summary>
+    public ulong Size => Table.EntrySize;
+    public ulong End => Va + (ulong)Count * Size;
+    public Pte EntryAt(int k) => new(First.Raw + (ulong)k * Step);
+
+    /// <summary>The first entry k of the run whose pfn lies in [lo, hi), or -1 (pfns rise by Step's pages per entry).</summary>
+    public int FirstWithPfnIn(ulong lo, ulong hi)
+    {
+        ulong p0 = First.Pfn, d = Step >> Units.PAGE_SHIFT;
+        if (p0 >= hi) return -1;
+        if (p0 >= lo) return 0;
+        if (d == 0) return -1;
+        ulong k = (lo - p0 + d - 1) / d;
+        return k < (ulong)Count && p0 + k * d < hi ? (int)k : -1;
+    }
+    public PteRef Ref(int k) => new(Table, Index + k, Va + (ulong)k * Size);
 }

@@ -19,7 +19,16 @@ public enum PoisonKind
 public sealed class PhysicalMemory
 {
     private readonly SortedSet<ulong>[] _free = new SortedSet<ulong>[Units.MAX_ORDER + 1];
+    /// <summary>Allocated folios of order &gt; 0 by head pfn.</summary>
     private readonly Dictionary<ulong, Folio> _folios = new();
+    /// <summary>
+    /// Allocated order-0 folios (page-table pages, anonymous and tmpfs pages) in slots of 512 by pfn &gt;&gt; 9: a split
+    /// that allocates 512 page tables fills one slot array instead of growing and rehashing a dictionary 512 times.
+    /// </summary>
+    private readonly Dictionary<ulong, Folio?[]> _small = new();
+    private int _smallCount;
+    /// <summary>The large folio FolioOf found last (a walk over one folio asks for it again and again); null once freed.</summary>
+    private Folio? _lastLarge;
     private readonly SortedSet<ulong> _rawHwpoison = new();
     private readonly SortedDictionary<ulong, PoisonKind> _poisonLines = new();
     private readonly SortedSet<ulong> _poisonLineSet = new();
@@ -36,28 +45,90 @@ public sealed class PhysicalMemory
     public ulong TotalPages { get; }
     public ulong FreePages { get; private set; }
     public ulong Bytes => TotalPages << Units.PAGE_SHIFT;
-    public IReadOnlyDictionary<ulong, Folio> Folios => _folios;
+    /// <summary>Every allocated folio by head pfn.</summary>
+    public IReadOnlyDictionary<ulong, Folio> Folios => new FolioView(this);
     public IReadOnlyCollection<ulong> RawHwpoisonPages => _rawHwpoison;
+
+    /// <summary>
+    /// A block split by an order-0 allocation whose free rest [_cursor, _cursorEnd) is not yet on the free lists: the
+    /// buddy rules would hand those pages out one by one in address order before any other block (every lower order is
+    /// empty when a block is split), so consecutive order-0 allocations (a split filling 512 page tables) take the next
+    /// page without a free-list operation. Anything else that looks at the free lists puts the rest back first
+    /// (<see cref="Flush"/>), as the maximal aligned blocks expand() would have left there.
+    /// </summary>
+    private ulong _cursor, _cursorEnd;
+
+    private void Flush()
+    {
+        if (_cursor == _cursorEnd) return;
+        ulong start = _cursor, end = _cursorEnd;
+        _cursor = _cursorEnd = 0;
+        // expand() leaves the upper halves at orders 0.. in rising address order; the rest of them is the lowest-bit
+        // decomposition of [start, end)
+        while (start < end)
+        {
+            int o = System.Numerics.BitOperations.TrailingZeroCount(start);
+            while (start + (1UL << o) > end) o--;
+            _free[o].Add(start);
+            start += 1UL << o;
+        }
+    }
 
     /// <summary>__alloc_pages(): the lowest free block of the order (deterministic), splitting larger blocks.</summary>
     public Folio? AllocFolio(int order)
     {
+        if (order == 0 && _cursor != _cursorEnd)
+        {
+            FreePages--;
+            var cf = new Folio(_cursor++, 0);
+            AddFolio(cf);
+            return cf;
+        }
+        Flush();
         int o = order;
         while (o <= Units.MAX_ORDER && _free[o].Count == 0) o++;
         if (o > Units.MAX_ORDER) return null;
         ulong pfn = _free[o].Min;
         _free[o].Remove(pfn);
-        while (o > order) { o--; _free[o].Add(pfn + (1UL << o)); } // expand(): upper halves go back
+        if (order == 0 && o > 0) { _cursor = pfn + 1; _cursorEnd = pfn + (1UL << o); } // expand(), deferred (see _cursor)
+        else while (o > order) { o--; _free[o].Add(pfn + (1UL << o)); } // expand(): upper halves go back
         FreePages -= 1UL << order;
         var f = new Folio(pfn, order);
-        _folios.Add(pfn, f);
+        AddFolio(f);
         return f;
     }
+
+    private void AddFolio(Folio f)
+    {
+        if (f.Order > 0) { _folios.Add(f.Pfn, f); return; }
+        if (!_small.TryGetValue(f.Pfn >> 9, out var slots)) _small[f.Pfn >> 9] = slots = new Folio?[512];
+        if (slots[f.Pfn & 511] is not null) throw new InvalidOperationException($"pfn {Units.Hex(f.Pfn)} allocated twice");
+        slots[f.Pfn & 511] = f;
+        _smallCount++;
+    }
+
+    /// <summary>Forgets an allocated folio, wherever it was filed (its flags, order included, may have been reset by now).</summary>
+    private bool RemoveFolio(Folio f)
+    {
+        if (f == _lastLarge) _lastLarge = null;
+        if (_small.TryGetValue(f.Pfn >> 9, out var slots) && slots[f.Pfn & 511] == f)
+        {
+            slots[f.Pfn & 511] = null;
+            _smallCount--;
+            return true;
+        }
+        return _folios.TryGetValue(f.Pfn, out var g) && g == f && _folios.Remove(f.Pfn);
+    }
+
+    /// <summary>The allocated folio whose head is pfn.</summary>
+    private Folio? HeadAt(ulong pfn) =>
+        _small.TryGetValue(pfn >> 9, out var slots) && slots[pfn & 511] is { } s ? s : _folios.GetValueOrDefault(pfn);
 
     /// <summary>Frees a folio's block to buddy, merging with free buddies (__free_one_page()), except raw pages under quarantine.</summary>
     public void FreeFolio(Folio f)
     {
-        if (!_folios.Remove(f.Pfn)) throw new InvalidOperationException($"double free of {f}");
+        Flush();
+        if (!RemoveFolio(f)) throw new InvalidOperationException($"double free of {f}");
         // free_pages_prepare(): an order-0 page with PG_hwpoison never reaches buddy (page-table pages included)
         if (f.Order == 0 && f.IsHwpoison) _rawHwpoison.Add(f.Pfn);
         // Only healthy pages go back: a block containing quarantined raw pages is freed page by page
@@ -101,20 +172,23 @@ public sealed class PhysicalMemory
     }
 
     /// <summary>Number of free blocks per order (for /proc/buddyinfo-like output and tests).</summary>
-    public int FreeBlocks(int order) => _free[order].Count;
+    public int FreeBlocks(int order) { Flush(); return _free[order].Count; }
 
     /// <summary>Finds the allocated folio containing pfn (page_folio()).</summary>
     public Folio? FolioOf(ulong pfn)
     {
+        if (_lastLarge is { } l && l.ContainsPfn(pfn)) return l;
+        if (_small.TryGetValue(pfn >> 9, out var slots) && slots[pfn & 511] is { } s) return s;
         // folios are naturally aligned: probe the orders in use
-        if (_folios.TryGetValue(pfn, out var f)) return f;
-        if (_folios.TryGetValue(pfn & ~((1UL << 9) - 1), out f) && f.ContainsPfn(pfn)) return f;
-        if (_folios.TryGetValue(pfn & ~((1UL << 18) - 1), out f) && f.ContainsPfn(pfn)) return f;
+        if (_folios.TryGetValue(pfn, out var f) || _folios.TryGetValue(pfn & ~((1UL << 9) - 1), out f) && f.ContainsPfn(pfn)
+            || _folios.TryGetValue(pfn & ~((1UL << 18) - 1), out f) && f.ContainsPfn(pfn))
+            return _lastLarge = f;
         return null;
     }
 
     public bool IsFreePfn(ulong pfn)
     {
+        Flush();
         for (int o = 0; o <= Units.MAX_ORDER; o++)
             if (_free[o].Contains(pfn & ~((1UL << o) - 1))) return true;
         return false;
@@ -123,6 +197,7 @@ public sealed class PhysicalMemory
     /// <summary>take_page_off_buddy(): removes one free 4 KiB page from the allocator (splitting its block).</summary>
     public bool TakePageOffBuddy(ulong pfn)
     {
+        Flush();
         for (int o = 0; o <= Units.MAX_ORDER; o++)
         {
             ulong head = pfn & ~((1UL << o) - 1);
@@ -143,6 +218,7 @@ public sealed class PhysicalMemory
     /// <summary>put_page_back_buddy(): an unpoisoned quarantined page that no folio holds goes back to the free lists.</summary>
     public bool PutPageBackBuddy(ulong pfn)
     {
+        Flush();
         if (!_rawHwpoison.Remove(pfn)) return false;
         if (FolioOf(pfn) is null && !IsFreePfn(pfn)) FreeBlock(pfn, 0);
         return true;
@@ -193,10 +269,31 @@ public sealed class PhysicalMemory
     /// <summary>Approximate bytes of model state (for the model-memory benchmark).</summary>
     public long ApproxModelBytes()
     {
+        Flush();
         long b = 0;
         foreach (var s in _free) b += s.Count * 40L;
-        foreach (var f in _folios.Values) b += 160 + (f.Content?.ApproxBytes ?? 0) + (f.SubpageMapcount?.Length ?? 0) * 4L + f.RawHwp.Count * 8L;
+        b += _small.Count * (512 * 8L + 40);
+        foreach (var f in Folios.Values) b += 120 + (f.Content?.ApproxBytes ?? 0) + (f.HasRawHwp ? f.RawHwp.Count * 8L + 32 : 0);
         b += _rawHwpoison.Count * 40L + _poisonLines.Count * 80L;
         return b;
+    }
+
+    /// <summary><see cref="Folios"/>: the large and the order-0 folios as one read-only dictionary.</summary>
+    private sealed class FolioView(PhysicalMemory p) : IReadOnlyDictionary<ulong, Folio>
+    {
+        public Folio this[ulong pfn] => p.HeadAt(pfn) ?? throw new KeyNotFoundException($"no folio at pfn {Units.Hex(pfn)}");
+        public IEnumerable<ulong> Keys => this.Select(kv => kv.Key);
+        public IEnumerable<Folio> Values => this.Select(kv => kv.Value);
+        public int Count => p._folios.Count + p._smallCount;
+        public bool ContainsKey(ulong pfn) => p.HeadAt(pfn) is not null;
+        public bool TryGetValue(ulong pfn, [System.Diagnostics.CodeAnalysis.MaybeNullWhen(false)] out Folio value) => (value = p.HeadAt(pfn)) is not null;
+        public IEnumerator<KeyValuePair<ulong, Folio>> GetEnumerator()
+        {
+            foreach (var kv in p._folios) yield return kv;
+            foreach (var slots in p._small.Values)
+                foreach (var f in slots)
+                    if (f is not null) yield return new(f.Pfn, f);
+        }
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
     }
 }

@@ -77,9 +77,11 @@ public sealed class UserspaceMigratePolicy : RecoveryPolicyBase
             if (r.Failed || r.Ret <= 0) { badPages.Add(off); off += Units.PAGE_SIZE; continue; }
             ulong end = off + Units.AlignDown((ulong)r.Ret, Units.PAGE_SIZE);
             if (end == off) end = off + Units.PAGE_SIZE;
-            for (; off < end; off += Units.PAGE_SIZE)
+            // the bytes read, one tmpfs folio at a time (a run of good pages, not one 4 KiB at a time)
+            while (off < end)
             {
                 ulong idx = off >> tmp.FolioShift;
+                ulong runEnd = Math.Min(end, Units.AlignDown(off, tmp.FolioSize) + tmp.FolioSize);
                 if (!tmp.PageCache.TryGetValue(idx, out var tf))
                 {
                     tf = k.Phys.AllocFolio(tmp.ShmemFolioOrder);
@@ -90,8 +92,9 @@ public sealed class UserspaceMigratePolicy : RecoveryPolicyBase
                 }
                 ulong line0 = (off & (tmp.FolioSize - 1)) >> Units.CACHELINE_SHIFT;
                 if (folio.Content is { } src)
-                    tf.EnsureContent().CopyFrom(src, (uint)(off >> Units.CACHELINE_SHIFT), (uint)line0, (uint)(Units.PAGE_SIZE >> Units.CACHELINE_SHIFT));
-                copied += Units.PAGE_SIZE;
+                    tf.EnsureContent().CopyFrom(src, (uint)(off >> Units.CACHELINE_SHIFT), (uint)line0, (uint)((runEnd - off) >> Units.CACHELINE_SHIFT));
+                copied += runEnd - off;
+                off = runEnd;
             }
         }
         k.Stats.BytesCopied += (long)copied; k.Stats.PagesCopied += (long)(copied >> Units.PAGE_SHIFT);

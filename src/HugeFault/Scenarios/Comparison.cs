@@ -62,8 +62,8 @@ public static class Comparison
     public static long HostMemoryLost(Kernel k)
     {
         // a poisoned folio nobody can map any more is lost whole; one still (partly) mapped loses its bad pages
-        long b = k.Phys.Folios.Values.Where(f => f.IsHwpoison).Sum(f => f.Mapped ? (long)(f.RawHwp.Count + f.FakePoison.Count) * (long)Units.PAGE_SIZE : (long)f.Size);
-        b += k.Phys.Folios.Values.Where(f => !f.IsHwpoison && f.FakePoison.Count > 0).Sum(f => f.FakePoison.Count * (long)Units.PAGE_SIZE);
+        long b = k.Phys.Folios.Values.Where(f => f.IsHwpoison).Sum(f => f.Mapped ? (long)(f.RawHwp.Count + f.FakePoisonCount) * (long)Units.PAGE_SIZE : (long)f.Size);
+        b += k.Phys.Folios.Values.Where(f => !f.IsHwpoison && f.FakePoisonCount > 0).Sum(f => f.FakePoisonCount * (long)Units.PAGE_SIZE);
         b += k.Phys.RawHwpoisonPages.Count * (long)Units.PAGE_SIZE;
         return b;
     }
@@ -74,8 +74,8 @@ public static class Comparison
     /// <summary>
     /// Bytes of live user mappings that would fault with a memory error if touched now, summed over address
     /// spaces; and how many of those bytes are hardware-poisoned lines themselves (the rest is good data).
-    /// Counted per chunk (the VMA's huge page size, or 4 KiB); a 4 KiB VMA is walked once, like pagemap does
-    /// (walk_page_range()), so the cost follows its leaves and poisoned pages, not its size.
+    /// Counted per chunk (the VMA's huge page size, or 4 KiB); each VMA is walked once by runs of leaves, like pagemap
+    /// does (walk_page_range()), so the cost follows its page-table pages and poisoned pages, not its size.
     /// </summary>
     public static (long Bytes, long BadBytes) Inaccessible(Kernel k)
     {
@@ -103,7 +103,7 @@ public static class Comparison
                 {
                     ulong end = Math.Min(v.End, a + chunk);
                     long here = 0; bool any = false; Folio? last = null;
-                    k.ForEachLeaf(mm, a, end, r => { any = true; here += LeafBytes(k, r, ref last); });
+                    k.ForEachLeafRun(mm, a, end, run => { any = true; here += RunBytes(k, run, ref last, null); });
                     if (!any && FolioAt(k, v, a) is { IsHwpoison: true } f)
                         here = !k.Policy.AllowFaultOnPoisonedFolio(k, v, f, a) ? (long)(end - a) : RawIn(f, v.FileOffset(a) % f.Size, end - a);
                     Add(v, a, here);
@@ -114,20 +114,43 @@ public static class Comparison
     }
 
     /// <summary>
-    /// What a leaf makes inaccessible: all of a hwpoison entry or poison marker; the raw poisoned pages under a present
-    /// leaf. <c>last</c> carries the previous leaf's folio (neighbouring PTEs mostly map the same folio).
+    /// What a run of leaves makes inaccessible: all of hwpoison entries and poison markers; the raw poisoned pages under
+    /// present leaves. <c>last</c> carries the previous leaf's folio (neighbouring leaves mostly map the same folio).
+    /// <paramref name="perEntry"/>, if given, is told each entry with a non-zero count: (entry index in the run, bytes).
     /// </summary>
-    private static long LeafBytes(Kernel k, PteRef r, ref Folio? last)
+    private static long RunBytes(Kernel k, LeafRunRef run, ref Folio? last, Action<int, long>? perEntry)
     {
-        var e = r.Entry;
-        if (e.IsHwpoison || e.IsPoisonMarker) return (long)r.Size;
+        var e = run.First;
+        if (e.IsHwpoison || e.IsPoisonMarker)
+        {
+            if (perEntry is not null) for (int i = 0; i < run.Count; i++) perEntry(i, (long)run.Size);
+            return (long)run.Size * run.Count;
+        }
         if (!e.Present) return 0;
-        if (last is null || !last.ContainsPfn(e.Pfn)) last = k.Phys.FolioOf(e.Pfn);
-        long here = 0;
-        if (last is { IsHwpoison: true } pf)
-            foreach (var raw in pf.RawHwp)
-                if (raw >= e.Pfn && raw < e.Pfn + (r.Size >> Units.PAGE_SHIFT)) here += (long)Units.PAGE_SIZE;
-        return here;
+        long total = 0;
+        ulong pages = run.Size >> Units.PAGE_SHIFT, d = run.Count > 1 ? run.Step >> Units.PAGE_SHIFT : pages;
+        for (int i = 0; i < run.Count; )
+        {
+            ulong pfn = e.Pfn + (ulong)i * d;
+            if (last is null || !last.ContainsPfn(pfn)) last = k.Phys.FolioOf(pfn);
+            if (last is null) { i++; continue; }
+            // the entries of the run that start inside this folio
+            int n = (int)Math.Min((ulong)(run.Count - i), (last.Pfn + last.NrPages - pfn + d - 1) / d);
+            if (last is { IsHwpoison: true } pf)
+                foreach (var raw in pf.RawHwp)
+                {
+                    if (raw < pfn) continue;
+                    // entry jj of these covers [pfn + jj·d, + pages): the raw page lies under at most one of them
+                    ulong jj = (raw - pfn) / d;
+                    if (jj < (ulong)n && raw < pfn + jj * d + pages)
+                    {
+                        total += (long)Units.PAGE_SIZE;
+                        perEntry?.Invoke(i + (int)jj, (long)Units.PAGE_SIZE);
+                    }
+                }
+            i += n;
+        }
+        return total;
     }
 
     /// <summary>Bytes of the raw poisoned pages of <paramref name="f"/> in [offset, offset + length) of the folio.</summary>
@@ -144,14 +167,17 @@ public static class Comparison
         var here = new SortedDictionary<ulong, long>();
         var covered = new List<(ulong Start, ulong End)>();
         Folio? last = null;
-        k.ForEachLeaf(v.Mm, v.Start, v.End, r =>
+        k.ForEachLeafRun(v.Mm, v.Start, v.End, run =>
         {
-            ulong s = Math.Max(r.Va, v.Start), e = Math.Min(r.Va + r.Size, v.End);
+            ulong s = Math.Max(run.Va, v.Start), e = Math.Min(run.End, v.End);
             if (covered.Count > 0 && covered[^1].End >= s) covered[^1] = (covered[^1].Start, Math.Max(covered[^1].End, e));
             else covered.Add((s, e));
-            long c = LeafBytes(k, r, ref last);
-            if (c == 0) return;
-            for (ulong a = v.Start + (s - v.Start) / P * P; a < e; a += P) here[a] = here.GetValueOrDefault(a) + c;
+            RunBytes(k, run, ref last, (i, c) =>
+            {
+                // the entry's bytes count in every 4 KiB chunk the entry overlaps
+                ulong es = Math.Max(run.Va + (ulong)i * run.Size, v.Start), ee = Math.Min(run.Va + (ulong)(i + 1) * run.Size, v.End);
+                for (ulong a = v.Start + (es - v.Start) / P * P; a < ee; a += P) here[a] = here.GetValueOrDefault(a) + c;
+            });
         });
         bool Hole(ulong a)
         {
