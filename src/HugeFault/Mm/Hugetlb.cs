@@ -135,7 +135,7 @@ public sealed partial class Kernel
                 if (f.RawHwp.Count == 0) Phys.SetRawHwpoison(f.Pfn);
                 foreach (var raw in f.RawHwp) Phys.SetRawHwpoison(raw);
             }
-            f.Flags = new PageFlags(0); Phys.FreeFolio(f);
+            f.Flags = new PageFlags(0).WithOrder(f.Order); Phys.FreeFolio(f); // the whole folio goes back to buddy, not its first 4 KiB
         }
     }
 

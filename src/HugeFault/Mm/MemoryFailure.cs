@@ -435,7 +435,9 @@ public sealed partial class Kernel
     {
         if (!folio.MfRefHeld) return;
         folio.MfRefHeld = false;
-        if (Phys.Folios.ContainsKey(folio.Pfn)) FolioPut(folio);
+        // a folio whose last counted reference already went (MADV_HWPOISON's MF_COUNT_INCREASED reference is the GUP one
+        // the model does not count; a migration put the mapping's) is free: putting it again would free it twice
+        if (Phys.Folios.ContainsKey(folio.Pfn) && folio.RefCount > 0 && !folio.Flags.Has(PageFlags.HugetlbFreed)) FolioPut(folio);
     }
 
     /// <summary>Hook for KVM's MMU notifier (mmu_notifier_invalidate_range_start): zaps secondary (EPT) mappings of the range.</summary>
