@@ -1,4 +1,5 @@
 using CsCheck;
+using HugeFault.Tests.Properties;
 using HugeFault.Recovery.Kernel;
 using static HugeFault.Recovery.Kernel.Uapi;
 
@@ -13,7 +14,7 @@ public class AgentProperties
     {
         // 512 raw pages per 2 MiB folio; sets from one page up to a quarter of the folio, runs included
         var gen = Gen.Int[0, 511].Array[1, 128].Select(a => a.Distinct().Order().ToArray());
-        gen.Sample(bad =>
+        Pbt.Run(gen, bad =>
         {
             using var rig = new Rig(pages: 1);
             rig.Poison(bad.Select(b => (long)b << PAGE_SHIFT).ToArray());
@@ -28,7 +29,7 @@ public class AgentProperties
             Assert.Equal(Rig.M2 - bad.Length * 4096L, r.BytesCopied);
             Assert.Equal(bad.Select(b => (ulong)rig.Base + ((ulong)b << PAGE_SHIFT)).ToHashSet(), rig.K.MappingAt((ulong)rig.Base)!.Markers);
             rig.AssertContent(r.LostOffsets.ToArray());
-        }, iter: 25, threads: 1); // one agent (one SIGBUS handler, one fake kernel) at a time
+        }, iter: 25, stream: 44); // one agent (one SIGBUS handler, one fake kernel) at a time (Pbt runs one case at a time)
     }
 
     [Fact]

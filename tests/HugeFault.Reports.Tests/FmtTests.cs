@@ -1,4 +1,5 @@
 using CsCheck;
+using HugeFault.Tests.Properties;
 using HugeFault.Simulation;
 
 namespace HugeFault.Reports.Tests;
@@ -20,7 +21,7 @@ public class FmtTests
     [Fact]
     public void No_byte_count_prints_a_four_digit_1024()
     {
-        Gen.Long[1, 1L << 50].Sample(b => !Fmt.Bytes(b).StartsWith("1,024 ", StringComparison.Ordinal) && !Fmt.Bytes(b).StartsWith("1024", StringComparison.Ordinal));
+        Pbt.Run(Gen.Long[1, 1L << 50], b => !Fmt.Bytes(b).StartsWith("1,024 ", StringComparison.Ordinal) && !Fmt.Bytes(b).StartsWith("1024", StringComparison.Ordinal), iter: 100, stream: 41);
     }
 
     [Fact]
@@ -34,20 +35,22 @@ public class FmtTests
     [Fact]
     public void Positive_intervals_never_go_below_zero_and_contain_the_mean()
     {
-        Gen.Select(Gen.Double[0, 1e6], Gen.Double[0, 1e7]).Sample((m, se) =>
+        Pbt.Run(Gen.Select(Gen.Double[0, 1e6], Gen.Double[0, 1e7]), c =>
         {
+            var (m, se) = c;
             var ci = Intervals.Positive(m, se);
             return ci.Lower >= 0 && (m == 0 || (ci.Lower <= m && ci.Upper >= m));
-        });
+        }, iter: 100, stream: 42);
     }
 
     [Fact]
     public void Wilson_intervals_stay_inside_0_1()
     {
-        Gen.Select(Gen.Long[0, 10_000], Gen.Long[1, 10_000]).Where((k, n) => k <= n).Sample((k, n) =>
+        Pbt.Run(Gen.Select(Gen.Long[0, 10_000], Gen.Long[1, 10_000]).Where((k, n) => k <= n), c =>
         {
+            var (k, n) = c;
             var ci = Intervals.Wilson(k, n);
             return ci.Lower >= 0 && ci.Upper <= 1 && ci.Lower <= (double)k / n && ci.Upper >= (double)k / n;
-        });
+        }, iter: 100, stream: 43);
     }
 }

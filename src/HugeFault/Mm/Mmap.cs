@@ -18,10 +18,18 @@ public static class Mman
 // mmap/munmap/fork/exit/madvise (mm/mmap.c, mm/vma.c, kernel/fork.c, mm/madvise.c).
 public sealed partial class Kernel
 {
+    /// <summary>The user address space of x86-64 with 4-level paging (arch/x86/include/asm/page_64_types.h TASK_SIZE_MAX).</summary>
+    public const ulong TASK_SIZE = (1UL << 47) - Units.PAGE_SIZE;
+    /// <summary>vm.mmap_min_addr's default: nothing is mapped below it.</summary>
+    public const ulong MMAP_MIN_ADDR = 0x10000;
+
     /// <summary>mmap(): returns the address. hugetlb mappings reserve pages here (hugetlb_reserve_pages()).</summary>
     public SysResult Mmap(TaskStruct t, ulong length, int prot, int flags, int fd, ulong offset, string name)
     {
+        // do_mmap(): "if (!len) return -EINVAL;", then PAGE_ALIGN(len) == 0 (an overflow) is -ENOMEM, and
+        // __get_unmapped_area(): "if (len > TASK_SIZE) return -ENOMEM;"
         if (length == 0) return SysResult.Err(Errno.EINVAL);
+        if (length > TASK_SIZE) return SysResult.Err(Errno.ENOMEM);
         bool shared = (flags & Mman.MAP_SHARED) != 0, priv = (flags & Mman.MAP_PRIVATE) != 0;
         if (shared == priv) return SysResult.Err(Errno.EINVAL);
         Inode? file = null;
@@ -55,6 +63,8 @@ public sealed partial class Kernel
         }
         length = Units.AlignUp(length, Units.PAGE_SIZE);
         ulong align = h?.Size ?? Units.PAGE_SIZE;
+        // vm_unmapped_area(): no gap of this length below the mmap base (top-down allocation) is -ENOMEM
+        if (length > TASK_SIZE || t.Mm.MmapBase < MMAP_MIN_ADDR + length + Math.Max(align, Units.PMD_SIZE)) return SysResult.Err(Errno.ENOMEM);
         ulong va = Units.AlignDown(t.Mm.MmapBase - length, Math.Max(align, Units.PMD_SIZE));
         var vf = VmFlags.None;
         if ((prot & Mman.PROT_READ) != 0) vf |= VmFlags.VM_READ;
@@ -105,6 +115,11 @@ public sealed partial class Kernel
     {
         var h = vma.Hstate!;
         ulong first = vma.FileOffset(vma.Start) >> h.Shift, n = vma.Length >> h.Shift;
+        // at least n minus what the file already has must be newly reserved: beyond the pool and its overcommit headroom
+        // it fails at once, without walking n indices (a mapping of terabytes)
+        long have = vma.IsShared ? vma.File!.PageCache.Count + vma.File.SharedResv.Count : 0;
+        long headroom = h.free_huge_pages - h.resv_huge_pages + Math.Max(0, h.nr_overcommit_huge_pages - h.surplus_huge_pages);
+        if ((long)n - have > headroom) return false;
         if (vma.IsShared)
         {
             var inode = vma.File!;

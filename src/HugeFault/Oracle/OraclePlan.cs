@@ -29,8 +29,8 @@ public static class OraclePlan
         if (!sc.Mainline) return "not marked mainline: true";
         var bad = sc.Steps.FirstOrDefault(s => ModelOnlyOps.Contains(s.Op));
         if (bad is not null) return $"step {bad.Index} uses the model-only operation '{bad.Op}'";
-        var madv = sc.Steps.FirstOrDefault(s => s.Op == "madvise" && s.Args["advice"].Text is "MADV_SPLIT" or "MADV_COLLAPSE" or "MADV_REPAIR");
-        if (madv is not null) return $"step {madv.Index} uses {madv.Args["advice"].Text}, which mainline does not have";
+        var madv = sc.Steps.Select(s => (s, s.Call as MadviseOp)).FirstOrDefault(x => x.Item2?.AdviceText is "MADV_SPLIT" or "MADV_COLLAPSE" or "MADV_REPAIR");
+        if (madv.Item2 is { } m) return $"step {madv.s.Index} uses {m.AdviceText}, which mainline does not have";
         if (!sc.Kernel.Contains(kernel)) return $"needs kernel {sc.Kernel} (the real kernel is {kernel})";
         if (sc.Host.HugePages1G > 2) return "needs more than two 1 GiB pages (the guest has 6 GiB)";
         return null;
@@ -52,8 +52,8 @@ public static class OraclePlan
         var l = sc.Processes.Select(p => p.Name).ToList();
         foreach (var s in sc.Steps)
         {
-            if (s.Op == "fork" && !l.Contains(s.Args["child"].Text)) l.Add(s.Args["child"].Text);
-            if (s.Op == "thread" && !l.Contains(s.Args["name"].Text)) l.Add(s.Args["name"].Text);
+            if (s.Call is ForkOp f && !l.Contains(f.Child)) l.Add(f.Child);
+            if (s.Call is ThreadOp t && !l.Contains(t.Name)) l.Add(t.Name);
         }
         return l;
     }
@@ -80,131 +80,104 @@ public static class OraclePlan
         };
     }
 
-    private static ulong Size(Step s, string k, ulong dflt = 0) =>
-        s.Args.TryGetValue(k, out var a) && ScenarioParser.TryParseSize(a.Text, out var v) ? v : dflt;
-
-    private static long Flags(Step s, string k, Func<string, long> map)
-    {
-        if (!s.Args.TryGetValue(k, out var a)) return 0;
-        long f = 0;
-        foreach (var v in a.List ?? [a.Text]) f |= map(v);
-        return f;
-    }
-
     private static JsonObject PatternJson(string text)
     {
         Pattern.TryParse(text, out var p);
+        return PatternJson(p);
+    }
+
+    private static JsonObject PatternJson(Pattern p)
+    {
         var o = new JsonObject { ["zero"] = p.IsZero, ["seed"] = p.Seed };
         if (p.At is { } at) o["at"] = at;
         return o;
     }
 
+    /// <summary>The flags the guest runner passes to the syscall: the uapi values of the names the step gave.</summary>
+    private static long Bits(FlagsArg f, Func<string, long> map) => f.Text.Length == 0 || f.Text == "0" ? 0 : f.Text.Split('|').Aggregate(0L, (acc, v) => acc | map(v));
+
+    /// <summary>The step as the real-kernel runner's plan entry, from the step's typed record (StepOps.cs).</summary>
     private static JsonObject Step(Step s, Scenario sc)
     {
         var a = new JsonObject();
         var o = new JsonObject { ["i"] = s.Index, ["op"] = s.Op };
         if (s.As is { } who) o["as"] = who;
-        void Str(string k) { if (s.Args.TryGetValue(k, out var v)) a[k] = v.Text; }
-        void Sz(string k, long dflt = 0) => a[k] = s.Args.ContainsKey(k) ? (long)Size(s, k) : dflt;
-        switch (s.Op)
+        void Range(MapRange r, long dfltLength)
         {
-            case "memfd_create":
-                Str("name"); Str("fd");
-                a["flags"] = Flags(s, "flags", v => v switch
+            a["map"] = r.Map; a["offset"] = (long)r.Offset.Value; a["length"] = r.Length is { } l ? (long)l.Value : dfltLength;
+        }
+        switch (s.Call)
+        {
+            case MemfdCreateOp m:
+                a["name"] = m.Name; a["fd"] = m.Fd;
+                a["flags"] = Bits(m.Flags, v => v switch
                 {
                     "MFD_CLOEXEC" => 1, "MFD_ALLOW_SEALING" => 2, "MFD_HUGETLB" => 4, "MFD_HUGE_2MB" => 21L << 26, "MFD_HUGE_1GB" => 30L << 26, _ => 0,
                 });
                 break;
-            case "close": Str("fd"); break;
-            case "ftruncate": Str("fd"); Sz("length"); break;
-            case "fallocate":
-                Str("fd"); Sz("offset"); Sz("length");
-                a["mode"] = Flags(s, "mode", v => v == "FALLOC_FL_KEEP_SIZE" ? 1 : 2 | 1);
+            case CloseOp c: a["fd"] = c.Fd; break;
+            case FtruncateOp f: a["fd"] = f.Fd; a["length"] = (long)f.Length.Value; break;
+            case FallocateOp f:
+                a["fd"] = f.Fd; a["offset"] = (long)f.Offset.Value; a["length"] = (long)f.Length.Value;
+                a["mode"] = Bits(f.Mode, v => v == "FALLOC_FL_KEEP_SIZE" ? 1 : 2 | 1);
                 break;
-            case "lseek":
-                Str("fd");
-                a["offset"] = long.TryParse(s.Args["offset"].Text, out var lo) ? lo : (long)Size(s, "offset");
-                a["whence"] = s.Args.TryGetValue("whence", out var wh) ? wh.Text switch { "SEEK_CUR" => 1, "SEEK_END" => 2, _ => 0 } : 0;
-                break;
-            case "read": Str("fd"); Sz("length"); break;
-            case "pread": Str("fd"); Sz("length"); Sz("offset"); break;
-            case "read_loop": Str("fd"); Sz("chunk"); break;
-            case "mmap":
-                Str("name"); Str("fd"); Sz("length"); Sz("offset");
-                a["prot"] = s.Args.ContainsKey("prot") ? Flags(s, "prot", v => v switch { "PROT_READ" => 1, "PROT_WRITE" => 2, _ => 0 }) : 3;
-                a["flags"] = Flags(s, "flags", v => v switch
+            case LseekOp l: a["fd"] = l.Fd; a["offset"] = l.Offset; a["whence"] = l.Whence; break;
+            case ReadOp r: a["fd"] = r.Fd; a["length"] = (long)r.Length.Value; break;
+            case PreadOp r: a["fd"] = r.Fd; a["length"] = (long)r.Length.Value; a["offset"] = (long)r.Offset.Value; break;
+            case ReadLoopOp r: a["fd"] = r.Fd; a["chunk"] = (long)r.Chunk.Value; break;
+            case MmapOp m:
+                a["name"] = m.Name;
+                if (m.Fd is { } mfd) a["fd"] = mfd;
+                a["length"] = (long)m.Length.Value; a["offset"] = (long)m.Offset.Value;
+                a["prot"] = m.Prot.Bits; // PROT_READ 1, PROT_WRITE 2 (the uapi values); default both
+                a["flags"] = Bits(m.Flags, v => v switch
                 {
                     "MAP_SHARED" => 1, "MAP_PRIVATE" => 2, "MAP_ANONYMOUS" => 0x20, "MAP_HUGETLB" => 0x40000, "MAP_HUGE_2MB" => 21L << 26,
                     "MAP_HUGE_1GB" => 30L << 26, "MAP_NORESERVE" => 0x4000, "MAP_POPULATE" => 0x8000, _ => 0,
                 });
                 break;
-            case "munmap": Str("map"); Sz("offset"); Sz("length", -1); break;
-            case "madvise":
-                Str("map"); Sz("offset"); Sz("length", (long)Units.PAGE_SIZE);
-                a["advice"] = s.Args["advice"].Text switch { "MADV_DONTNEED" => 4, "MADV_REMOVE" => 9, "MADV_HWPOISON" => 100, "MADV_SOFT_OFFLINE" => 101, _ => -1 };
+            case MunmapOp m: Range(m.At, -1); break;
+            case MadviseOp m:
+                Range(m.At, (long)Units.PAGE_SIZE);
+                a["advice"] = m.AdviceText switch { "MADV_DONTNEED" => 4, "MADV_REMOVE" => 9, "MADV_HWPOISON" => 100, "MADV_SOFT_OFFLINE" => 101, _ => -1 };
                 break;
-            case "fork": Str("child"); break;
-            case "prctl":
-                a["arg2"] = !s.Args.TryGetValue("arg2", out var a2) || a2.Text == "PR_MCE_KILL_CLEAR" ? 0 : 1;
-                a["arg3"] = s.Args.TryGetValue("arg3", out var a3) ? a3.Text switch { "PR_MCE_KILL_EARLY" => 1, "PR_MCE_KILL_LATE" => 0, _ => 2 } : 0;
+            case ForkOp f: a["child"] = f.Child; break;
+            case PrctlOp p:
+                a["arg2"] = p.Arg2 is null or "PR_MCE_KILL_CLEAR" ? 0 : 1;
+                a["arg3"] = p.Arg3 is null ? 0 : p.Arg3 switch { "PR_MCE_KILL_EARLY" => 1, "PR_MCE_KILL_LATE" => 0, _ => 2 };
                 break;
-            case "sysctl":
-                a["path"] = "/proc/sys/" + s.Args["name"].Text.Replace('.', '/');
-                a["value"] = s.Args["value"].Text;
+            // the value as the model reads it (a size such as 2M written out in bytes), so both kernels get the same number
+            case SysctlOp c: a["path"] = "/proc/sys/" + c.Name.Replace('.', '/'); a["value"] = c.Value.ToString(System.Globalization.CultureInfo.InvariantCulture); break;
+            case NrHugepagesOp n: a["path"] = $"/sys/kernel/mm/hugepages/hugepages-{(n.Size == "1G" ? 1048576 : 2048)}kB/nr_hugepages"; a["value"] = n.Value.ToString(System.Globalization.CultureInfo.InvariantCulture); break;
+            case StoreOp st: Range(st.At, 1); a["pattern"] = PatternJson(st.Pattern); break;
+            case LoadOp ld: Range(ld.At, 1); break;
+            case CorruptPfnOp or UnpoisonPfnOp:
+            {
+                var (pfn, at) = s.Call is CorruptPfnOp c ? (c.Pfn, c.At) : (((UnpoisonPfnOp)s.Call).Pfn, ((UnpoisonPfnOp)s.Call).At);
+                if (pfn is { Var: { } v }) a["var"] = v;
+                else if (pfn is { } p) a["pfn"] = (long)p.Value;
+                else if (at is not null) { a["map"] = at.Map; a["offset"] = (long)at.Offset.Value; }
                 break;
-            case "nr_hugepages":
-                a["path"] = $"/sys/kernel/mm/hugepages/hugepages-{(s.Args["size"].Text == "1G" ? 1048576 : 2048)}kB/nr_hugepages";
-                a["value"] = s.Args["value"].Text;
+            }
+            case PfnOfOp p: a["map"] = p.At.Map; a["offset"] = (long)p.At.Offset.Value; a["save"] = p.Save; break;
+            case UserfaultfdOp u: a["fd"] = u.Fd; a["features"] = u.Features.Bits; break;
+            case UffdioRegisterOp u: a["uffd"] = u.Uffd; Range(u.At, -1); a["mode"] = u.Mode; break;
+            case UffdioCopyOp u: a["uffd"] = u.Uffd; Range(u.At, -1); a["pattern"] = PatternJson(u.Pattern); break;
+            case UffdioPoisonOp u: a["uffd"] = u.Uffd; Range(u.At, -1); break;
+            case ThreadOp t: a["name"] = t.Name; break;
+            case UffdioContinueOp u: a["uffd"] = u.Uffd; Range(u.At, -1); break;
+            case UffdioWriteprotectOp u: a["uffd"] = u.Uffd; Range(u.At, -1); a["mode"] = u.Protect ? 1 : 0; break; // UFFDIO_WRITEPROTECT_MODE_WP
+            case ShmgetOp g:
+                a["shm"] = g.Shm; a["size"] = (long)g.Size.Value;
+                a["flags"] = Bits(g.Flags, v => v switch { "SHM_HUGETLB" => 0x800, "SHM_HUGE_2MB" => 21L << 26, "SHM_HUGE_1GB" => 30L << 26, _ => 0 });
                 break;
-            case "store":
-            case "load":
-                Str("map"); Sz("offset"); Sz("length", 1);
-                if (s.Op == "store") a["pattern"] = PatternJson(s.Args.TryGetValue("pattern", out var pt) ? pt.Text : "p1");
-                break;
-            case "corrupt_pfn":
-            case "unpoison_pfn":
-                if (s.Args.TryGetValue("pfn", out var pf))
-                {
-                    if (pf.Text.StartsWith('$')) a["var"] = pf.Text[1..];
-                    else a["pfn"] = (long)Size(s, "pfn");
-                }
-                else { Str("map"); Sz("offset"); }
-                break;
-            case "pfn_of": Str("map"); Sz("offset"); Str("save"); break;
-            case "userfaultfd":
-                Str("fd");
-                a["features"] = Flags(s, "features", v => (long)Userfaultfd.FeatureBit(v));
-                break;
-            case "uffdio_register":
-                Str("uffd"); Str("map"); Sz("offset"); Sz("length", -1);
-                a["mode"] = s.Args.ContainsKey("mode") ? Flags(s, "mode", v => v switch { "MISSING" => 1, "WP" => 2, _ => 4 }) : 1;
-                break;
-            case "uffdio_copy":
-            case "uffdio_poison":
-                Str("uffd"); Str("map"); Sz("offset"); Sz("length", -1);
-                if (s.Op == "uffdio_copy") a["pattern"] = PatternJson(s.Args.TryGetValue("pattern", out var cpat) ? cpat.Text : "zero");
-                break;
-            case "thread": Str("name"); break;
-            case "uffdio_continue": Str("uffd"); Str("map"); Sz("offset"); Sz("length", -1); break;
-            case "uffdio_writeprotect":
-                Str("uffd"); Str("map"); Sz("offset"); Sz("length", -1);
-                a["mode"] = !s.Args.TryGetValue("protect", out var pr) || pr.Text == "true" ? 1 : 0; // UFFDIO_WRITEPROTECT_MODE_WP
-                break;
-            case "shmget":
-                Str("shm"); Sz("size");
-                a["flags"] = Flags(s, "flags", v => v switch { "SHM_HUGETLB" => 0x800, "SHM_HUGE_2MB" => 21L << 26, "SHM_HUGE_1GB" => 30L << 26, _ => 0 });
-                break;
-            case "shmat": Str("shm"); Str("name"); a["size"] = (long)ShmSize(sc, s.Args["shm"].Text); break;
-            case "shmdt": Str("map"); break;
-            case "shm_rmid": Str("shm"); break;
-            case "open": Str("path"); Str("fd"); a["create"] = !s.Args.TryGetValue("create", out var cr) || cr.Text != "false" ? 1 : 0; break;
-            case "unlink": Str("path"); break;
-            case "check":
-            case "exit":
-                break;
-            default:
-                o["skip"] = $"'{s.Op}' is model-only";
-                break;
+            case ShmatOp t: a["shm"] = t.Shm; a["name"] = t.Name; a["size"] = (long)ShmSize(sc, t.Shm); break;
+            case ShmdtOp sd: a["map"] = sd.Map; break;
+            case ShmRmidOp r: a["shm"] = r.Shm; break;
+            case OpenOp op: a["path"] = op.Path; a["fd"] = op.Fd; a["create"] = op.Create ? 1 : 0; break;
+            case UnlinkOp u: a["path"] = u.Path; break;
+            case CheckOp or ExitOp: break;
+            default: o["skip"] = $"'{s.Op}' is model-only"; break;
         }
         if (s.Expect?.Data is { } d) a["check"] = PatternJson(d);
         o["args"] = a;
@@ -218,10 +191,8 @@ public static class OraclePlan
     /// <summary>The size of SysV segment <paramref name="shm"/> as shmget() makes it (rounded to the huge page size for SHM_HUGETLB).</summary>
     private static ulong ShmSize(Scenario sc, string shm)
     {
-        var get = sc.Steps.First(x => x.Op == "shmget" && x.Args["shm"].Text == shm);
-        ulong size = Size(get, "size");
-        var flags = get.Args.TryGetValue("flags", out var f) ? f.List ?? [f.Text] : [];
-        ulong huge = flags.Contains("SHM_HUGE_1GB") ? Units.GiB : 2 * Units.MiB;
-        return flags.Contains("SHM_HUGETLB") ? Units.AlignUp(size, huge) : Units.AlignUp(size, Units.PAGE_SIZE);
+        var get = sc.Steps.Select(x => x.Call).OfType<ShmgetOp>().First(x => x.Shm == shm);
+        ulong huge = (get.Flags.Bits & (30L << 26)) == 30L << 26 ? Units.GiB : 2 * Units.MiB;
+        return (get.Flags.Bits & Kernel.SHM_HUGETLB) != 0 ? Units.AlignUp(get.Size.Value, huge) : Units.AlignUp(get.Size.Value, Units.PAGE_SIZE);
     }
 }

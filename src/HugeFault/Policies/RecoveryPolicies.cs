@@ -64,14 +64,17 @@ public static class RecoveryPolicies
     /// Adds a policy defined outside this library (a plug-in, a test): from then on it runs wherever a policy name is
     /// accepted (scenarios, <c>compare</c>, the fleet, whose effect table asks its kernel model). <paramref name="listed"/>
     /// = false keeps it out of <see cref="Names"/> (the default lists of <c>compare</c> and <c>fleet</c>).
+    /// <paramref name="parameters"/> describes the <c>policy_params</c> it takes beyond <c>report</c> (scenarios are checked against it).
     /// </summary>
-    public static void Register(string name, string summary, Func<IReadOnlyDictionary<string, string>, IRecoveryPolicy> make, bool listed = true)
+    public static void Register(string name, string summary, Func<IReadOnlyDictionary<string, string>, IRecoveryPolicy> make, bool listed = true,
+        IReadOnlyList<PolicyParameter>? parameters = null)
     {
         if (string.IsNullOrWhiteSpace(name)) throw new ArgumentException("a policy needs a name");
         lock (Lock)
         {
             if (Registry.ContainsKey(name)) throw new ArgumentException($"policy '{name}' is already registered");
             Registry[name] = (summary, make);
+            if (parameters is { Count: > 0 }) Parameters[name] = [.. parameters];
             if (listed) Added.Add(name); else Unlisted.Add(name);
         }
     }
@@ -85,23 +88,79 @@ public static class RecoveryPolicies
     }
 
     /// <summary>Every policy takes <c>report</c> (RecoveryPolicyBase).</summary>
-    private static readonly PolicyParameter Report = new("report", "native", "native|hugepage|page|cacheline: how precisely si_addr/si_addr_lsb report the error");
+    private static readonly PolicyParameter Report = new("report", "native", "native|hugepage|page|cacheline: how precisely si_addr/si_addr_lsb report the error",
+        ParameterKind.Choice, ["native", "hugepage", "page", "cacheline", "huge", "4k", "4K", "line"]);
+
+    /// <summary>
+    /// Checks parameters against policy <paramref name="name"/>'s description (and, for a parameter naming another
+    /// policy, that policy's, since the same parameters are passed on to it): each problem as (key, whether the value
+    /// or the key is wrong, message, hint). A key no policy of the chain declares, a value outside the parameter's
+    /// kind, and a fallback chain that comes back to a policy already in it are problems.
+    /// </summary>
+    public static IEnumerable<(string Key, bool OnValue, string Message, string Hint)> CheckParameters(string name, IReadOnlyDictionary<string, string> parameters)
+    {
+        var chain = new List<string> { name };
+        var declared = new Dictionary<string, PolicyParameter>();
+        var problems = new List<(string, bool, string, string)>();
+        for (string cur = name; ;)
+        {
+            string? next = null;
+            foreach (var p in Describe(cur).Parameters)
+            {
+                declared.TryAdd(p.Name, p);
+                if (p.Kind != ParameterKind.Policy || !parameters.TryGetValue(p.Name, out var v)) continue;
+                if (!Exists(v)) { problems.Add((p.Name, true, $"{cur}: {p.Name} '{v}' is not a policy", "known: " + string.Join(", ", Names))); continue; }
+                if (chain.Contains(v))
+                {
+                    problems.Add((p.Name, true, $"{p.Name} '{v}' makes {string.Join(" → ", chain.Append(v))} a loop (the parameters, this one included, are passed on to the {p.Name} policy)",
+                        $"choose a {p.Name} that has no {p.Name} of its own, e.g. mainline or hgm"));
+                    continue;
+                }
+                next = v;
+            }
+            if (next is null) break;
+            chain.Add(next); cur = next;
+        }
+        foreach (var (k, v) in parameters)
+        {
+            if (!declared.TryGetValue(k, out var p))
+            {
+                problems.Add((k, false, $"policy {name} has no parameter '{k}'", "parameters: " + string.Join(", ", declared.Keys)));
+                continue;
+            }
+            bool ok = p.Kind switch
+            {
+                ParameterKind.Bool => v is "true" or "false",
+                ParameterKind.Choice => p.Choices!.Contains(v),
+                ParameterKind.PositiveNumber => double.TryParse(v, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var d) && d > 0 && double.IsFinite(d),
+                _ => true,
+            };
+            if (!ok)
+                problems.Add((k, true, $"{k} '{v}' is not valid for policy {name}", p.Kind switch
+                {
+                    ParameterKind.Bool => "true or false",
+                    ParameterKind.Choice => "one of: " + string.Join(", ", p.Choices!),
+                    _ => "a positive number",
+                }));
+        }
+        return problems;
+    }
 
     private static readonly Dictionary<string, PolicyParameter[]> Parameters = new()
     {
         ["repair"] =
         [
-            new("auto", "true", "the SIGBUS handler asks for MADV_REPAIR by itself"),
-            new("enlightened", "false", "the guest accepts 64 zeroed bytes (else guest memory is never repaired)"),
-            new("fallback", "mainline", "policy for what cannot be repaired"),
+            new("auto", "true", "the SIGBUS handler asks for MADV_REPAIR by itself", ParameterKind.Bool),
+            new("enlightened", "false", "the guest accepts 64 zeroed bytes (else guest memory is never repaired)", ParameterKind.Bool),
+            new("fallback", "mainline", "policy for what cannot be repaired", ParameterKind.Policy),
         ],
         ["copy-around"] =
         [
-            new("bad_line", "fake-poison", "fake-poison|zero: what the bad lines become in the new page"),
-            new("fallback", "mainline", "policy when no free huge page is left"),
+            new("bad_line", "fake-poison", "fake-poison|zero: what the bad lines become in the new page", ParameterKind.Choice, ["fake-poison", "zero"]),
+            new("fallback", "mainline", "policy when no free huge page is left", ParameterKind.Policy),
         ],
-        ["userspace-migrate"] = [new("bandwidth_gbps", "10", "copy bandwidth, GB/s (time the range is inaccessible)")],
-        ["keep-mapped"] = [new("require_flag", "false", "only memfds created with MFD_MF_KEEP_UE_MAPPED keep the folio mapped")],
+        ["userspace-migrate"] = [new("bandwidth_gbps", "10", "copy bandwidth, GB/s (time the range is inaccessible)", ParameterKind.PositiveNumber)],
+        ["keep-mapped"] = [new("require_flag", "false", "only memfds created with MFD_MF_KEEP_UE_MAPPED keep the folio mapped", ParameterKind.Bool)],
     };
 
     private static readonly Dictionary<string, string> FallsBack = new()
@@ -116,8 +175,23 @@ public static class RecoveryPolicies
 
 }
 
-/// <summary>One policy parameter (a scenario's <c>host.policy_params</c> key), its default and meaning.</summary>
-public sealed record PolicyParameter(string Name, string Default, string Description);
+/// <summary>What values a policy parameter takes.</summary>
+public enum ParameterKind
+{
+    /// <summary>Any text.</summary>
+    Text,
+    /// <summary>true or false.</summary>
+    Bool,
+    /// <summary>One of <see cref="PolicyParameter.Choices"/>.</summary>
+    Choice,
+    /// <summary>A finite number above zero.</summary>
+    PositiveNumber,
+    /// <summary>The name of another policy (which gets the same parameters).</summary>
+    Policy,
+}
+
+/// <summary>One policy parameter (a scenario's <c>host.policy_params</c> key), its default, meaning and the values it takes.</summary>
+public sealed record PolicyParameter(string Name, string Default, string Description, ParameterKind Kind = ParameterKind.Text, IReadOnlyList<string>? Choices = null);
 
 /// <summary>
 /// A policy's description for listings and reports: <c>FallsBackWhen</c> says when the design cannot act and another

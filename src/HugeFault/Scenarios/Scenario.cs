@@ -46,10 +46,17 @@ public sealed record HostSpec(
 /// <summary>A process that exists at the start, and what it does with SIGBUS.</summary>
 public sealed record ProcessSpec(string Name, bool SigbusHandled);
 
-/// <summary>One step: an operation with its arguments, and what to expect after it.</summary>
+/// <summary>
+/// One step: an operation with its arguments as written (<see cref="Args"/>, for listings) and as its typed, validated
+/// record (<see cref="Call"/>, what the runner executes), and what to expect after it.
+/// </summary>
 public sealed record Step(int Index, SourcePos Pos, string Op, IReadOnlyDictionary<string, Arg> Args, Expect? Expect, string? Note)
 {
-    public string? As => Args.TryGetValue("as", out var a) ? a.Text : null;
+    /// <summary>The task the step runs in (<c>as:</c>), if the op takes one.</summary>
+    public string? As { get; init; } = Args.TryGetValue("as", out var a) ? a.Text : null;
+
+    /// <summary>The operation, parsed and validated at load time.</summary>
+    public StepOp Call { get; init; } = new CheckOp();
 
     /// <summary><c>expect_kernel</c>: expectations that replace parts of <see cref="Expect"/> on the kernels of their range (first match wins).</summary>
     public IReadOnlyList<(KernelRange Range, Expect Expect)>? KernelExpects { get; init; }

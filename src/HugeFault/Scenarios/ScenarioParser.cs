@@ -16,7 +16,7 @@ public sealed record ScenarioError(SourcePos Pos, string Message, string? Hint =
 /// Parses scenario YAML into a validated <see cref="Scenario"/>, collecting every error with its
 /// file:line:column instead of throwing.
 /// </summary>
-public static class ScenarioParser
+public static partial class ScenarioParser
 {
     /// <summary>Operations, their required and optional arguments.</summary>
     public static readonly IReadOnlyDictionary<string, (string[] Req, string[] Opt, string Doc)> Ops = new Dictionary<string, (string[], string[], string)>
@@ -101,7 +101,18 @@ public static class ScenarioParser
             return (null, [new ScenarioError(new SourcePos(file, 1, 1), "a scenario must be a YAML mapping", "start with 'name:', 'host:' and 'steps:'")]);
         var p = new P(file, errors);
         var sc = p.Scenario(root);
-        return (errors.Count == 0 ? sc : null, errors);
+        return (errors.Count == 0 ? sc : null, Capped(errors));
+    }
+
+    /// <summary>At most this many errors of one file are reported (one per distinct problem), then a count of the rest.</summary>
+    public const int MaxErrors = 50;
+
+    private static IReadOnlyList<ScenarioError> Capped(List<ScenarioError> errors)
+    {
+        var distinct = errors.DistinctBy(e => (e.Pos, e.Message)).ToList();
+        if (distinct.Count <= MaxErrors) return distinct;
+        var rest = distinct.Count - MaxErrors;
+        return [.. distinct.Take(MaxErrors), new ScenarioError(distinct[MaxErrors].Pos, $"and {rest} more error(s) not shown", "fix the errors above first")];
     }
 
     /// <summary>"$p" or "$p+5" (a saved pfn plus a page count).</summary>
@@ -115,24 +126,29 @@ public static class ScenarioParser
         return var.Length > 0 && var.All(c => char.IsLetterOrDigit(c) || c == '_');
     }
 
-    /// <summary>Parses sizes like 4096, 0x1000, 4K, 2M, 1G, 1.5T and sums/differences such as 1G-4K.</summary>
+    /// <summary>
+    /// Parses sizes like 4096, 0x1000, 4K, 2M, 1G, 1.5T and sums/differences such as 1G-4K. The result must lie in
+    /// [0, <see cref="Limits.MaxSize"/>]: a difference below zero (1G-2G) or a sum beyond 2^63 is not a size.
+    /// </summary>
     public static bool TryParseSize(string s, out ulong value)
     {
         value = 0;
         s = s.Trim();
-        if (s.Length == 0) return false;
-        ulong acc = 0; int sign = 1; int i = 0;
+        if (s.Length == 0 || s[^1] is '+' or '-') return false;
+        Int128 acc = 0; int sign = 1; int i = 0;
         while (i < s.Length)
         {
             int j = i;
             while (j < s.Length && s[j] != '+' && (s[j] != '-' || j == i)) j++;
             if (!TryParseTerm(s[i..j].Trim(), out var term)) return false;
             acc = sign > 0 ? acc + term : acc - term;
+            if (acc > (Int128)ulong.MaxValue * 64 || acc < -(Int128)ulong.MaxValue * 64) return false; // runaway sums of many terms
             if (j < s.Length) { sign = s[j] == '+' ? 1 : -1; }
             i = j + 1;
             if (j == s.Length) break;
         }
-        value = acc;
+        if (acc < 0 || acc > Limits.MaxSize) return false;
+        value = (ulong)acc;
         return true;
     }
 
@@ -296,7 +312,17 @@ public static class ScenarioParser
             if (!RecoveryPolicies.Exists(policy)) Err(Get(h, "policy")!, $"unknown policy '{policy}'", "known: " + string.Join(", ", RecoveryPolicies.Names));
             var pp = new Dictionary<string, string>();
             if (Get(h, "policy_params") is YamlMappingNode ppn)
+            {
                 foreach (var kv in ppn.Children) pp[Scalar(kv.Key) ?? ""] = Scalar(kv.Value) ?? "";
+                // each value through the policy's own parameter description (RecoveryPolicies.Describe)
+                if (RecoveryPolicies.Exists(policy))
+                    foreach (var (key, onValue, msg, hint) in RecoveryPolicies.CheckParameters(policy, pp))
+                    {
+                        var at = ppn.Children.FirstOrDefault(kv => Scalar(kv.Key) == key);
+                        Err((onValue ? at.Value : at.Key) ?? ppn, msg, hint);
+                    }
+            }
+            else if (Get(h, "policy_params") is { } bad) Err(bad, "'policy_params' must be a mapping", "policy_params: {fallback: hgm}");
             var kv2 = range.DefaultVersion() ?? KernelRange.DefaultModel;
             var kvn = Get(h, "kernel_version");
             if (kvn is not null)
@@ -345,8 +371,7 @@ public static class ScenarioParser
             else if (argsNode is YamlScalarNode { Value: "" or null } && req.Length == 0) { }
             else if (argsNode is not null && !(argsNode is YamlScalarNode { Value: "" or null })) Err(argsNode, $"arguments of '{op}' must be a mapping", $"- {op}: {{{string.Join(", ", req.Select(r => r + ": ..."))}}}");
             foreach (var r in req) if (!args.ContainsKey(r)) Err(argsNode ?? m, $"'{op}' needs argument '{r}'", Ops[op].Doc);
-            foreach (var (k, a) in args) ValidateArg(op, k, a);
-            return new Step(index, Pos(m), op, args, expect, note) { KernelExpects = kexp };
+            return new Step(index, Pos(m), op, args, expect, note) { KernelExpects = kexp, Call = BuildOp(op, args, errors) };
         }
 
         /// <summary><c>expect_kernel: [{kernel: "&lt;6.11", signals: []}, …]</c>: per-kernel replacements of expectation keys.</summary>
@@ -362,50 +387,6 @@ public static class ScenarioParser
                 if (ExpectNode(rest) is { } e) list.Add((range, e));
             }
             return list;
-        }
-
-        private static readonly string[] SizeArgs = ["length", "offset", "phys", "chunk", "gpa", "ram", "page_size", "size"];
-
-        private void ValidateArg(string op, string k, Arg a)
-        {
-            void E(string msg, string? hint = null) => errors.Add(new ScenarioError(a.Pos, msg, hint));
-            if (SizeArgs.Contains(k) && !(k == "offset" && op == "lseek"))
-            { if (!TryParseSize(a.Text, out _)) E($"'{k}' value '{a.Text}' is not a size", "use 4096, 0x1000, 4K, 2M, 1G or sums like 1G-4K"); }
-            if (k == "offset" && op == "lseek" && !long.TryParse(a.Text, out _) && !TryParseSize(a.Text, out _)) E($"lseek offset '{a.Text}' is not a number");
-            string[]? allowed = (op, k) switch
-            {
-                ("memfd_create", "flags") => ["MFD_CLOEXEC", "MFD_ALLOW_SEALING", "MFD_HUGETLB", "MFD_HUGE_2MB", "MFD_HUGE_1GB", "MFD_MF_KEEP_UE_MAPPED"],
-                ("mmap", "prot") => ["PROT_READ", "PROT_WRITE", "PROT_NONE"],
-                ("mmap", "flags") => ["MAP_SHARED", "MAP_PRIVATE", "MAP_ANONYMOUS", "MAP_HUGETLB", "MAP_HUGE_2MB", "MAP_HUGE_1GB", "MAP_NORESERVE", "MAP_POPULATE"],
-                ("madvise", "advice") => ["MADV_DONTNEED", "MADV_REMOVE", "MADV_HWPOISON", "MADV_SOFT_OFFLINE", "MADV_SPLIT", "MADV_COLLAPSE", "MADV_REPAIR"],
-                ("fallocate", "mode") => ["FALLOC_FL_KEEP_SIZE", "FALLOC_FL_PUNCH_HOLE"],
-                ("lseek", "whence") => ["SEEK_SET", "SEEK_CUR", "SEEK_END"],
-                ("prctl", "option") => ["PR_MCE_KILL"],
-                ("prctl", "arg2") => ["PR_MCE_KILL_SET", "PR_MCE_KILL_CLEAR"],
-                ("prctl", "arg3") => ["PR_MCE_KILL_EARLY", "PR_MCE_KILL_LATE", "PR_MCE_KILL_DEFAULT"],
-                ("sysctl", "name") => ["vm.memory_failure_early_kill", "vm.memory_failure_recovery", "vm.nr_hugepages", "vm.nr_overcommit_hugepages", "vm.enable_soft_offline"],
-                ("nr_hugepages", "size") => ["2M", "1G"],
-                ("hw_error", "kind") => ["permanent", "transient", "deposited"],
-                ("hw_error", "detect") => ["consume", "scrub", "none"],
-                ("userfaultfd", "features") => ["UFFD_FEATURE_POISON", "UFFD_FEATURE_MISSING_HUGETLBFS", "UFFD_FEATURE_MINOR_HUGETLBFS", "UFFD_FEATURE_MINOR_SHMEM",
-                    "UFFD_FEATURE_SIGBUS", "UFFD_FEATURE_EVENT_FORK", "UFFD_FEATURE_EXACT_ADDRESS", "UFFD_FEATURE_PAGEFAULT_FLAG_WP", "UFFD_FEATURE_WP_HUGETLBFS_SHMEM"],
-                ("shmget", "flags") => ["SHM_HUGETLB", "SHM_HUGE_2MB", "SHM_HUGE_1GB"],
-                ("uffdio_register", "mode") => ["MISSING", "MINOR", "WP"],
-                ("migrate", "mode") => ["precopy", "postcopy"],
-                ("migrate", "on_poison") => ["refuse", "fake-poison"],
-                ("vm_create", "page_size") => ["4K", "2M", "1G"],
-                (_, "amd") or (_, "enlightened") or (_, "write") or (_, "preempt") or (_, "protect") => ["true", "false"],
-                _ => null,
-            };
-            if (allowed is not null)
-                foreach (var v in a.List ?? [a.Text])
-                    if (!allowed.Contains(v)) E($"'{v}' is not a valid {k} for {op}", "use one of: " + string.Join(", ", allowed));
-            if (k is "vcpus" or "max_mces" or "pages" or "touches" && (!int.TryParse(a.Text, out var iv) || iv < 0 || iv > 10_000_000)) E($"'{k}' must be a whole number, not '{a.Text}'");
-            if (k is "kernel_fraction" && (!double.TryParse(a.Text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var fr) || fr < 0 || fr > 1)) E($"'{k}' must be between 0 and 1, not '{a.Text}'");
-            if (k is "rate" or "bandwidth_gbps" or "rtt_us" or "dirty_mbps" or "mce_window_s" or "max_downtime_ms" && (!double.TryParse(a.Text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var dv) || dv <= 0)) E($"'{k}' must be a positive number, not '{a.Text}'");
-            if (k == "value" || k == "pfn" && !a.Text.StartsWith('$'))
-                if (!long.TryParse(a.Text, out var lv) && !TryParseSize(a.Text, out _)) E($"'{k}' must be a number, not '{a.Text}'");
-            if (k == "pattern" && !Pattern.TryParse(a.Text, out _)) E($"pattern '{a.Text}' is not valid", "use a name (p1), name@offset (p1@0x1000) or zero");
         }
 
         private Expect? ExpectNode(YamlNode n)
@@ -592,6 +573,7 @@ public static class ScenarioParser
         {
             var known = new HashSet<string>(procs.Select(p => p.Name));
             var maps = new HashSet<string>(); var fds = new HashSet<string>(); var vars = new HashSet<string>(); var vms = new HashSet<string>(); var shms = new HashSet<string>();
+            var vcpus = new Dictionary<string, int>();
             foreach (var s in steps)
             {
                 void Need(string key, HashSet<string> set, string what, string hint)
@@ -618,9 +600,13 @@ public static class ScenarioParser
                 if (s.Op == "vm_create" && s.Args.TryGetValue("name", out var vn))
                 {
                     known.Add(vn.Text); vms.Add(vn.Text); maps.Add(vn.Text + ".ram");
-                    int nv = s.Args.TryGetValue("vcpus", out var vc) && int.TryParse(vc.Text, out var nvv) ? nvv : 1;
+                    int nv = s.Call is VmCreateOp vco ? vco.Vcpus : 1;
+                    vcpus[vn.Text] = nv;
                     for (int i = 0; i < nv; i++) known.Add($"{vn.Text}/vcpu{i}");
                 }
+                int? vcpu = s.Call switch { GuestAccessOp g => g.Vcpu, GuestTouchOp g => g.Vcpu, _ => null };
+                if (vcpu is { } vi && s.Args.TryGetValue("vm", out var vmv) && vcpus.TryGetValue(vmv.Text, out var have) && vi >= have)
+                    errors.Add(new ScenarioError(s.Args.TryGetValue("vcpu", out var va) ? va.Pos : s.Pos, $"vcpu {vi} of vm '{vmv.Text}', which has {have} vCPU(s)", $"use vcpu 0..{have - 1} or raise vcpus in vm_create"));
                 if (s.Op is "guest_access" or "guest_touch" or "vm_reset" or "migrate" && s.Args.TryGetValue("vm", out var vr) && !vms.Contains(vr.Text))
                     errors.Add(new ScenarioError(vr.Pos, $"vm '{vr.Text}' is not created before step {s.Index}", "create it with vm_create {name: ...}"));
                 if (s.Op == "mmap" && s.Args.TryGetValue("name", out var n)) { if (!maps.Add(n.Text)) errors.Add(new ScenarioError(n.Pos, $"mapping name '{n.Text}' is used twice", "give each mmap its own name")); }

@@ -3,23 +3,42 @@ using CsCheck;
 namespace HugeFault.Tests.Properties;
 
 /// <summary>
-/// Deterministic property runs on top of CsCheck: iteration i always draws its input from the same PCG
-/// (stream, i+1), so CI sees the same cases every run. When a case fails, CsCheck's Check.Sample is started
-/// from that case's seed to shrink it (its seed reproduces the failure), and for operation sequences a greedy
-/// delete-one-step pass then finds a minimal reproduction, which is what the failure message shows.
-/// Set HUGEFAULT_PBT_ITER=N to add N iterations from random seeds (exploration; failures are minimised the same way).
+/// Reproducible property runs on top of CsCheck. CsCheck's <c>Sample(seed:, iter:)</c> uses the seed for its first
+/// iteration only and draws every later one from a fresh random seed, so a failure at a later iteration could not be
+/// re-run; here iteration i always draws its input from the same PCG (stream, i+1), and every failure prints the seed
+/// of its own case. When a case fails, CsCheck's Check.Sample is started from that seed to shrink it, and for arrays a
+/// greedy delete-one-step pass then finds a minimal reproduction, which is what the failure message shows.
+/// Environment (outside CI; the timed suite sets none of them):
+/// HUGEFAULT_PBT_ITER=N adds N iterations per property (per theory row: per policy), their seeds drawn from
+/// HUGEFAULT_PBT_MASTER (a number; random when unset, and printed on a failure), failures minimised the same way;
+/// HUGEFAULT_PBT_SEED=SEED runs only the case of that printed seed (with a test filter, the failing test's).
 /// </summary>
 internal static class Pbt
 {
-    public static void Run<T>(Gen<T> gen, Action<T> assert, int iter, uint stream, Func<T, string> print)
+    public static void Run<T>(Gen<T> gen, Action<T> assert, int iter, uint stream, Func<T, string>? print = null)
     {
-        for (int i = 0; i < iter; i++) One(gen, assert, i, new PCG(stream, (ulong)i + 1), print);
-        // exploration: random seeds through the same path, so a failure is minimised too
-        if (int.TryParse(Environment.GetEnvironmentVariable("HUGEFAULT_PBT_ITER"), out int extra) && extra > 0)
-            for (int i = 0; i < extra; i++) One(gen, assert, iter + i, new PCG(stream, (ulong)Random.Shared.NextInt64()), print);
+        print ??= x => x is Array a ? $"[{string.Join(", ", a.Cast<object?>())}]" : x?.ToString() ?? "null";
+        if (Environment.GetEnvironmentVariable("HUGEFAULT_PBT_SEED") is { Length: > 0 } only)
+        {
+            One(gen, assert, "replayed case", PCG.Parse(only), print);
+            return;
+        }
+        for (int i = 0; i < iter; i++) One(gen, assert, $"iteration {i}", new PCG(stream, (ulong)i + 1), print);
+        // the long mode: seeds from one master seed, so the whole run is reproducible too
+        if (long.TryParse(Environment.GetEnvironmentVariable("HUGEFAULT_PBT_ITER"), out long extra) && extra > 0)
+        {
+            ulong master = ulong.TryParse(Environment.GetEnvironmentVariable("HUGEFAULT_PBT_MASTER"), out var m) ? m : (ulong)Random.Shared.NextInt64();
+            var seeds = new PCG(stream, master);
+            for (long i = 0; i < extra; i++)
+                One(gen, assert, $"iteration {iter + i} (HUGEFAULT_PBT_MASTER={master})", new PCG(stream, seeds.Next64()), print);
+        }
     }
 
-    private static void One<T>(Gen<T> gen, Action<T> assert, int i, PCG pcg, Func<T, string> print)
+    /// <summary>A property given as a predicate.</summary>
+    public static void Run<T>(Gen<T> gen, Func<T, bool> holds, int iter, uint stream, Func<T, string>? print = null) =>
+        Run(gen, x => { if (!holds(x)) throw new Xunit.Sdk.XunitException("the property is false"); }, iter, stream, print);
+
+    private static void One<T>(Gen<T> gen, Action<T> assert, string which, PCG pcg, Func<T, string> print)
     {
         string seed = pcg.ToString();
         var input = gen.Generate(pcg, null, out _);
@@ -29,7 +48,7 @@ internal static class Pbt
         catch (Exception e) { cs = e.Message.Split('\n')[0]; }
         var (min, why) = input is Array ? Minimise(assert, input, first) : (input, first);
         throw new PropertyFailedException(
-            $"iteration {i} (seed {seed}) failed. CsCheck: {cs}\nminimal reproduction: {print(min)}\n{why.Message}", why);
+            $"{which} (seed {seed}; re-run it alone with HUGEFAULT_PBT_SEED={seed}) failed. CsCheck: {cs}\nminimal reproduction: {print(min)}\n{why.Message}", why);
     }
 
     internal static Exception? Fails<T>(Action<T> assert, T input)
