@@ -106,3 +106,37 @@ public class ReplayShapeTests
         Assert.Null(FaultShapes.PhysicalToLine(map, 1UL << (map.LineBits + 6)));
     }
 }
+
+/// <summary>The replay test log in the tables Debian's packaged rasdaemon creates (opt-in: it installs and runs rasdaemon).</summary>
+public class PackagedRasdaemonTests
+{
+    [Fact]
+    public void A_database_created_by_the_packaged_rasdaemon_replays_like_the_ras_record_c_schema()
+    {
+        // Opt-in (.ci/run sets HUGEFAULT_RASDAEMON=1 when tools/rasdaemon/install.sh succeeds): rasdaemon runs for about
+        // a second in a private mount namespace (tools/rasdaemon/schema.sh) and needs root and the kernel's RAS tracepoints.
+        if (Environment.GetEnvironmentVariable("HUGEFAULT_RASDAEMON") != "1")
+            Assert.Skip("HUGEFAULT_RASDAEMON is not 1: the packaged-rasdaemon schema test (tools/rasdaemon/schema.sh) is opt-in; .ci/run enables it when the rasdaemon package installs");
+        string root = CliProcess.RepoRoot(), dir = Path.Combine(Path.GetTempPath(), "hugefault-rasdaemon", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        string db = Path.Combine(dir, "ras-mc_event.db");
+        var (exit, output) = ClusterScriptTests.Bash(Path.Combine(root, "tools/rasdaemon/schema.sh"), 60_000, db);
+        if (exit != 0) Assert.Skip($"the packaged rasdaemon could not create a database here: {output.Trim().Split('\n').Last()}");
+        // The row-fault example's rows, inserted into the packaged daemon's own mc_event table.
+        string inserts = string.Join("\n", File.ReadAllLines(Path.Combine(root, "docs/examples/ras-row-fault.sql")).Where(l => l.StartsWith("INSERT", StringComparison.Ordinal)));
+        using (var c = new SqliteConnection($"Data Source={db};Pooling=False"))
+        {
+            c.Open();
+            using var cmd = c.CreateCommand();
+            cmd.CommandText = inserts;
+            cmd.ExecuteNonQuery();
+        }
+        var packaged = MemoryErrorLogs.Read(db);
+        var shipped = MemoryErrorLogs.Read(Path.Combine(root, "docs/examples/ras-row-fault.db"));
+        Assert.Null(packaged.Error);
+        Assert.Equal(shipped.Errors.Select(e => (e.Time, e.Address, e.Dram)), packaged.Errors.Select(e => (e.Time, e.Address, e.Dram)));
+        var config = new FleetConfig();
+        var r = ErrorReplay.Run(packaged, ReplayHost.Default(config), config);
+        Assert.Equal(1, r.Totals.Single(t => t.Policy == "userspace-migrate").HostPanics);
+    }
+}
