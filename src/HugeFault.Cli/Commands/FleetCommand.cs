@@ -94,11 +94,24 @@ internal static class FleetCommand
         FleetResult result; FleetBands? bands = null;
         if (outputs.WantsBands)
             (result, bands) = FleetProgress.Run(stderr, end - first, progress => FleetBatches.Run(config, threads, shard, collectRows: outputs.Parquet is not null, progress: progress));
+        else if (outputs.Parquet is { } parquet)
+        {
+            // Streamed: the run hands each server's row to the writer in server order; row groups leave as they fill,
+            // into a temp file renamed over the output when the footer is written.
+            FleetResult? streamed = null;
+            OutputFiles.Write(parquet, st =>
+            {
+                using var w = new FleetParquetWriter(st, config.Policies);
+                streamed = FleetProgress.Run(stderr, end - first, progress => FleetMonteCarlo.Run(config, new FleetRunOptions(threads, shard, false, progress, w.Add)));
+                w.Finish(streamed, stamp);
+            });
+            result = streamed!;
+        }
         else
-            result = FleetProgress.Run(stderr, end - first, progress => FleetMonteCarlo.Run(config, new FleetRunOptions(threads, shard, outputs.Parquet is not null, progress)));
+            result = FleetProgress.Run(stderr, end - first, progress => FleetMonteCarlo.Run(config, new FleetRunOptions(threads, shard, false, progress)));
         var report = FleetRender.Report(result);
         outputs.Emit(report, stamp, bands, stdout);
-        if (outputs.Parquet is not null) OutputFiles.Write(outputs.Parquet, st => FleetParquet.Write(result, stamp, st));
+        if (outputs.Parquet is not null && bands is not null) OutputFiles.Write(outputs.Parquet, st => FleetParquet.Write(result, stamp, st));
         double secs = result.Elapsed.TotalSeconds;
         double serverYears = (end - first) * config.Years;
         stderr.WriteLine(string.Create(CultureInfo.InvariantCulture,
