@@ -50,3 +50,27 @@ public class FleetParquetStreamTests
         Assert.Equal(1, Groups(collected));
     }
 }
+
+/// <summary>A streamed --out is open for the whole run: a terminated run must still leave nothing behind.</summary>
+public class FleetOutKillTests
+{
+    [Fact]
+    public void A_fleet_run_terminated_while_streaming_parquet_leaves_no_file()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "hugefault-parquet-kill", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        var psi = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "HugeFault.Cli.dll"), "fleet", "--servers", "100000000", "--policy", "mainline", "--out", Path.Combine(dir, "f.parquet") })
+            psi.ArgumentList.Add(a);
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        p.ErrorDataReceived += (_, _) => { };
+        p.BeginErrorReadLine();
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (Directory.GetFiles(dir).Length == 0 && !p.HasExited && DateTime.UtcNow < deadline) Thread.Sleep(50);
+        Assert.False(p.HasExited, "the run ended before it could be terminated");
+        Assert.Single(Directory.GetFiles(dir), f => Path.GetFileName(f).StartsWith(".f.parquet.", StringComparison.Ordinal));
+        using (var kill = System.Diagnostics.Process.Start("kill", ["-TERM", p.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])) kill.WaitForExit();
+        Assert.True(p.WaitForExit(30_000), "hugefault did not stop on SIGTERM");
+        Assert.Empty(Directory.GetFiles(dir));
+    }
+}
