@@ -189,11 +189,19 @@ internal static class OutputFiles
         }
     }
 
-    /// <summary>Writes through a temp file in the same folder, then renames it over <paramref name="path"/>.</summary>
+    /// <summary>
+    /// Writes through a temp file in the same folder, then renames it over <paramref name="path"/>. A SIGTERM, SIGINT or
+    /// SIGHUP while writing (scancel, a Kubernetes pod stop, Ctrl-C; a streamed Parquet file is open for the whole run)
+    /// deletes the temp file before the process ends, so no partial file is left; only SIGKILL leaves the hidden temp.
+    /// </summary>
     public static void Write(string path, Action<Stream> write)
     {
         string full = Path.GetFullPath(path);
         string tmp = Path.Combine(Path.GetDirectoryName(full) ?? ".", $".{Path.GetFileName(full)}.{Environment.ProcessId}.tmp");
+        void Remove(System.Runtime.InteropServices.PosixSignalContext _) { try { File.Delete(tmp); } catch (IOException) { } catch (UnauthorizedAccessException) { } }
+        using var term = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, Remove);
+        using var intr = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, Remove);
+        using var hup = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGHUP, Remove);
         try
         {
             using (var s = File.Create(tmp)) write(s);

@@ -24,7 +24,7 @@ internal static class FleetCommand
     private static readonly Option<string?> Seed = new("--seed") { Description = "root seed (default 1); the same seed gives the same results for any --threads or --shard", HelpName = "s" };
     private static readonly Option<long?> Threads = CliOptions.Long("--threads", "worker threads (default: processor count)", 1, 1024, "t");
     private static readonly Option<bool> Json = new("--json") { Description = "print one JSON object (with the raw accumulators 'merge' needs)" };
-    private static readonly Option<bool> Csv = new("--csv") { Description = "print CSV rows: policy,metric,unit,mean,lo,hi,diff,diff_lo,diff_hi" };
+    private static readonly Option<bool> Csv = new("--csv") { Description = "print CSV rows: policy,metric,unit,mean,lo,hi,total,diff,diff_lo,diff_hi,study,shard" };
     private static readonly Option<string?> Plot = new("--plot") { Description = "write PNG and SVG plots into this folder", HelpName = "dir" };
     private static readonly Option<string?> Html = new("--html") { Description = "write the report and its plots as one self-contained HTML file", HelpName = "file.html" };
     private static readonly Option<string?> OutFile = new("--out") { Description = "write to a file, format from the extension: .parquet (tidy: one row per server with a UE pattern × policy, study metadata), .json, .csv, .txt or .html; {study} and {shard} in the name become the study id and shard", HelpName = "file" };
@@ -94,11 +94,24 @@ internal static class FleetCommand
         FleetResult result; FleetBands? bands = null;
         if (outputs.WantsBands)
             (result, bands) = FleetProgress.Run(stderr, end - first, progress => FleetBatches.Run(config, threads, shard, collectRows: outputs.Parquet is not null, progress: progress));
+        else if (outputs.Parquet is { } parquet)
+        {
+            // Streamed: the run hands each server's row to the writer in server order; row groups leave as they fill,
+            // into a temp file renamed over the output when the footer is written.
+            FleetResult? streamed = null;
+            OutputFiles.Write(parquet, st =>
+            {
+                using var w = new FleetParquetWriter(st, config.Policies);
+                streamed = FleetProgress.Run(stderr, end - first, progress => FleetMonteCarlo.Run(config, new FleetRunOptions(threads, shard, false, progress, w.Add)));
+                w.Finish(streamed, stamp);
+            });
+            result = streamed!;
+        }
         else
-            result = FleetProgress.Run(stderr, end - first, progress => FleetMonteCarlo.Run(config, new FleetRunOptions(threads, shard, outputs.Parquet is not null, progress)));
+            result = FleetProgress.Run(stderr, end - first, progress => FleetMonteCarlo.Run(config, new FleetRunOptions(threads, shard, false, progress)));
         var report = FleetRender.Report(result);
         outputs.Emit(report, stamp, bands, stdout);
-        if (outputs.Parquet is not null) OutputFiles.Write(outputs.Parquet, st => FleetParquet.Write(result, stamp, st));
+        if (outputs.Parquet is not null && bands is not null) OutputFiles.Write(outputs.Parquet, st => FleetParquet.Write(result, stamp, st));
         double secs = result.Elapsed.TotalSeconds;
         double serverYears = (end - first) * config.Years;
         stderr.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -134,7 +147,7 @@ internal static class FleetCommand
         public void Emit(FleetReport report, StudyStamp stamp, FleetBands? bands, TextWriter stdout)
         {
             if (AsJson) stdout.WriteLine(FleetStudyJson.Write(report, stamp));
-            else if (AsCsv) FleetRender.WriteCsv(report, stdout);
+            else if (AsCsv) FleetRender.WriteCsv(report, stamp, stdout);
             else FleetRender.WriteTable(report, stamp, stdout, AsWide);
             if (PlotDir is not null) FleetRender.WritePlots(report, bands, PlotDir);
             if (HtmlFile is not null) OutputFiles.WriteText(HtmlFile, HugeFault.Reports.Html.HtmlReport.Fleet(report, bands));
@@ -144,7 +157,7 @@ internal static class FleetCommand
                 switch (CliOptions.Ext(Out))
                 {
                     case "json": w.WriteLine(FleetStudyJson.Write(report, stamp)); break;
-                    case "csv": FleetRender.WriteCsv(report, w); break;
+                    case "csv": FleetRender.WriteCsv(report, stamp, w); break;
                     case "html": w.Write(HugeFault.Reports.Html.HtmlReport.Fleet(report, bands)); break;
                     default: FleetRender.WriteTable(report, stamp, w, wide: false, plain: true); break;
                 }

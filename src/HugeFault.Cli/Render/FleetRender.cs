@@ -24,13 +24,15 @@ internal static class FleetRender
         Terminal.Write(doc, output, plain ? new TerminalOptions(TerminalOptions.PipeWidth, true, false) : TerminalOptions.Detect(output, wide));
     }
 
-    public static void WriteCsv(FleetReport report, TextWriter output)
+    /// <summary>The report as CSV; every row ends with the study id and the shard label ("all", "2/4", or "partial: …" for a partial merge).</summary>
+    public static void WriteCsv(FleetReport report, StudyStamp stamp, TextWriter output)
     {
-        output.WriteLine("policy,metric,unit,mean,ci_lo,ci_hi,total,diff_vs_mainline,diff_lo,diff_hi");
+        output.WriteLine("policy,metric,unit,mean,ci_lo,ci_hi,total,diff_vs_mainline,diff_lo,diff_hi,study,shard");
+        string tail = $",{stamp.Study.Id},\"{stamp.Label}\"";
         foreach (var r in report.Rows())
         {
             string d = r.DiffVsMainline is { } x ? $"{Fmt.Raw(x.Mean)},{Fmt.Raw(x.Lower)},{Fmt.Raw(x.Upper)}" : ",,";
-            output.WriteLine($"{r.Policy},{r.Metric},\"{r.Unit}\",{Fmt.Raw(r.Value.Mean)},{Fmt.Raw(r.Value.Lower)},{Fmt.Raw(r.Value.Upper)},{Fmt.Raw(r.Total)},{d}");
+            output.WriteLine($"{r.Policy},{r.Metric},\"{r.Unit}\",{Fmt.Raw(r.Value.Mean)},{Fmt.Raw(r.Value.Lower)},{Fmt.Raw(r.Value.Upper)},{Fmt.Raw(r.Total)},{d}{tail}");
         }
     }
 

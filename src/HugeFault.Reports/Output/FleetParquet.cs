@@ -20,8 +20,8 @@ public static class FleetParquet
 
     // Server-level columns are the row's long properties, policy-level ones its long[] properties (one value per
     // policy): a count added to FleetServerRow becomes a column without a change here.
-    private static readonly PropertyInfo[] ServerColumns = typeof(FleetServerRow).GetProperties().Where(p => p.PropertyType == typeof(long)).ToArray();
-    private static readonly PropertyInfo[] PolicyColumns = typeof(FleetServerRow).GetProperties().Where(p => p.PropertyType == typeof(long[])).ToArray();
+    internal static readonly PropertyInfo[] ServerColumns = typeof(FleetServerRow).GetProperties().Where(p => p.PropertyType == typeof(long)).ToArray();
+    internal static readonly PropertyInfo[] PolicyColumns = typeof(FleetServerRow).GetProperties().Where(p => p.PropertyType == typeof(long[])).ToArray();
 
     /// <summary>The column names, in file order.</summary>
     public static IReadOnlyList<string> Columns { get; } =
@@ -52,43 +52,12 @@ public static class FleetParquet
         return meta;
     }
 
-    public static void Write(FleetResult r, StudyStamp stamp, Stream stream) => WriteAsync(r, stamp, stream).GetAwaiter().GetResult();
-
-    private static async Task WriteAsync(FleetResult r, StudyStamp stamp, Stream stream)
+    /// <summary>Writes a finished run's rows (<see cref="FleetRunOptions.CollectRows"/>) in one go.</summary>
+    public static void Write(FleetResult r, StudyStamp stamp, Stream stream)
     {
-        var rows = r.Rows.OrderBy(x => x.Server).ToList();
-        var policies = r.Config.Policies;
-        int n = rows.Count * policies.Count;
-        var serverField = new DataField<long>(Columns[0]);
-        var policyField = new DataField<string>("policy");
-        var longFields = Columns.Skip(2).Select(c => new DataField<long>(c)).ToArray();
-        var schema = new ParquetSchema([serverField, policyField, .. longFields]);
-        await using var writer = await ParquetWriter.CreateAsync(schema, stream);
-        writer.CustomMetadata = Metadata(r, stamp);
-        using var rg = writer.CreateRowGroup();
-        var server = new long[n];
-        var policy = new string[n];
-        for (int i = 0; i < rows.Count; i++)
-            for (int p = 0; p < policies.Count; p++) { server[i * policies.Count + p] = rows[i].Server; policy[i * policies.Count + p] = policies[p]; }
-        await rg.WriteAsync<long>(serverField, server.AsMemory());
-        await rg.WriteAsync(policyField, policy);
-        var values = new long[n];
-        int f = 0;
-        foreach (var col in ServerColumns.Skip(1))
-        {
-            for (int i = 0; i < rows.Count; i++)
-                for (int p = 0; p < policies.Count; p++) values[i * policies.Count + p] = (long)col.GetValue(rows[i])!;
-            await rg.WriteAsync<long>(longFields[f++], values.AsMemory());
-        }
-        foreach (var col in PolicyColumns)
-        {
-            for (int i = 0; i < rows.Count; i++)
-            {
-                var a = (long[])col.GetValue(rows[i])!;
-                for (int p = 0; p < policies.Count; p++) values[i * policies.Count + p] = a[p];
-            }
-            await rg.WriteAsync<long>(longFields[f++], values.AsMemory());
-        }
+        using var w = new FleetParquetWriter(stream, r.Config.Policies);
+        foreach (var row in r.Rows.OrderBy(x => x.Server)) w.Add(row);
+        w.Finish(r, stamp);
     }
 
     /// <summary>The study stamp of a Parquet file written by <see cref="Write"/>; null with the reason otherwise.</summary>

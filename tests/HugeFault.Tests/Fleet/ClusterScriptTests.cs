@@ -7,9 +7,9 @@ namespace HugeFault.Tests.Fleet;
 /// <summary>The shipped cluster files: the Slurm array end to end (opt-in), the study config, the Kubernetes Job and the Dockerfile.</summary>
 public class ClusterScriptTests
 {
-    private static (int Exit, string Output) Bash(string script, int timeoutMs)
+    internal static (int Exit, string Output) Bash(string script, int timeoutMs, params string[] args)
     {
-        var psi = new ProcessStartInfo("bash", [script]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var psi = new ProcessStartInfo("bash", [script, .. args]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         using var p = Process.Start(psi)!;
         var err = p.StandardError.ReadToEndAsync();
         string output = p.StandardOutput.ReadToEnd();

@@ -61,6 +61,12 @@ public class ShardMergeTests
         }
         var table = CliProcess.InProcess("fleet", "merge", a, c, "--partial");
         Assert.StartsWith("PARTIAL: partial: 2 of 3 shards (missing 1/3)", table.Out);
+        string csv = Path.Combine(Dir, "partial.csv");
+        Assert.Equal(0, CliProcess.InProcess("fleet", "merge", a, c, "--partial", "--out", csv).Exit);
+        var lines = File.ReadAllLines(csv);
+        Assert.EndsWith(",study,shard", lines[0]);
+        Assert.All(lines.Skip(1), l => Assert.EndsWith(",\"partial: 2 of 3 shards (missing 1/3)\"", l));
+        Assert.EndsWith(",\"all\"", CliProcess.InProcess("fleet", "merge", a, b, c, "--csv").Out.TrimEnd());
     }
 
     [Fact]

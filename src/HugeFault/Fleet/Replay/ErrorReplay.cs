@@ -30,8 +30,9 @@ public sealed record ReplayHost(int MemoryGiB, int PoolStartGiB, int PoolGiB, in
 /// <summary>Where an error landed and what it did under one policy (<c>HostPanicked</c>: handling it loaded the poison in kernel mode outside a machine-check-safe copy, so the host panicked and every VM died).</summary>
 public sealed record ReplayOutcome(long GuestLostBytes, long StrandedBytes, long Mces, bool VmDied, bool Repaired, bool HostPanicked = false);
 
-/// <summary>One error of the log: where it landed and its outcome under each policy (null when it could not be placed).</summary>
-public sealed record ReplayedError(MemoryErrorRecord Error, long Frame, string Where, IReadOnlyList<ReplayOutcome>? Outcomes);
+/// <summary>One error of the log: where it landed, its outcome under each policy (null when it could not be placed) and
+/// the fault it belongs to with its lines in this frame (<see cref="FaultShapes"/>; null when not placed).</summary>
+public sealed record ReplayedError(MemoryErrorRecord Error, long Frame, string Where, IReadOnlyList<ReplayOutcome>? Outcomes, ReplayShape? Shape = null);
 
 /// <summary>Per policy, over the whole log.</summary>
 public sealed record ReplayTotals(string Policy, long GuestLostBytes, long StrandedBytes, long Mces, int VmsKilled, int Repairs, int VmsHitSurviving, int HostPanics = 0);
@@ -44,7 +45,11 @@ public sealed record ReplayResult(ReplayHost Host, IReadOnlyList<string> Policie
 /// the 1 GiB hugetlb folio) on the canonical host — on a stated host layout. Errors are taken as permanent poison (a log
 /// cannot tell a transient one). Per frame and policy: a first error on a healthy page uses the table's first-error
 /// effect; later errors on a page the VM still holds damaged use its further-error effect; an error on a page already
-/// dissolved, or outside the pool, quarantines one 4 KiB page (<c>memory_failure()</c> on a base page), for every policy alike.
+/// dissolved, or outside the pool, quarantines its bad 4 KiB pages (<c>memory_failure()</c> on base pages), for every policy alike.
+/// <para>An error is one event of its fault (<see cref="FaultShapes"/>): the fault's first error in a frame carries every bad
+/// line the fault has there (the table's effect at n pages in m regions, and its multi-page panic, <see cref="EventEffect.Panics"/>);
+/// the fault's later errors in that frame are those lines reported again and cost nothing more. An error whose log gives
+/// no DIMM row/column is one bad line.</para>
 /// </summary>
 public static class ErrorReplay
 {
@@ -60,6 +65,7 @@ public static class ErrorReplay
     {
         var policies = config.Policies;
         var placed = log.Errors.OrderBy(e => e.Time ?? DateTimeOffset.MaxValue).Select(e => (Error: e, Frame: e.Address is { } a ? (long)(a >> 30) : -1)).ToList();
+        var shapes = FaultShapes.Classify(placed, config.Server);
         var perPolicy = new List<ReplayOutcome?[]>();
         var totals = new List<ReplayTotals>();
         foreach (var p in policies)
@@ -75,15 +81,18 @@ public static class ErrorReplay
             {
                 var (e, f) = placed[i];
                 if (f < 0) continue;
+                var shape = shapes[i]!;
+                if (shape.Lead != i) { outcomes[i] = new ReplayOutcome(0, 0, 0, false, false); continue; } // its lines were handled at the fault's first error here
+                long pages = shape.Pages, regions = shape.Regions;
                 int owner = host.OwnerOf(f);
                 if (owner >= 0 && dead.Contains(owner)) owner = -1; // its VM is gone: the page is back in the pool
                 ReplayOutcome o;
                 if (owner == -2 || broken.Contains(f))
-                    o = new ReplayOutcome(0, PageBytes, 0, false, false);
+                    o = new ReplayOutcome(0, pages * PageBytes, 0, false, false);
                 else if (owner == -1)
                 {
                     var fx = table.First(EventClass.FreeId(PoisonKind.Permanent, free > 1));
-                    o = Outcome(fx, false);
+                    o = Outcome(fx, false, pages, regions);
                     if (!fx.Repaired) { broken.Add(f); free--; }
                 }
                 else
@@ -91,7 +100,7 @@ public static class ErrorReplay
                     int id = EventClass.MappedId(PoisonKind.Permanent, e.Consumed, free > 0, enlightened: false);
                     bool further = held.TryGetValue(f, out int by);
                     var fx = further ? table.Further(by, id) : table.First(id);
-                    o = Outcome(fx, fx.GuestDied.At(1, 1) > 0);
+                    o = Outcome(fx, fx.GuestDied.At(pages, regions) > 0, pages, regions);
                     if (o.VmDied) { dead.Add(owner); killed++; held.Remove(f); }
                     else if (o.Mces > 0) hitSurviving++;
                     if (!fx.Repaired && !o.VmDied && !further)
@@ -118,12 +127,14 @@ public static class ErrorReplay
             totals.Add(new ReplayTotals(p, lost, stranded, mces, killed, repairs, hitSurviving, panics));
         }
         var errors = placed.Select((x, i) => new ReplayedError(x.Error, x.Frame, Where(host, x.Frame),
-            x.Frame < 0 ? null : perPolicy.Select(o => o[i]!).ToList())).ToList();
+            x.Frame < 0 ? null : perPolicy.Select(o => o[i]!).ToList(), shapes[i])).ToList();
         return new ReplayResult(host, policies, errors, totals, config.Guest.GuestKernelFraction);
     }
 
-    private static ReplayOutcome Outcome(EventEffect fx, bool died) =>
-        new(Math.Max(0, fx.GuestLost.At(1, 1)), Math.Max(0, fx.Stranded.At(1, 1)), Math.Max(0, fx.Mces.At(1, 1)), died, fx.Repaired, fx.Panics(1));
+    // A panic ends everything on the host before the event's own costs (as the fleet's UeEffects.Apply): only the deaths count.
+    private static ReplayOutcome Outcome(EventEffect fx, bool died, long pages, long regions) => fx.Panics(pages)
+        ? new(0, 0, 0, false, false, true)
+        : new(Math.Max(0, fx.GuestLost.At(pages, regions)), Math.Max(0, fx.Stranded.At(pages, regions)), Math.Max(0, fx.Mces.At(pages, regions)), died, fx.Repaired);
 
     private static string Where(ReplayHost host, long frame) => frame < 0 ? "no address" : host.OwnerOf(frame) switch
     {

@@ -11,7 +11,8 @@ namespace HugeFault.Fleet.Replay;
 /// <param name="Address">Physical address (null when the log has none: such errors cannot be placed on a page).</param>
 /// <param name="Consumed">A CPU read the bad line (action required).</param>
 /// <param name="Location">What the log says about the DIMM (label, socket/channel/slot, or bank), for the per-error table.</param>
-public sealed record MemoryErrorRecord(string Source, DateTimeOffset? Time, ulong? Address, bool Consumed, string Location);
+/// <param name="Dram">The DIMM, rank, bank, row and column when the log has them (the fault shape is read from them).</param>
+public sealed record MemoryErrorRecord(string Source, DateTimeOffset? Time, ulong? Address, bool Consumed, string Location, DramLocation? Dram = null);
 
 /// <summary>A log read: its uncorrected memory errors, how many corrected ones it also held, or the first problem (file and row/line).</summary>
 public sealed record MemoryErrorLog(string Format, IReadOnlyList<MemoryErrorRecord> Errors, long Corrected, string? Error = null)

@@ -32,7 +32,7 @@ public static class RasdaemonDb
             var errors = new List<MemoryErrorRecord>();
             long corrected = 0;
             string? problem = null;
-            if (tables.ContainsKey("mc_event")) problem = ReadMcEvent(db, name, errors, ref corrected);
+            if (tables.TryGetValue("mc_event", out var mcCols)) problem = ReadMcEvent(db, name, mcCols, errors, ref corrected);
             if (problem is null && tables.ContainsKey("mce_record")) problem = ReadMce(db, name, errors, ref corrected);
             return problem is null ? new MemoryErrorLog("rasdaemon", errors, corrected) : MemoryErrorLog.Fail("rasdaemon", problem);
         }
@@ -64,10 +64,13 @@ public static class RasdaemonDb
         return result;
     }
 
-    private static string? ReadMcEvent(SqliteConnection db, string name, List<MemoryErrorRecord> into, ref long corrected)
+    private static string? ReadMcEvent(SqliteConnection db, string name, HashSet<string> columns, List<MemoryErrorRecord> into, ref long corrected)
     {
         using var cmd = db.CreateCommand();
-        cmd.CommandText = "SELECT id, timestamp, err_type, label, mc, top_layer, middle_layer, lower_layer, address FROM mc_event ORDER BY id";
+        // err_msg and driver_detail carry the EDAC driver's decoded DRAM location (rasdaemon's ras-mc-handler.c stores the
+        // tracepoint's msg and driver_detail); older databases may lack driver_detail.
+        string Optional(string c) => columns.Contains(c) ? c : "''";
+        cmd.CommandText = $"SELECT id, timestamp, err_type, label, mc, top_layer, middle_layer, lower_layer, address, {Optional("err_msg")}, {Optional("driver_detail")} FROM mc_event ORDER BY id";
         using var r = cmd.ExecuteReader();
         while (r.Read())
         {
@@ -80,7 +83,9 @@ public static class RasdaemonDb
             if (terr is not null) return terr;
             if (!Integer(r, 8, out long addr)) return $"{where}: address '{Text(r, 8)}' is not an integer";
             string loc = $"{(Text(r, 3) is { Length: > 0 } l ? l + " " : "")}mc{Text(r, 4)} {Text(r, 5)}:{Text(r, 6)}:{Text(r, 7)}";
-            into.Add(new MemoryErrorRecord(where, time, addr > 0 ? (ulong)addr : null, false, loc));
+            var (dram, derr) = DramLocations.Parse(loc, Text(r, 9) + " " + Text(r, 10));
+            if (derr is not null) return $"{where}: {derr}";
+            into.Add(new MemoryErrorRecord(where, time, addr > 0 ? (ulong)addr : null, false, loc, dram));
         }
         return null;
     }

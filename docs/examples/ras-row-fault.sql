@@ -1,0 +1,12 @@
+-- A DRAM row fault as rasdaemon records it (mc_event as ras-record.c creates it; driver_detail as the Intel
+-- skx/i10nm EDAC drivers write it). One rank-row of the DIMM in channel 1 of socket 0 goes bad: the patrol scrub
+-- first corrects a single-bit error there, then finds three uncorrectable ones in the same row at three columns,
+-- over two days, all in GiB 117 (VM 3's memory on the default host). Last, an uncorrected error reported by
+-- firmware without any DIMM location lands in VM 19: it can only be replayed as one bad line.
+-- Rebuild: python3 -c "import sqlite3,sys; sqlite3.connect(sys.argv[1]).executescript(open(sys.argv[2]).read())" ras-row-fault.db ras-row-fault.sql
+CREATE TABLE IF NOT EXISTS mc_event (id INTEGER PRIMARY KEY, timestamp TEXT, err_count INTEGER, err_type TEXT, err_msg TEXT, label TEXT, mc INTEGER, top_layer INTEGER, middle_layer INTEGER, lower_layer INTEGER, address INTEGER, grain INTEGER, syndrome INTEGER, driver_detail TEXT);
+INSERT INTO mc_event VALUES (NULL, '2025-01-14 02:10:31 +0000', 1, 'Corrected', 'memory scrubbing error', 'CPU_SrcID#0_MC#0_Chan#1_DIMM#0', 0, 1, 0, -1, 126527743040, 64, 0, 'err_code:0x0008:0x00c1 ProcessorSocketId:0x0 MemoryControllerId:0x0 PhysicalRankId:0x1 Row:0x36c6 Column:0x90 Bank:0x1 BankGroup:0x2');
+INSERT INTO mc_event VALUES (NULL, '2025-01-14 03:47:02 +0000', 1, 'Uncorrected', 'memory scrubbing error', 'CPU_SrcID#0_MC#0_Chan#1_DIMM#0', 0, 1, 0, -1, 126527743040, 64, 0, 'err_code:0x0008:0x00c1 recoverable ProcessorSocketId:0x0 MemoryControllerId:0x0 PhysicalRankId:0x1 Row:0x36c6 Column:0x90 Bank:0x1 BankGroup:0x2');
+INSERT INTO mc_event VALUES (NULL, '2025-01-14 04:05:40 +0000', 1, 'Uncorrected', 'memory scrubbing error', 'CPU_SrcID#0_MC#0_Chan#1_DIMM#0', 0, 1, 0, -1, 126527773248, 64, 0, 'err_code:0x0008:0x00c1 recoverable ProcessorSocketId:0x0 MemoryControllerId:0x0 PhysicalRankId:0x1 Row:0x36c6 Column:0x268 Bank:0x1 BankGroup:0x2');
+INSERT INTO mc_event VALUES (NULL, '2025-01-15 21:32:18 +0000', 1, 'Uncorrected', 'memory scrubbing error', 'CPU_SrcID#0_MC#0_Chan#1_DIMM#0', 0, 1, 0, -1, 126527791168, 64, 0, 'err_code:0x0008:0x00c1 recoverable ProcessorSocketId:0x0 MemoryControllerId:0x0 PhysicalRankId:0x1 Row:0x36c6 Column:0x380 Bank:0x1 BankGroup:0x2');
+INSERT INTO mc_event VALUES (NULL, '2025-02-02 11:20:09 +0000', 1, 'Uncorrected', 'memory read error', 'CPU_SrcID#1_MC#0_Chan#3_DIMM#0', 1, 3, 0, -1, 408021024832, 64, 0, '');
