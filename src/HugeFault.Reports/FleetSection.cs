@@ -8,7 +8,7 @@ public static class FleetSection
 {
     /// <summary>Metrics shown in the table (all are in the JSON and CSV).</summary>
     public static readonly string[] TableMetrics =
-        ["vm_crashes", "stranded_gib_days", "stranded_gib_end", "guest_memory_lost_gib", "good_data_lost_gib", "extra_memory_peak_gib",
+        ["vm_crashes", "host_panics", "stranded_gib_days", "stranded_gib_end", "guest_memory_lost_gib", "good_data_lost_gib", "extra_memory_peak_gib",
          "page_table_peak_kib", "hugepages_lost", "live_migrations", "ue_events", "fallbacks"];
 
     /// <summary>The report of a run: its identity (seed, servers, configuration summary) and tallies.</summary>
