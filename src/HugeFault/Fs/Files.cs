@@ -282,8 +282,8 @@ public sealed partial class Kernel
     /// <summary>A kernel-mode load of a poisoned line outside an MC-safe copy: the host panics (see <see cref="CopyToUserConsumesPoison"/>).</summary>
     internal void KernelMachineCheckPanic(ulong pa, string where)
     {
-        Log($"mce: [Hardware Error]: CPU 0: Machine Check Exception: 4 Bank 1: bd80000000100134 ADDR {pa:x} ({where})");
-        Log("mce: [Hardware Error]: Machine check: Data load in unrecoverable area of kernel");
+        // mce_panic() prints the bank's record first (MCi_STATUS, ADDR): the model has no bank registers, so only the address
+        Log($"mce: [Hardware Error]: Machine check: Data load in unrecoverable area of kernel (ADDR {pa:x}, {where})");
         Panic("Fatal local machine check");
     }
 

@@ -435,9 +435,7 @@ public sealed partial class Kernel
     {
         if (!folio.MfRefHeld) return;
         folio.MfRefHeld = false;
-        // a folio whose last counted reference already went (MADV_HWPOISON's MF_COUNT_INCREASED reference is the GUP one
-        // the model does not count; a migration put the mapping's) is free: putting it again would free it twice
-        if (Phys.Folios.ContainsKey(folio.Pfn) && folio.RefCount > 0 && !folio.Flags.Has(PageFlags.HugetlbFreed)) FolioPut(folio);
+        if (Phys.Folios.ContainsKey(folio.Pfn)) FolioPut(folio);
     }
 
     /// <summary>Hook for KVM's MMU notifier (mmu_notifier_invalidate_range_start): zaps secondary (EPT) mappings of the range.</summary>
@@ -533,8 +531,10 @@ public sealed partial class Kernel
                     var en = r.Entry;
                     if (en.Present && old.ContainsPfn(en.Pfn)) remaps.Add((v.Mm, r, en.Pfn - old.Pfn, en.Writable, (en.Raw & Pte._PAGE_DIRTY) != 0));
                 });
+        bool pageCacheMoved = false;
         if (old.Mapping is { } inode && !old.IsAnon)
         {
+            pageCacheMoved = true;
             inode.PageCache[old.Index] = nf;
             nf.Mapping = inode;
             nf.RefCount++; // page cache reference moves to the new folio
@@ -547,7 +547,9 @@ public sealed partial class Kernel
             InstallLeaf(r, nf, nf.Pfn + idx, w, d);
             MmuNotifierInvalidate(mm, r.Va, r.Size);
         }
-        if (old.IsHugetlb && old.Mapping is null && Phys.Folios.ContainsKey(old.Pfn) && old.RefCount > 0) FolioPut(old);
+        // the old folio's page-cache reference went with its slot (an anonymous folio's references were its mappings,
+        // dropped by ZapEntry(); memory_failure()'s own reference, if held, stays until DropMfRef())
+        if (old.IsHugetlb && pageCacheMoved && Phys.Folios.ContainsKey(old.Pfn) && old.RefCount > 0) FolioPut(old);
         else if (!old.IsHugetlb && Phys.Folios.ContainsKey(old.Pfn) && old.RefCount > 0) FolioPut(old);
     }
 
