@@ -66,9 +66,11 @@ public class FleetOutKillTests
         p.ErrorDataReceived += (_, _) => { };
         p.BeginErrorReadLine();
         var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (Directory.GetFiles(dir).Length == 0 && !p.HasExited && DateTime.UtcNow < deadline) Thread.Sleep(50);
+        // wait for the streamed temp file itself (the output-path check before the run may create and remove a probe file)
+        static bool Streaming(string f) => Path.GetFileName(f).StartsWith(".f.parquet.", StringComparison.Ordinal);
+        while (!Directory.GetFiles(dir).Any(Streaming) && !p.HasExited && DateTime.UtcNow < deadline) Thread.Sleep(50);
         Assert.False(p.HasExited, "the run ended before it could be terminated");
-        Assert.Single(Directory.GetFiles(dir), f => Path.GetFileName(f).StartsWith(".f.parquet.", StringComparison.Ordinal));
+        Assert.Single(Directory.GetFiles(dir), Streaming);
         using (var kill = System.Diagnostics.Process.Start("kill", ["-TERM", p.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])) kill.WaitForExit();
         Assert.True(p.WaitForExit(30_000), "hugefault did not stop on SIGTERM");
         Assert.Empty(Directory.GetFiles(dir));
