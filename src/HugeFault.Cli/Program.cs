@@ -26,7 +26,12 @@ public static class Program
         return root;
     }
 
-    public static int Main(string[] args) => Run(args, Console.Out, Console.Error);
+    public static int Main(string[] args)
+    {
+        if (Environment.GetEnvironmentVariable("HUGEFAULT_TIMING") == "1")
+            Timing.BeforeMainMs = (DateTime.Now - System.Diagnostics.Process.GetCurrentProcess().StartTime).TotalMilliseconds;
+        return Run(args, Console.Out, Console.Error);
+    }
 
     /// <summary>
     /// Runs one command line with its output on <paramref name="stdout"/> and <paramref name="stderr"/>: what Main does,
@@ -35,7 +40,9 @@ public static class Program
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr, IReadOnlyDictionary<string, string>? env = null)
     {
         using var scope = env is null ? null : CliEnvironment.Use(env);
+        long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
         var parse = Root().Parse(args);
+        Timing.CommandLineMs = System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
         try
         {
             return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false, Output = stdout, Error = stderr });

@@ -25,20 +25,23 @@ public sealed record CompareResult(
 /// <summary>Runs a comparison: every scenario under every policy (in parallel, results in a fixed order) and the fleet.</summary>
 public static class CompareRunner
 {
+    /// <param name="seconds">When given, receives each (scenario, policy) run's wall time, in the order of the rows.</param>
     public static (IReadOnlyList<RunMetrics> Rows, Dictionary<(string, string), HugeFault.Mm.PageTableSnapshot> Snapshots) RunScenarios(
-        IReadOnlyList<Scenario> scenarios, IReadOnlyList<string> policies, bool snapshots, int threads)
+        IReadOnlyList<Scenario> scenarios, IReadOnlyList<string> policies, bool snapshots, int threads, double[]? seconds = null)
     {
         var jobs = scenarios.SelectMany(sc => policies.Select(p => (sc, p))).ToArray();
         var rows = new RunMetrics[jobs.Length];
         var snaps = new HugeFault.Mm.PageTableSnapshot?[jobs.Length];
         Parallel.For(0, jobs.Length, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads) }, i =>
         {
+            long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
             var afterError = new List<HugeFault.Mm.PageTableSnapshot>();
             bool erred = false; // from the first error step on, a snapshot after every step (an error may be consumed later)
             Action<Step, HugeFault.Kernel>? hook = snapshots ? (s, k) => { if (erred |= Summary.IsErrorStep(s)) afterError.Add(HugeFault.Mm.PageTableSnapshot.Take(k)); } : null;
             var run = ScenarioRunner.Run(jobs[i].sc, jobs[i].p, afterStep: hook);
             rows[i] = Comparison.Measure(run);
             if (snapshots) snaps[i] = JustAfterTheError(afterError, run.Kernel);
+            if (seconds is not null) seconds[i] = System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalSeconds;
         });
         var dict = new Dictionary<(string, string), HugeFault.Mm.PageTableSnapshot>();
         for (int i = 0; i < jobs.Length; i++) if (snaps[i] is { } s) dict[(jobs[i].sc.Name, jobs[i].p)] = s;

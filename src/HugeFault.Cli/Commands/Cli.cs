@@ -32,6 +32,7 @@ internal sealed class CliAction(Func<ParseResult, TextWriter, TextWriter, int> r
                 throw new UsageException(tok.StartsWith('-') ? $"unknown option '{tok}'" : $"unexpected argument '{tok}'");
             }
             CliOptions.CheckExclusive(parse);
+            using var outputs = OutputFiles.Scope(); // output files checked by this command, released when it ends
             return run(parse, config.Output, config.Error);
         }
         catch (UsageException e)
@@ -156,59 +157,4 @@ internal static class CliOptions
 
     /// <summary>The extension of an output path, lower case, without the dot.</summary>
     public static string Ext(string path) => Path.GetExtension(path).TrimStart('.').ToLowerInvariant();
-}
-
-/// <summary>Output files: checked before any simulation, written atomically (temp file + rename).</summary>
-internal static class OutputFiles
-{
-    /// <summary>Fails with a usage error unless a file can be created at <paramref name="path"/>.</summary>
-    public static void CheckFile(string flag, string path)
-    {
-        if (Directory.Exists(path)) throw new UsageException($"{flag} '{path}' is a directory; give a file name");
-        string dir = Path.GetDirectoryName(Path.GetFullPath(path)) ?? ".";
-        if (!Directory.Exists(dir)) throw new UsageException($"{flag} '{path}': folder '{dir}' does not exist; create it first");
-        Probe(flag, path, dir);
-    }
-
-    /// <summary>Creates the folder if needed; fails with a usage error unless files can be written in it.</summary>
-    public static void CheckDir(string flag, string dir)
-    {
-        if (File.Exists(dir)) throw new UsageException($"{flag} '{dir}' is a file; give a folder");
-        try { Directory.CreateDirectory(dir); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new UsageException($"{flag} '{dir}': cannot create the folder ({e.Message})"); }
-        Probe(flag, dir, dir);
-    }
-
-    private static void Probe(string flag, string what, string dir)
-    {
-        string probe = Path.Combine(dir, $".hugefault-probe-{Environment.ProcessId}");
-        try { File.WriteAllText(probe, ""); File.Delete(probe); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new UsageException($"{flag} '{what}': cannot write there ({e.GetType().Name}: {e.Message})");
-        }
-    }
-
-    /// <summary>
-    /// Writes through a temp file in the same folder, then renames it over <paramref name="path"/>. A SIGTERM, SIGINT or
-    /// SIGHUP while writing (scancel, a Kubernetes pod stop, Ctrl-C; a streamed Parquet file is open for the whole run)
-    /// deletes the temp file before the process ends, so no partial file is left; only SIGKILL leaves the hidden temp.
-    /// </summary>
-    public static void Write(string path, Action<Stream> write)
-    {
-        string full = Path.GetFullPath(path);
-        string tmp = Path.Combine(Path.GetDirectoryName(full) ?? ".", $".{Path.GetFileName(full)}.{Environment.ProcessId}.tmp");
-        void Remove(System.Runtime.InteropServices.PosixSignalContext _) { try { File.Delete(tmp); } catch (IOException) { } catch (UnauthorizedAccessException) { } }
-        using var term = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, Remove);
-        using var intr = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, Remove);
-        using var hup = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGHUP, Remove);
-        try
-        {
-            using (var s = File.Create(tmp)) write(s);
-            File.Move(tmp, full, overwrite: true);
-        }
-        finally { if (File.Exists(tmp)) File.Delete(tmp); }
-    }
-
-    public static void WriteText(string path, string text) => Write(path, s => { using var w = new StreamWriter(s, new System.Text.UTF8Encoding(false)); w.Write(text); });
 }

@@ -55,16 +55,20 @@ internal static class CompareCommand
             OutputFiles.CheckFile("--out", outFile);
         }
 
+        var timing = Timing.FromEnvironment();
         var clock = Stopwatch.StartNew();
         List<Scenario> scenarios = new(); List<string> errors = new();
         if (files.Length == 0)
             foreach (var set in DefaultSets) { var (s, e) = ScenarioInputs.Load([], set); scenarios.AddRange(s); errors.AddRange(e); }
         else (scenarios, errors) = ScenarioInputs.Load(files);
         if (errors.Count > 0) { foreach (var e in errors) stderr.WriteLine(e); return CliAction.UsageError; }
+        timing?.Phase("parse");
 
         bool wantPictures = html is not null || CliOptions.Ext(outFile ?? "") == "html";
-        var (rows, snaps) = CompareRunner.RunScenarios(scenarios, policies, wantPictures, threads);
+        var runSeconds = new double[scenarios.Count * policies.Count];
+        var (rows, snaps) = CompareRunner.RunScenarios(scenarios, policies, wantPictures, threads, runSeconds);
         double tScenarios = clock.Elapsed.TotalSeconds;
+        timing?.Phase(FormattableString.Invariant($"scenario runs ({runSeconds.Sum() * 1000:0} ms of work)"));
 
         FleetReport? fleet = null; FleetBands? bands = null; SensitivityResult? sensitivity = null;
         double tFleet = 0, tSens = 0;
@@ -77,12 +81,15 @@ internal static class CompareCommand
                 fleet = FleetRender.Report(result);
                 bands = b;
                 tFleet = clock.Elapsed.TotalSeconds - tScenarios;
+                timing?.Phase("fleet");
                 if (sens > 0) sensitivity = Sensitivity.Run(cfg, sens, threads, FleetRender.Report);
                 tSens = clock.Elapsed.TotalSeconds - tScenarios - tFleet;
+                timing?.Phase("sensitivity");
             }
         }
         var result2 = new CompareResult(scenarios, policies, rows, fleet, bands, sensitivity, snaps);
         var doc = CompareReport.Build(result2);
+        timing?.Phase("report");
 
         if (parse.GetValue(Json)) stdout.WriteLine(CompareOutput.Json(result2));
         else if (parse.GetValue(Csv)) stdout.Write(CompareOutput.Csv(result2));
@@ -98,6 +105,13 @@ internal static class CompareCommand
             });
         if (html is not null) OutputFiles.WriteText(html, HugeFault.Reports.Html.HtmlReport.Compare(result2));
         if (plot is not null && fleet is not null) FleetRender.WritePlots(fleet, bands, plot);
+        timing?.Phase("output");
+        if (timing is not null)
+        {
+            timing.Slowest("slowest scenario runs", rows.Select((r, i) => ($"{r.Scenario} under {r.Policy}", runSeconds[i])));
+            timing.Slowest("scenario work by scenario", scenarios.Select((sc, i) => ($"{sc.Name} (all {policies.Count} policies)", runSeconds.Skip(i * policies.Count).Take(policies.Count).Sum())), 5);
+            timing.Write(stderr, "compare");
+        }
         string sensText = sensitivity is null ? "no sensitivity runs" : FormattableString.Invariant($"sensitivity {sensitivity.Runs.Count + 1} runs × {sens:N0} servers in {tSens:0.00} s");
         stderr.WriteLine(FormattableString.Invariant(
             $"hugefault compare: {scenarios.Count} scenarios × {policies.Count} policies in {tScenarios:0.00} s; fleet {servers:N0} servers in {tFleet:0.00} s; {sensText}; total {clock.Elapsed.TotalSeconds:0.00} s on {threads} thread(s)"));

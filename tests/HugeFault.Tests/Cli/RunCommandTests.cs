@@ -148,3 +148,35 @@ public class RunDeterminismTests
         foreach (var line in first.Split('\n', StringSplitOptions.RemoveEmptyEntries)) JsonDocument.Parse(line).Dispose();
     }
 }
+
+/// <summary>Scenarios run in parallel, printed in order: the same bytes whatever the thread count.</summary>
+public class RunThreadsTests
+{
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void The_output_is_byte_identical_on_1_2_and_5_threads(bool json)
+    {
+        string Once(int threads)
+        {
+            var w = new StringWriter();
+            Assert.Equal(0, RunCommand.Execute(["builtin:conformance/mainline/", "builtin:vm/vm-4g-one-error"], json, policy: null, summaryOnly: false, w, new StringWriter(), threads));
+            return w.ToString();
+        }
+        string one = Once(1);
+        Assert.Contains(json ? "\"kind\":\"summary\"" : "scenarios passed", one);
+        Assert.Equal(one, Once(2));
+        Assert.Equal(one, Once(5));
+    }
+
+    [Fact]
+    public void A_job_that_throws_stops_the_output_where_a_sequential_loop_would_with_its_own_exception()
+    {
+        var consumed = new List<int>();
+        var e = Assert.Throws<InvalidOperationException>(() => OrderedParallel.Run(40, 3,
+            i => i == 17 ? throw new InvalidOperationException("job 17") : i * i,
+            (i, r) => { Assert.Equal(i * i, r); consumed.Add(i); }));
+        Assert.Equal("job 17", e.Message);
+        Assert.Equal(Enumerable.Range(0, 17), consumed);
+    }
+}
