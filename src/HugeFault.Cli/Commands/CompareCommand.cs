@@ -59,34 +59,32 @@ internal static class CompareCommand
         var clock = Stopwatch.StartNew();
         List<Scenario> scenarios = new(); List<string> errors = new();
         if (files.Length == 0)
-            foreach (var set in DefaultSets) { var (s, e) = ScenarioInputs.Load([], set); scenarios.AddRange(s); errors.AddRange(e); }
-        else (scenarios, errors) = ScenarioInputs.Load(files);
+            foreach (var set in DefaultSets) { var (s, e) = ScenarioInputs.Load([], set, threads); scenarios.AddRange(s); errors.AddRange(e); }
+        else (scenarios, errors) = ScenarioInputs.Load(files, threads: threads);
         if (errors.Count > 0) { foreach (var e in errors) stderr.WriteLine(e); return CliAction.UsageError; }
         timing?.Phase("parse");
 
         bool wantPictures = html is not null || CliOptions.Ext(outFile ?? "") == "html";
-        var runSeconds = new double[scenarios.Count * policies.Count];
-        var (rows, snaps) = CompareRunner.RunScenarios(scenarios, policies, wantPictures, threads, runSeconds);
-        double tScenarios = clock.Elapsed.TotalSeconds;
-        timing?.Phase(FormattableString.Invariant($"scenario runs ({runSeconds.Sum() * 1000:0} ms of work)"));
-
-        FleetReport? fleet = null; FleetBands? bands = null; SensitivityResult? sensitivity = null;
-        double tFleet = 0, tSens = 0;
-        if (servers > 0)
+        var fleetCfg = servers > 0 ? new FleetConfig { Servers = servers, Policies = policies.Where(p => FleetPolicies.TryParse(p, out _)).ToList() } : null;
+        if (fleetCfg?.Policies.Count == 0) fleetCfg = null;
+        // The scenario runs, the default fleet and the sensitivity re-runs are independent (each its own kernels and
+        // seeds) and run at once, each on up to `threads` workers: no part waits for another's slowest job. The
+        // results are the same as one after another; a part's failure is rethrown as itself, scenario runs first.
+        static Task<T> Started<T>(Func<T> part) => Task.Factory.StartNew(part, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        var fleetPart = fleetCfg is null ? null : Started(() =>
         {
-            var cfg = new FleetConfig { Servers = servers, Policies = policies.Where(p => FleetPolicies.TryParse(p, out _)).ToList() };
-            if (cfg.Policies.Count > 0)
-            {
-                var (result, b) = FleetProgress.Run(stderr, servers, progress => FleetBatches.Run(cfg, threads, FleetShard.Whole, progress: progress), linesWhenNotTerminal: false);
-                fleet = FleetRender.Report(result);
-                bands = b;
-                tFleet = clock.Elapsed.TotalSeconds - tScenarios;
-                timing?.Phase("fleet");
-                if (sens > 0) sensitivity = Sensitivity.Run(cfg, sens, threads, FleetRender.Report);
-                tSens = clock.Elapsed.TotalSeconds - tScenarios - tFleet;
-                timing?.Phase("sensitivity");
-            }
-        }
+            var (result, b) = FleetProgress.Run(stderr, servers, progress => FleetBatches.Run(fleetCfg, threads, FleetShard.Whole, progress: progress), linesWhenNotTerminal: false);
+            return (Report: FleetRender.Report(result), Bands: b, Seconds: clock.Elapsed.TotalSeconds);
+        });
+        var sensPart = fleetCfg is null || sens == 0 ? null : Started(() => (Result: Sensitivity.Run(fleetCfg, sens, threads, FleetRender.Report), Seconds: clock.Elapsed.TotalSeconds));
+        var runSeconds = new double[scenarios.Count * policies.Count];
+        IReadOnlyList<RunMetrics> rows; Dictionary<(string, string), HugeFault.Mm.PageTableSnapshot> snaps;
+        try { (rows, snaps) = CompareRunner.RunScenarios(scenarios, policies, wantPictures, threads, runSeconds); }
+        finally { try { Task.WaitAll([.. new Task?[] { fleetPart, sensPart }.OfType<Task>()]); } catch (AggregateException) { } }
+        double tScenarios = clock.Elapsed.TotalSeconds;
+        var (fleet, bands, tFleet) = fleetPart is null ? (null, null, 0) : fleetPart.GetAwaiter().GetResult();
+        var (sensitivity, tSens) = sensPart is null ? (null, 0) : sensPart.GetAwaiter().GetResult();
+        timing?.Phase(FormattableString.Invariant($"scenario runs ({runSeconds.Sum() * 1000:0} ms of work, done at {tScenarios:0.00} s), fleet (done at {tFleet:0.00} s) and sensitivity (done at {tSens:0.00} s) at once"));
         var result2 = new CompareResult(scenarios, policies, rows, fleet, bands, sensitivity, snaps);
         var doc = CompareReport.Build(result2);
         timing?.Phase("report");
@@ -112,9 +110,9 @@ internal static class CompareCommand
             timing.Slowest("scenario work by scenario", scenarios.Select((sc, i) => ($"{sc.Name} (all {policies.Count} policies)", runSeconds.Skip(i * policies.Count).Take(policies.Count).Sum())), 5);
             timing.Write(stderr, "compare");
         }
-        string sensText = sensitivity is null ? "no sensitivity runs" : FormattableString.Invariant($"sensitivity {sensitivity.Runs.Count + 1} runs × {sens:N0} servers in {tSens:0.00} s");
+        string sensText = sensitivity is null ? "no sensitivity runs" : FormattableString.Invariant($"sensitivity {sensitivity.Runs.Count + 1} runs × {sens:N0} servers done at {tSens:0.00} s");
         stderr.WriteLine(FormattableString.Invariant(
-            $"hugefault compare: {scenarios.Count} scenarios × {policies.Count} policies in {tScenarios:0.00} s; fleet {servers:N0} servers in {tFleet:0.00} s; {sensText}; total {clock.Elapsed.TotalSeconds:0.00} s on {threads} thread(s)"));
+            $"hugefault compare: {scenarios.Count} scenarios × {policies.Count} policies done at {tScenarios:0.00} s; fleet {servers:N0} servers done at {tFleet:0.00} s; {sensText} (the three at once); total {clock.Elapsed.TotalSeconds:0.00} s on {threads} thread(s)"));
         return 0;
     }
 }

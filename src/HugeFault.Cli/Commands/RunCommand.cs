@@ -41,7 +41,7 @@ internal static class RunCommand
         var timing = Timing.FromEnvironment();
         if (policy is not null && !RecoveryPolicies.Exists(policy))
             return Out.UserError($"--policy: unknown policy '{policy}'; known: {string.Join(", ", RecoveryPolicies.Names)}", err);
-        var (scenarios, errors) = ScenarioInputs.Load(files);
+        var (scenarios, errors) = ScenarioInputs.Load(files, threads: threads);
         if (errors.Count > 0) { foreach (var e in errors) err.WriteLine(e); return 2; }
         timing?.Phase("parse");
         var c = Out.Create(w);
