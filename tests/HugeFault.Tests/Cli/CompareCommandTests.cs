@@ -155,3 +155,19 @@ public class CompareCommandTests
         Assert.All(lines, l => Assert.Contains("\"kind\":\"summary\"", l));
     }
 }
+
+/// <summary>The scenario runs, the fleet and the sensitivity re-runs run at once: the report does not depend on the thread count.</summary>
+public class CompareThreadsTests
+{
+    [Fact]
+    public void Compare_json_with_the_fleet_and_sensitivity_is_byte_identical_on_1_and_3_threads()
+    {
+        string[] args = ["compare", "builtin:policies/shared-1g", "builtin:vm/vm-4g-one-error", "--fleet-servers", "400", "--sensitivity-servers", "60", "--json", "--threads"];
+        var one = CliProcess.InProcess([.. args, "1"]);
+        var three = CliProcess.InProcess([.. args, "3"]);
+        Assert.Equal(0, one.Exit);
+        Assert.Contains("\"sensitivity\"", one.Out);
+        Assert.Contains("\"fleet\"", one.Out);
+        Assert.Equal(one.Out, three.Out);
+    }
+}
