@@ -79,9 +79,9 @@ internal static class CompareCommand
         var sensPart = fleetCfg is null || sens == 0 ? null : Started(() => (Result: Sensitivity.Run(fleetCfg, sens, threads, FleetRender.Report), Seconds: clock.Elapsed.TotalSeconds));
         var runSeconds = new double[scenarios.Count * policies.Count];
         IReadOnlyList<RunMetrics> rows; Dictionary<(string, string), HugeFault.Mm.PageTableSnapshot> snaps;
-        try { (rows, snaps) = CompareRunner.RunScenarios(scenarios, policies, wantPictures, threads, runSeconds); }
+        double tScenarios;
+        try { (rows, snaps) = CompareRunner.RunScenarios(scenarios, policies, wantPictures, threads, runSeconds); tScenarios = clock.Elapsed.TotalSeconds; }
         finally { try { Task.WaitAll([.. new Task?[] { fleetPart, sensPart }.OfType<Task>()]); } catch (AggregateException) { } }
-        double tScenarios = clock.Elapsed.TotalSeconds;
         var (fleet, bands, tFleet) = fleetPart is null ? (null, null, 0) : fleetPart.GetAwaiter().GetResult();
         var (sensitivity, tSens) = sensPart is null ? (null, 0) : sensPart.GetAwaiter().GetResult();
         timing?.Phase(FormattableString.Invariant($"scenario runs ({runSeconds.Sum() * 1000:0} ms of work, done at {tScenarios:0.00} s), fleet (done at {tFleet:0.00} s) and sensitivity (done at {tSens:0.00} s) at once"));
