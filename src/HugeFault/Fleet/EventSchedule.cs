@@ -151,7 +151,7 @@ internal sealed class PendingQueue
 /// the reboot: one scrub event per site at that time, in site order, produced lazily. A host that panics at the first
 /// event after every reboot so handles one event per panic instead of listing every site each time. A site whose pattern
 /// ended before the rescan is marked dead when passed (time only moves forward within a run, so it never comes back)
-/// and dropped from the list once dead ones are half of it.
+/// and dropped from the list at the next rescan.
 /// </summary>
 internal sealed class Rescan
 {
@@ -185,7 +185,7 @@ internal sealed class Rescan
     /// <summary>Schedules a scrub event at <paramref name="time"/> for every listed site whose pattern is still there then.</summary>
     public void Start(double time, Site[] items)
     {
-        if (_dead * 2 > _count)
+        if (_dead > 0)
         {
             int kept = 0;
             for (int i = 0; i < _count; i++) if (_sites[i] >= 0) _sites[kept++] = _sites[i];

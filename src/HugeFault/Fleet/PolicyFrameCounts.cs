@@ -31,6 +31,13 @@ internal sealed class PolicyFrameCounts
         _values[p][f] = v;
     }
 
+    /// <summary>Policy <paramref name="to"/>'s counts become <paramref name="from"/>'s.</summary>
+    public void Copy(int from, int to)
+    {
+        long[] a = _values[from], b = _values[to];
+        for (int i = 0; i < _dirtyCount; i++) b[_dirty[i]] = a[_dirty[i]];
+    }
+
     /// <summary>Every count back to zero.</summary>
     public void Clear()
     {

@@ -46,7 +46,6 @@ internal sealed partial class PolicyRun
         _touchesPerLineHour = model.Config.Workload.TouchesPerLineHour;
         _followers = new int[model.Policies.Length];
         _members = new int[model.Policies.Length];
-        _effects = new EffectSlot[model.Policies.Length];
         _framePt = new PolicyFrameCounts(model.Policies.Length, model.Frames);
         _release = ReleaseFrame;
     }
@@ -94,6 +93,7 @@ internal sealed partial class PolicyRun
         _latentUpTo = 0;
         _pending.Rescan.Reset();
         StartCounts();
+        StartHolders();
         int replacementsDone = 0;
         var arrivals = Xoshiro256StarStar.ForStream(seed, (ulong)index * 4 + 2);
         double rate = _m.ArrivalRatePerHour;
