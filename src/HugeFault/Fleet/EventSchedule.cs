@@ -30,9 +30,17 @@ internal sealed class PendingQueue
     public bool Any => _head < _count || Rescan.Any;
 
     /// <summary>The time of the next event (only when <see cref="Any"/>).</summary>
-    public double TopTime => RescanFirst ? Rescan.Time : _items[_head].Time;
+    public double TopTime
+    {
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+        get => RescanFirst ? Rescan.Time : _items[_head].Time;
+    }
 
-    private bool RescanFirst => Rescan.Any && (_head == _count || Rescan.Time < _items[_head].Time || (Rescan.Time == _items[_head].Time && Rescan.Site < _items[_head].Site));
+    private bool RescanFirst
+    {
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+        get => Rescan.Any && (_head == _count || Rescan.Time < _items[_head].Time || (Rescan.Time == _items[_head].Time && Rescan.Site < _items[_head].Site));
+    }
 
     /// <summary>Drops every pending event (the rescan included; its list of sites stays).</summary>
     public void Clear()
@@ -69,6 +77,7 @@ internal sealed class PendingQueue
         _batchCount = 0;
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public Pending Pop() => RescanFirst ? Rescan.Pop() : _items[_head++];
 
     private Pending[] _radix = new Pending[64];

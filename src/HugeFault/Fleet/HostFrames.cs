@@ -131,7 +131,7 @@ internal sealed class HostFrames
         State.AsSpan(_m.KernelFrames, _m.PoolStart - _m.KernelFrames).Fill((byte)FrameState.User4k);
         State.AsSpan(_m.PoolStart).Fill((byte)FrameState.Free);
         Owner.AsSpan().Fill(-1);
-        _next.AsSpan().Fill(-1);
+        // _next needs no reset: it is read only along a VM's list, and placing a frame in one sets it
         Array.Clear(Raw);
         SetFreeRange(_m.PoolStart, _m.Frames);
         FreeCount = _m.PoolFrames;
