@@ -11,9 +11,10 @@ public static class RecoveryPolicies
 {
     private static readonly string[] Order = ["mainline", "hgm", "hgm-v2", "hgm-full-split", "vma-convert", "userspace-migrate", "repair", "copy-around", "keep-mapped"];
 
-    /// <summary>Every <c>public static readonly PolicyDescriptor</c> field of a type in this assembly.</summary>
-    private static readonly Dictionary<string, PolicyDescriptor> Registry = typeof(RecoveryPolicies).Assembly.GetTypes()
-        .SelectMany(t => t.GetFields(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Static))
+    /// <summary>Every <c>public static readonly PolicyDescriptor</c> field of a policy class (an <see cref="IRecoveryPolicy"/>) in this assembly.</summary>
+    private static readonly Dictionary<string, PolicyDescriptor> Registry = typeof(RecoveryPolicies).Assembly.GetExportedTypes()
+        .Where(t => t.IsClass && typeof(IRecoveryPolicy).IsAssignableFrom(t))
+        .SelectMany(t => t.GetFields(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.DeclaredOnly))
         .Where(f => f.FieldType == typeof(PolicyDescriptor) && f.IsInitOnly)
         .Select(f => (PolicyDescriptor)f.GetValue(null)!)
         .ToDictionary(d => d.Name);
