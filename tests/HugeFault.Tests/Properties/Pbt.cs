@@ -23,9 +23,10 @@ internal static class Pbt
 
     /// <summary>
     /// The same with <paramref name="extra"/> seeded iterations after the <paramref name="iter"/> fixed ones (a long mode
-    /// passes its own count); <paramref name="done"/> hears the number of cases that passed, after each one.
+    /// passes its own count); <paramref name="done"/> hears the number of cases that passed, after each one, and may end
+    /// the seeded iterations early by returning false (a time budget).
     /// </summary>
-    public static void Run<T>(Gen<T> gen, Action<T> assert, int iter, uint stream, Func<T, string>? print, long extra, Action<long>? done)
+    public static void Run<T>(Gen<T> gen, Action<T> assert, int iter, uint stream, Func<T, string>? print, long extra, Func<long, bool>? done)
     {
         print ??= x => x is Array a ? $"[{string.Join(", ", a.Cast<object?>())}]" : x?.ToString() ?? "null";
         if (Environment.GetEnvironmentVariable("HUGEFAULT_PBT_SEED") is { Length: > 0 } only)
@@ -42,7 +43,7 @@ internal static class Pbt
             for (long i = 0; i < extra; i++)
             {
                 One(gen, assert, $"iteration {iter + i} (HUGEFAULT_PBT_MASTER={master})", new PCG(stream, seeds.Next64()), print);
-                done?.Invoke(iter + i + 1);
+                if (done is not null && !done(iter + i + 1)) break;
             }
         }
     }

@@ -13,7 +13,8 @@ namespace HugeFault.Tests.Properties;
 /// HUGEFAULT_PBT_LONG=N: N more sequences per policy, seeded from HUGEFAULT_PBT_MASTER (printed on a failure, with the
 /// failing case's own seed for HUGEFAULT_PBT_SEED), the full invariants every HUGEFAULT_PBT_FULL_EVERY-th step
 /// (default 8; the cheap ones every step); HUGEFAULT_PBT_POLICIES=a,b keeps only those rows (the others are skipped),
-/// so shards can run side by side; each finished row appends its count and time to $HUGEFAULT_PBT_OUT/summary.txt.
+/// and HUGEFAULT_PBT_SHARD=J/N the rows whose index % N == J, so shards can run side by side; HUGEFAULT_PBT_SECONDS=S ends a row's seeded sequences after S seconds; each row
+/// appends its count and time to $HUGEFAULT_PBT_OUT/summary.txt (and its progress, every 1000, to progress-POLICY.txt).
 /// </summary>
 public class PolicyKernelProperties
 {
@@ -31,29 +32,41 @@ public class PolicyKernelProperties
     public void Random_operation_sequences_keep_every_invariant_under_every_policy(string policy)
     {
         long extra = Pbt.Extra("HUGEFAULT_PBT_LONG");
+        int row = RecoveryPolicies.Names.ToList().IndexOf(policy);
         if (extra > 0 && Environment.GetEnvironmentVariable("HUGEFAULT_PBT_POLICIES") is { Length: > 0 } only && !only.Split(',').Contains(policy))
-            Assert.Skip($"HUGEFAULT_PBT_POLICIES={only} leaves {policy} to another shard");
+            Assert.Skip($"HUGEFAULT_PBT_POLICIES={only} leaves {policy} out");
+        if (extra > 0 && Environment.GetEnvironmentVariable("HUGEFAULT_PBT_SHARD") is { Length: > 0 } shard)
+        {
+            var jn = shard.Split('/');
+            if (jn.Length != 2 || !int.TryParse(jn[0], out int j) || !int.TryParse(jn[1], out int n) || n <= 0 || j < 0 || j >= n)
+                throw new ArgumentException($"HUGEFAULT_PBT_SHARD={shard}: expected J/N with 0 <= J < N (this process runs the policies whose row % N == J)");
+            if (row % n != j) Assert.Skip($"HUGEFAULT_PBT_SHARD={shard} leaves {policy} (row {row}) to shard {row % n}/{n}");
+        }
         int fullEvery = extra == 0 ? 1 : (int)Math.Max(1, Pbt.Extra("HUGEFAULT_PBT_FULL_EVERY") is var e && e > 0 ? e : 8);
-        uint stream = 40 + (uint)RecoveryPolicies.Names.ToList().IndexOf(policy);
+        uint stream = 40 + (uint)row;
         string? dir = Environment.GetEnvironmentVariable("HUGEFAULT_PBT_OUT");
         var clock = Stopwatch.StartNew();
         long passed = 0;
-        void Done(long n)
+        long budget = Pbt.Extra("HUGEFAULT_PBT_SECONDS");
+        bool Done(long n)
         {
             passed = n;
-            if (dir is not null && n % 20_000 == 0)
+            if (dir is not null && n % 1000 == 0)
                 File.AppendAllText(Path.Combine(dir, $"progress-{policy}.txt"), $"{policy}: {n} sequences in {clock.Elapsed.TotalSeconds:F0} s\n");
+            return budget == 0 || clock.Elapsed.TotalSeconds < budget;
         }
+        bool failed = true;
         try
         {
             Pbt.Run(KernelWorld.GenOps, ops => KernelWorld.RunChecked(ops, policy: policy, fullEvery: fullEvery, exitAtEnd: true, recordTrace: extra == 0),
                 iter: 30, stream, Print, extra, Done);
+            failed = false;
         }
         finally
         {
             if (dir is not null && extra > 0)
                 File.AppendAllText(Path.Combine(dir, "summary.txt"),
-                    $"{policy}: {passed} sequences passed in {clock.Elapsed.TotalSeconds:F1} s ({passed / Math.Max(1e-9, clock.Elapsed.TotalSeconds):F0}/s), full invariants every {fullEvery} steps{(passed < 30 + extra ? ", then a FAILURE" : "")}\n");
+                    $"{policy}: {passed} sequences passed in {clock.Elapsed.TotalSeconds:F1} s ({passed / Math.Max(1e-9, clock.Elapsed.TotalSeconds):F1}/s), full invariants every {fullEvery} steps{(failed ? ", then a FAILURE (see the test log)" : passed < 30 + extra ? $", stopped by HUGEFAULT_PBT_SECONDS={budget}" : "")}\n");
         }
     }
 
