@@ -22,7 +22,7 @@ for ((j = 0; j < JOBS; j++)); do
 done
 rc=0
 for p in "${pids[@]}"; do wait "$p" || rc=1; done
-echo "wall time $(( $(date +%s) - start )) s"
+echo "wall time $(( $(date +%s) - start )) s; CPU of all shards (user, system): $(times | tail -n1)"
 cat "$OUT/summary.txt" 2>/dev/null
 [ "$rc" -eq 0 ] || grep -h -A12 "failed. CsCheck" "$OUT"/shard-*.log | head -60
 exit $rc

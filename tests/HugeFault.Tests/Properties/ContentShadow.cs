@@ -11,7 +11,8 @@ namespace HugeFault.Tests.Properties;
 /// After each step it compares every page-cache folio and every mapped private folio, and the bytes of a load
 /// that completed, with the shadow (sampled cachelines), so a lost write, a zero page where a copy belongs,
 /// or a copy that went to the wrong process shows up.
-/// Pages leave the shadow when the model drops them (truncate, punch, unmap, exit); that is checked elsewhere.
+/// Pages leave the shadow when the model drops them (truncate, punch, unmap, exit); that is checked elsewhere. After a
+/// step in which the model counts data lost, memory becomes the expectation (<see cref="Adopt"/>).
 /// </summary>
 public sealed class ContentShadow(Kernel k)
 {
@@ -47,13 +48,13 @@ public sealed class ContentShadow(Kernel k)
         return c;
     }
 
-    /// <summary>The layout of a VMA before an access (the task may die during it, taking its VMAs).</summary>
     /// <summary>
     /// A private VMA converted away from hugetlb (vma-convert): its 4 KiB pages share one large folio that the model
     /// copies only where written, so the shadow leaves its content unchecked (poison and mapping invariants still hold).
     /// </summary>
     private static bool Unshadowed(Vma v) => !v.IsShared && v.Hstate is null && v.File?.Hstate is not null;
 
+    /// <summary>The layout of a VMA before an access (the task may die during it, taking its VMAs).</summary>
     public sealed record VmaInfo(ulong Start, ulong End, bool Shared, Inode? File, string Name, ulong PgOff, ulong Granule, bool Unshadowed)
     {
         public ulong FileOffset(ulong va) => (PgOff << Units.PAGE_SHIFT) + (va - Start);
@@ -104,9 +105,7 @@ public sealed class ContentShadow(Kernel k)
             {
                 seen.Add(key);
                 // a private page the shadow has not seen written (a read fault on a hole): the file's page or zeros
-                // (a 4 KiB page of a large folio that a conversion left in place holds what the folio held: memory is the truth)
-                if (!_own.ContainsKey(key))
-                    _own[key] = f.Order > 0 && Granule(v) < f.Size ? Slice(f, foff, Granule(v)) : Clone(FileView(v.File, key.Idx * Granule(v), Granule(v)), Granule(v));
+                if (!_own.ContainsKey(key)) _own[key] = Clone(FileView(v.File, key.Idx * Granule(v), Granule(v)), Granule(v));
             }
             else if (e.IsHwpoison && _own.ContainsKey(key)) seen.Add(key);
         });

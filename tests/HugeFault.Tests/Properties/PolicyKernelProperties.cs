@@ -46,6 +46,7 @@ public class PolicyKernelProperties
         uint stream = 40 + (uint)row;
         string? dir = Environment.GetEnvironmentVariable("HUGEFAULT_PBT_OUT");
         var clock = Stopwatch.StartNew();
+        var cpu0 = Process.GetCurrentProcess().TotalProcessorTime; // rows of one process run one after another
         long passed = 0;
         long budget = Pbt.Extra("HUGEFAULT_PBT_SECONDS");
         bool Done(long n)
@@ -65,8 +66,11 @@ public class PolicyKernelProperties
         finally
         {
             if (dir is not null && extra > 0)
+            {
+                double cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
                 File.AppendAllText(Path.Combine(dir, "summary.txt"),
-                    $"{policy}: {passed} sequences passed in {clock.Elapsed.TotalSeconds:F1} s ({passed / Math.Max(1e-9, clock.Elapsed.TotalSeconds):F1}/s), full invariants every {fullEvery} steps{(failed ? ", then a FAILURE (see the test log)" : passed < 30 + extra ? $", stopped by HUGEFAULT_PBT_SECONDS={budget}" : "")}\n");
+                    $"{policy}: {passed} sequences passed in {clock.Elapsed.TotalSeconds:F1} s wall, {cpu:F1} s CPU ({1000 * cpu / Math.Max(1, passed):F3} ms CPU per sequence), full invariants every {fullEvery} steps{(failed ? ", then a FAILURE (see the test log)" : passed < 30 + extra ? $", stopped by HUGEFAULT_PBT_SECONDS={budget}" : "")}\n");
+            }
         }
     }
 
