@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using HugeFault.Mm;
 using HugeFault.Policies;
 
 namespace HugeFault.Tests.Properties;
@@ -87,5 +88,29 @@ public class PolicyKernelProperties
         Assert.Equal(1, w.K.Stats.HugePagesConverted);
         Assert.Equal(0, w.K.H2M.surplus_huge_pages);
         Assert.Equal(0, w.K.H2M.nr_huge_pages);
+    }
+
+    /// <summary>
+    /// Found by the long mode (keep-mapped, HUGEFAULT_PBT_MASTER=1, seed 82WpSZZ-JYaM): a store that begins inside a
+    /// poisoned line took the line's start (below the store's address) as the end of the good bytes, so the length
+    /// underflowed: the store wrote past the poison and reported done = 2^64 - 14. It must stop at once, done = 0.
+    /// </summary>
+    [Theory]
+    [InlineData("keep-mapped")]
+    [InlineData("mainline")]
+    public void An_access_that_begins_inside_a_poisoned_line_touches_nothing(string policy)
+    {
+        Op[] ops = [new(OpKind.PunchHole, 0, 7, 1028306, 23792, 320744), new(OpKind.MmapFile, 2, 3, 910013, 319095, 94950), new(OpKind.HwErrorLatent, 6, 6, 98346, 143309, 203535)];
+        var w = KernelWorld.RunChecked(ops, policy: policy);
+        var t = w.Tasks[0];
+        var m = w.Maps[0];
+        ulong line = m.Va + 2 * Units.PAGE_SIZE + Units.CACHELINE; // the latent error's line (va 0x7effffe02040 above)
+        Assert.NotNull(w.K.Phys.LinePoison((w.K.Walk(t.Mm, line).Entry.Pfn << Units.PAGE_SHIFT) + Units.CACHELINE));
+        foreach (bool write in new[] { true, false })
+        {
+            var res = w.K.Access(t, line + 14, 7360, write, seed: 3);
+            Assert.Equal(0UL, res.Done);
+            Assert.StartsWith("SIGBUS", res.Outcome);
+        }
     }
 }
