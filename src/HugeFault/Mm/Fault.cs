@@ -291,7 +291,8 @@ public sealed partial class Kernel
             ulong n = Math.Min(end, leafEnd) - cur;
             ulong pa = (e.Pfn << Units.PAGE_SHIFT) + (cur - r.Va);
             var bad = FirstBadByte(pa, n);
-            ulong okLen = bad is { } b ? b - pa : n;
+            // the bad line may start before pa (an access beginning inside it): nothing before it is then touched
+            ulong okLen = bad is { } b ? (b > pa ? b - pa : 0) : n;
             // a store that only partly covers a line reads it first (RFO); a store never repairs poison
             if (okLen > 0) TouchBytes(pa, okLen, write, seed, patternOffset + (long)(cur - va), check, cur - va);
             if (bad is { } badPa)

@@ -31,6 +31,7 @@ public sealed class VmaConvertPolicy : RecoveryPolicyBase
         // the folio leaves hugetlb: an ordinary large folio mapped by PTEs (like a split THP)
         folio.Flags = folio.Flags.Without(PageFlags.PG_hugetlb);
         h.nr_huge_pages--;
+        if (h.surplus_huge_pages > 0) h.surplus_huge_pages--; // __remove_hugetlb_folio(adjust_surplus): an in-use page the pool shrank under counted as surplus
         k.Stats.HugePagesConverted++;
         k.Act($"folio {Units.Hex(folio.Pfn)} ({Units.Size(folio.Size)}) leaves the hugetlb pool and becomes an ordinary folio");
         foreach (var (vma, hva) in maps)

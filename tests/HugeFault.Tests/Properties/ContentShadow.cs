@@ -11,14 +11,19 @@ namespace HugeFault.Tests.Properties;
 /// After each step it compares every page-cache folio and every mapped private folio, and the bytes of a load
 /// that completed, with the shadow (sampled cachelines), so a lost write, a zero page where a copy belongs,
 /// or a copy that went to the wrong process shows up.
-/// Pages leave the shadow when the model drops them (truncate, punch, unmap, exit); that is checked elsewhere.
+/// Pages leave the shadow when the model drops them (truncate, punch, unmap, exit); that is checked elsewhere. After a
+/// step in which the model counts data lost, memory becomes the expectation (<see cref="Adopt"/>).
 /// </summary>
 public sealed class ContentShadow(Kernel k)
 {
     private readonly Dictionary<(Inode Inode, ulong Idx), ContentMap> _shared = new();
     private readonly Dictionary<(MmStruct Mm, string Name, ulong Idx), ContentMap> _own = new();
 
-    private static ulong Granule(Vma v) => v.Hstate?.Size ?? Units.PAGE_SIZE;
+    /// <summary>
+    /// The unit the shadow keys a VMA's pages by: the file's folio size for shared mappings (the page cache's index), the
+    /// huge page size for private hugetlb, 4 KiB otherwise (a VMA converted away from hugetlb included).
+    /// </summary>
+    private static ulong Granule(Vma v) => v.IsShared && v.File is { } f ? f.FolioSize : v.Hstate?.Size ?? Units.PAGE_SIZE;
 
     private static ContentMap Clone(ContentMap? src, ulong size)
     {
@@ -31,14 +36,32 @@ public sealed class ContentShadow(Kernel k)
     private ContentMap? FileView(Inode? f, ulong idx) =>
         f is not null && f.PageCache.ContainsKey(idx) ? _shared.GetValueOrDefault((f, idx)) : null;
 
+    /// <summary>The file's bytes [off, off + g) as a private mapping sees them before its own copy exists (null = zeros).</summary>
+    private ContentMap? FileView(Inode? f, ulong off, ulong g)
+    {
+        if (f is null) return null;
+        ulong fs = f.FolioSize;
+        if (g == fs) return FileView(f, off / fs);
+        if (FileView(f, off / fs) is not { } whole) return null;
+        var c = new ContentMap();
+        c.CopyFrom(whole, (uint)((off % fs) >> Units.CACHELINE_SHIFT), 0, (uint)(g >> Units.CACHELINE_SHIFT));
+        return c;
+    }
+
+    /// <summary>
+    /// A private VMA converted away from hugetlb (vma-convert): its 4 KiB pages share one large folio that the model
+    /// copies only where written, so the shadow leaves its content unchecked (poison and mapping invariants still hold).
+    /// </summary>
+    private static bool Unshadowed(Vma v) => !v.IsShared && v.Hstate is null && v.File?.Hstate is not null;
+
     /// <summary>The layout of a VMA before an access (the task may die during it, taking its VMAs).</summary>
-    public sealed record VmaInfo(ulong Start, ulong End, bool Shared, Inode? File, string Name, ulong PgOff, ulong Granule)
+    public sealed record VmaInfo(ulong Start, ulong End, bool Shared, Inode? File, string Name, ulong PgOff, ulong Granule, bool Unshadowed)
     {
         public ulong FileOffset(ulong va) => (PgOff << Units.PAGE_SHIFT) + (va - Start);
     }
 
     public static List<VmaInfo> Layout(MmStruct mm) =>
-        mm.Vmas.Select(v => new VmaInfo(v.Start, v.End, v.IsShared, v.File, v.Name, v.PgOff, Granule(v))).ToList();
+        mm.Vmas.Select(v => new VmaInfo(v.Start, v.End, v.IsShared, v.File, v.Name, v.PgOff, Granule(v), Unshadowed(v))).ToList();
 
     /// <summary>The first <paramref name="done"/> bytes of a store at va by t went to memory (VMAs as in <paramref name="layout"/> before the store).</summary>
     public void Store(TaskStruct t, List<VmaInfo> layout, ulong va, ulong done, ulong seed, long po)
@@ -46,6 +69,7 @@ public sealed class ContentShadow(Kernel k)
         for (ulong cur = va; cur < va + done;)
         {
             var v = layout.First(x => cur >= x.Start && cur < x.End);
+            if (v.Unshadowed) { cur = Math.Min(v.End, va + done); continue; }
             ulong g = v.Granule, page = Units.AlignDown(cur, g), n = Math.Min(page + g, va + done) - cur;
             ulong idx = v.FileOffset(page) / g;
             ContentMap cm;
@@ -54,7 +78,7 @@ public sealed class ContentShadow(Kernel k)
                 if (!_shared.TryGetValue((v.File!, idx), out cm!)) _shared[(v.File!, idx)] = cm = new ContentMap();
             }
             else if (!_own.TryGetValue((t.Mm, v.Name, idx), out cm!))
-                _own[(t.Mm, v.Name, idx)] = cm = Clone(FileView(v.File, idx), g); // the COW copy of the file's page, or zeros
+                _own[(t.Mm, v.Name, idx)] = cm = Clone(FileView(v.File, idx * g, g), g); // the COW copy of the file's page, or zeros
             cm.Write(cur - page, n, seed, po + (long)(cur - va));
             cur += n;
         }
@@ -75,53 +99,96 @@ public sealed class ContentShadow(Kernel k)
     {
         foreach (var key in _shared.Keys.Where(x => !x.Inode.PageCache.ContainsKey(x.Idx)).ToList()) _shared.Remove(key);
         var seen = new HashSet<(MmStruct, string, ulong)>();
-        foreach (var mm in Invariants.Mms(k).Where(m => m.Users > 0))
-            foreach (var v in mm.Vmas.Where(v => !v.IsShared))
+        PrivatePages((mm, v, key, e, f, foff) =>
+        {
+            if (f is { IsAnon: true })
             {
-                ulong g = Granule(v);
-                k.ForEachLeaf(mm, v.Start, v.End, r =>
-                {
-                    var key = (mm, v.Name, v.FileOffset(Units.AlignDown(Math.Max(r.Va, v.Start), g)) / g);
-                    if (r.Entry.Present && k.Phys.FolioOf(r.Entry.Pfn) is { IsAnon: true })
-                    {
-                        seen.Add(key);
-                        // a private page the shadow has not seen written (a read fault on a hole): the file's page or zeros
-                        if (!_own.ContainsKey(key)) _own[key] = Clone(FileView(v.File, key.Item3), g);
-                    }
-                    else if (r.Entry.IsHwpoison && _own.ContainsKey(key)) seen.Add(key);
-                });
+                seen.Add(key);
+                // a private page the shadow has not seen written (a read fault on a hole): the file's page or zeros
+                if (!_own.ContainsKey(key)) _own[key] = Clone(FileView(v.File, key.Idx * Granule(v), Granule(v)), Granule(v));
             }
+            else if (e.IsHwpoison && _own.ContainsKey(key)) seen.Add(key);
+        });
         foreach (var key in _own.Keys.Where(x => !seen.Contains(x)).ToList()) _own.Remove(key);
     }
 
-    /// <summary>Compares memory with the shadow; adds a line per difference.</summary>
-    public void Check(KernelWorld w, List<string> p)
+    /// <summary>
+    /// Calls visit for each page (VMA granule) of every private VMA of a live mm that a leaf covers: its shadow key,
+    /// the leaf entry, the folio a present leaf maps (null otherwise) and the page's byte offset in it. By leaf runs,
+    /// so the cost is the runs and the pages, never the 4 KiB entries of a huge page mapped at 4 KiB.
+    /// </summary>
+    private void PrivatePages(Action<MmStruct, Vma, (MmStruct Mm, string Name, ulong Idx), Pte, Folio?, ulong> visit)
+    {
+        foreach (var mm in Invariants.Mms(k).Where(m => m.Users > 0))
+            foreach (var v in mm.Vmas.Where(v => !v.IsShared && !Unshadowed(v)))
+            {
+                ulong g = Granule(v);
+                k.ForEachLeafRun(mm, v.Start, v.End, r =>
+                {
+                    ulong s = Math.Max(r.Va, v.Start), end = Math.Min(r.End, v.End);
+                    for (ulong page = Units.AlignDown(s, g); page < end; page += g)
+                    {
+                        ulong at = Math.Max(page, s);
+                        var e = r.EntryAt((int)((at - r.Va) / r.Size));
+                        var f = e.Present ? k.Phys.FolioOf(e.Pfn) : null;
+                        ulong foff = f is null ? 0 : ((e.Pfn - f.Pfn) << Units.PAGE_SHIFT) + (at - Units.AlignDown(at, r.Size)) - (at - page);
+                        visit(mm, v, (mm, v.Name, v.FileOffset(page) / g), e, f, foff);
+                    }
+                });
+            }
+    }
+
+    /// <summary>
+    /// The model counted data as lost (repair zeroed a line, a policy dropped good data): memory as it now is becomes
+    /// what the shadow expects, so later steps are checked against it.
+    /// </summary>
+    public void Adopt()
+    {
+        foreach (var (inode, idx) in _shared.Keys.ToList())
+            _shared[(inode, idx)] = Clone(inode.PageCache[idx].Content, inode.FolioSize);
+        PrivatePages((mm, v, key, e, f, foff) =>
+        {
+            if (f is not { IsAnon: true } || !_own.ContainsKey(key)) return;
+            _own[key] = Slice(f, foff, Granule(v));
+        });
+    }
+
+    /// <summary>What folio f holds at [foff, foff + g), as a shadow page.</summary>
+    private static ContentMap Slice(Folio f, ulong foff, ulong g)
+    {
+        var c = new ContentMap();
+        if (f.Content is { } src && foff + g <= f.Size) c.CopyFrom(src, (uint)(foff >> Units.CACHELINE_SHIFT), 0, (uint)(g >> Units.CACHELINE_SHIFT));
+        return c;
+    }
+
+    /// <summary>Compares every page-cache folio and every mapped private page with the shadow (sampled lines); a line per difference.</summary>
+    public void CheckAll(List<string> p)
     {
         foreach (var ((inode, idx), cm) in _shared)
         {
             var f = inode.PageCache[idx];
             Compare(cm, 0, inode.FolioSize, f, 0, $"{inode} page {idx}", p, dense: false);
         }
-        foreach (var mm in Invariants.Mms(k).Where(m => m.Users > 0))
-            foreach (var v in mm.Vmas.Where(v => !v.IsShared))
-            {
-                ulong g = Granule(v);
-                k.ForEachLeaf(mm, v.Start, v.End, r =>
-                {
-                    if (!r.Entry.Present || k.Phys.FolioOf(r.Entry.Pfn) is not { IsAnon: true } f || r.Size != g) return;
-                    var key = (mm, v.Name, v.FileOffset(r.Va) / g);
-                    if (_own.TryGetValue(key, out var cm))
-                        Compare(cm, 0, g, f, (r.Entry.Pfn - f.Pfn) << Units.PAGE_SHIFT, $"mm {mm.Id} private page {v.Name}#{key.Item3} at {Units.Hex(r.Va)}", p, dense: false);
-                });
-            }
+        PrivatePages((mm, v, key, e, f, foff) =>
+        {
+            ulong g = Granule(v);
+            if (f is not { IsAnon: true } || foff + g > f.Size || !_own.TryGetValue(key, out var cm)) return;
+            Compare(cm, 0, g, f, foff, $"mm {mm.Id} private page {v.Name}#{key.Idx}", p, dense: false);
+        });
+    }
+
+    /// <summary>Compares the bytes of the load that completed in the last step (if any) with the shadow.</summary>
+    public void CheckLoad(KernelWorld w, List<string> p)
+    {
         if (w.CompletedLoad is var (t, va, len) && t.Alive)
         {
             for (ulong cur = va; cur < va + len;)
             {
                 var v = t.Mm.FindVma(cur)!;
+                if (Unshadowed(v)) { cur = v.End; continue; }
                 ulong g = Granule(v), page = Units.AlignDown(cur, g), n = Math.Min(page + g, va + len) - cur;
                 ulong idx = v.FileOffset(page) / g;
-                var want = v.IsShared ? _shared.GetValueOrDefault((v.File!, idx)) : _own.TryGetValue((t.Mm, v.Name, idx), out var own) ? own : FileView(v.File, idx);
+                var want = v.IsShared ? _shared.GetValueOrDefault((v.File!, idx)) : _own.TryGetValue((t.Mm, v.Name, idx), out var own) ? own : FileView(v.File, idx * g, g);
                 var r = k.Walk(t.Mm, cur);
                 var f = k.Phys.FolioOf(r.Entry.Pfn)!;
                 ulong folioOffOfPage = ((r.Entry.Pfn - f.Pfn) << Units.PAGE_SHIFT) + (cur - r.Va) - (cur - page);

@@ -1,26 +1,54 @@
 using HugeFault.Mm;
+using HugeFault.Policies;
 
 namespace HugeFault.Tests.Properties;
 
 /// <summary>
-/// Invariants of the kernel model that must hold after every operation (mainline recovery). Each adds
+/// Invariants of the kernel model that must hold after every operation, under any recovery policy (where a policy
+/// may differ from mainline, the invariant says so). Each adds
 /// human-readable problems to a list instead of throwing, so one step can report several. HardwareCorrupted
 /// is checked with unpoison in the mix too (<see cref="KernelWorld.Unpoisoned"/> says whether one succeeded).
 /// </summary>
 public static class Invariants
 {
-    public static List<string> Check(KernelWorld w)
+    public static List<string> Check(KernelWorld w) => Check(w, full: true);
+
+    /// <summary>
+    /// The invariants after one step. The cheap ones (a completed load or read returned no poisoned byte and the data
+    /// written there) run every step, at a cost proportional to the access; <paramref name="full"/> adds the ones that
+    /// visit every mapping, page-table page and folio (leaf runs, not subpages), which the long mode runs every k-th step.
+    /// </summary>
+    public static List<string> Check(KernelWorld w, bool full)
     {
         var p = new List<string>();
         var k = w.K;
+        NoLoadReturnedPoison(w, p);
+        w.Shadow.Sync();
+        w.Shadow.CheckLoad(w, p);
+        if (!full) return p;
         var tables = PageTables(k, p);
         RmapAgreesWithPageTables(k, tables, p);
         PoolCountersAddUp(k, p);
         HardwareCorruptedCountsDistinctRawPages(k, p);
         MemoryIsConserved(k, p);
-        NoLoadReturnedPoison(w, p);
-        w.Shadow.Sync();
-        w.Shadow.Check(w, p);
+        w.Shadow.CheckAll(p);
+        return p;
+    }
+
+    /// <summary>
+    /// After every task exited (<see cref="KernelWorld.ExitAll"/>): no page-table page is left, no huge page is reserved,
+    /// and every folio still allocated is one memory_failure() kept (PG_hwpoison, or a reference it holds): nothing leaked.
+    /// </summary>
+    public static List<string> CheckAfterExit(KernelWorld w)
+    {
+        var p = Check(w, full: true);
+        var k = w.K;
+        if (k.Stats.TablePagesNow != 0) p.Add($"every task exited but {k.Stats.TablePagesNow} page-table pages are left");
+        foreach (var h in k.Hstates)
+            if (h.resv_huge_pages != 0) p.Add($"{h.Name}: every task exited but resv_huge_pages={h.resv_huge_pages}");
+        foreach (var f in k.Phys.Folios.Values)
+            if (!f.Flags.Has(PageFlags.HugetlbFreed) && !f.IsHwpoison && !f.HasRawHwp && !f.MfRefHeld)
+                p.Add($"every task exited but {f} is still allocated (RefCount={f.RefCount}, mapped {f.EntireMapcount + f.PartialMappings} times, in a page cache: {f.Mapping is not null})");
         return p;
     }
 
@@ -53,11 +81,13 @@ public static class Invariants
                 if (!pfns.Add(t.Pfn)) p.Add($"page-table page {Units.Hex(t.Pfn)} is reachable twice");
                 if (!k.Phys.Folios.TryGetValue(t.Pfn, out var f) || f != t.Backing) p.Add($"page-table page {Units.Hex(t.Pfn)} of mm {mm.Id} is not an allocated folio");
                 int used = 0;
-                for (int i = 0; i < Units.PTRS_PER_TABLE; i++)
-                {
-                    if (!t.Entries[i].IsNone) used++;
-                    if (t.Child(i) is { } c) Count(c);
-                }
+                if (t.LinearRun is not null) used = Units.PTRS_PER_TABLE; // one run, no children: 512 set entries
+                else
+                    for (int i = 0; i < Units.PTRS_PER_TABLE; i++)
+                    {
+                        if (!t.Entries[i].IsNone) used++;
+                        if (t.Child(i) is { } c) Count(c);
+                    }
                 if (used != t.Used) p.Add($"table {Units.Hex(t.Pfn)} ({t.Level}) Used={t.Used} but {used} entries are set");
                 // empty tables may stay: unmap_mapping_range() (truncate, punch hole) zaps entries but only munmap/exit free tables
             }
@@ -86,22 +116,32 @@ public static class Invariants
                 if (v.File is { } file && !file.IMmap.Contains(v)) p.Add($"{v} of mm {mm.Id} is missing from {file}'s i_mmap");
                 if (v.AnonVma is { } av && !av.Vmas.Contains(v)) p.Add($"{v} of mm {mm.Id} is missing from its anon_vma");
             }
-            k.ForEachLeaf(mm, 0, 1UL << 48, r =>
+            // by leaf runs (a split 1 GiB mapping is 512 runs, not 262,144 leaves), cut where a VMA or a folio ends
+            k.ForEachLeafRun(mm, 0, 1UL << 48, r =>
             {
-                var e = r.Entry;
-                if (mm.Users == 0) { p.Add($"dead mm {mm.Id} still has an entry at {Units.Hex(r.Va)}: {e}"); return; }
-                var vma = mm.FindVma(r.Va);
-                if (vma is null || r.Va + r.Size > vma.End) { p.Add($"mm {mm.Id}: entry {e} at {Units.Hex(r.Va)} (size {Units.Size(r.Size)}) is outside any VMA"); return; }
-                if (!e.Present) return;
-                if (tablePfns.Contains(e.Pfn)) { p.Add($"mm {mm.Id}: leaf at {Units.Hex(r.Va)} maps page-table page {Units.Hex(e.Pfn)}"); return; }
-                var f = k.Phys.FolioOf(e.Pfn);
-                if (f is null) { p.Add($"mm {mm.Id}: leaf at {Units.Hex(r.Va)} maps pfn {Units.Hex(e.Pfn)}, which is free memory"); return; }
-                if (f.Flags.Has(PageFlags.HugetlbFreed)) p.Add($"mm {mm.Id}: leaf at {Units.Hex(r.Va)} maps {f}, which is on the hugetlb free list");
-                if (f.IsHwpoison) p.Add($"mm {mm.Id}: leaf at {Units.Hex(r.Va)} still maps PG_hwpoison {f}");
-                if (!rmap.TryGetValue(f, out var vmas)) rmap[f] = vmas = k.RmapVmas(f).ToHashSet();
-                if (!vmas.Contains(vma)) p.Add($"mm {mm.Id}: leaf at {Units.Hex(r.Va)} maps {f} but the folio's rmap does not hold {vma}");
-                var d = r.Size >= f.Size ? entire : partial;
-                d[f] = d.GetValueOrDefault(f) + 1;
+                if (mm.Users == 0) { p.Add($"dead mm {mm.Id} still has an entry at {Units.Hex(r.Va)}: {r.First}"); return; }
+                ulong es = r.Size, stepPages = r.Step >> Units.PAGE_SHIFT, pagesPerEntry = es >> Units.PAGE_SHIFT;
+                for (int at = 0; at < r.Count;)
+                {
+                    ulong va = r.Va + (ulong)at * es;
+                    var vma = mm.FindVma(va);
+                    if (vma is null || va + es > vma.End) { p.Add($"mm {mm.Id}: entry {r.EntryAt(at)} at {Units.Hex(va)} (size {Units.Size(es)}) is outside any VMA"); return; }
+                    int n = (int)Math.Min((ulong)(r.Count - at), (vma.End - va) / es);
+                    var e = r.EntryAt(at);
+                    if (!e.Present) { at += n; continue; }
+                    var f = k.Phys.FolioOf(e.Pfn);
+                    if (f is null) { p.Add($"mm {mm.Id}: leaf at {Units.Hex(va)} maps pfn {Units.Hex(e.Pfn)}, which is free memory"); return; }
+                    if (tablePfns.Contains(f.Pfn)) { p.Add($"mm {mm.Id}: leaf at {Units.Hex(va)} maps page-table page {Units.Hex(e.Pfn)}"); return; }
+                    if (stepPages > 0) n = (int)Math.Min((ulong)n, (f.Pfn + f.NrPages - e.Pfn + stepPages - 1) / stepPages); // the entries inside f
+                    if (f.Flags.Has(PageFlags.HugetlbFreed)) p.Add($"mm {mm.Id}: leaf at {Units.Hex(va)} maps {f}, which is on the hugetlb free list");
+                    ulong lo = e.Pfn, hi = e.Pfn + (stepPages > 0 ? (ulong)(n - 1) * stepPages : 0) + pagesPerEntry;
+                    if (MapsPoison(k, f, lo, hi)) p.Add($"mm {mm.Id}: leaf at {Units.Hex(va)} (+{n} × {Units.Size(es)}) still maps {(k.Policy.Name == RecoveryPolicies.Baseline ? "" : "a poisoned raw page of ")}PG_hwpoison {f}");
+                    if (!rmap.TryGetValue(f, out var vmas)) rmap[f] = vmas = k.RmapVmas(f).ToHashSet();
+                    if (!vmas.Contains(vma)) p.Add($"mm {mm.Id}: leaf at {Units.Hex(va)} maps {f} but the folio's rmap does not hold {vma}");
+                    var d = es >= f.Size ? entire : partial;
+                    d[f] = d.GetValueOrDefault(f) + n;
+                    at += n;
+                }
             });
         }
         foreach (var i in k.Inodes)
@@ -122,13 +162,33 @@ public static class Invariants
         }
     }
 
+    /// <summary>
+    /// A leaf mapping pfns [lo, hi) of PG_hwpoison folio f breaks the policy's promise: mainline unmaps the whole folio,
+    /// a large folio any other policy handles keeps at least its poisoned raw pages unmapped (MFD_MF_KEEP_UE_MAPPED keeps
+    /// them mapped on purpose: its loads of them take the machine check, which NoLoadReturnedPoison checks).
+    /// </summary>
+    private static bool MapsPoison(Kernel k, Folio f, ulong lo, ulong hi)
+    {
+        if (!f.IsHwpoison) return false;
+        if (f.Order == 0) return true;
+        if (f.IsHugetlb && k.Policy.SupportsKeepUeMapped) return false;
+        if (f.IsHugetlb && k.Policy.Name == RecoveryPolicies.Baseline) return true;
+        // HGM, a converted VMA, a large folio split by memory_failure(): the raw pages are what must not be mapped
+        if (!f.HasRawHwp) return false;
+        foreach (var raw in f.RawHwp) if (raw >= lo && raw < hi) return true;
+        return false;
+    }
+
     /// <summary>nr = free + in use, free = free list, 0 ≤ resv ≤ free, 0 ≤ surplus ≤ nr, resv = the reserve maps' entries.</summary>
     public static void PoolCountersAddUp(Kernel k, List<string> p)
     {
+        var inUseByOrder = new Dictionary<int, int>();
+        foreach (var f in k.Phys.Folios.Values)
+            if (f.IsHugetlb && !f.Flags.Has(PageFlags.HugetlbFreed)) inUseByOrder[f.Order] = inUseByOrder.GetValueOrDefault(f.Order) + 1;
         foreach (var h in k.Hstates)
         {
             string n = h.Name;
-            int inUse = k.Phys.Folios.Values.Count(f => f.IsHugetlb && f.Order == h.Order && !f.Flags.Has(PageFlags.HugetlbFreed));
+            int inUse = inUseByOrder.GetValueOrDefault(h.Order);
             if (h.nr_huge_pages != h.free_huge_pages + inUse) p.Add($"{n}: nr_huge_pages={h.nr_huge_pages} but free={h.free_huge_pages} + in use={inUse}");
             if (h.free_huge_pages != h.FreeList.Count) p.Add($"{n}: free_huge_pages={h.free_huge_pages} but the free list holds {h.FreeList.Count}");
             foreach (var f in h.FreeList)
@@ -150,8 +210,9 @@ public static class Invariants
         var raw = new HashSet<ulong>(k.Phys.RawHwpoisonPages);
         foreach (var f in k.Phys.Folios.Values)
         {
-            if (f.IsHugetlb) foreach (var r in f.RawHwp) raw.Add(r);
-            else if (f.IsHwpoison) raw.Add(f.Pfn);
+            // a hugetlb folio or a large folio (a converted one) keeps its raw pages in raw_hwp; an order-0 folio is its raw page
+            if (f.HasRawHwp) foreach (var r in f.RawHwp) raw.Add(r);
+            else if (f.IsHwpoison && !f.IsHugetlb) raw.Add(f.Pfn);
         }
         if (k.NumPoisonedPages != raw.Count) p.Add($"NumPoisonedPages={k.NumPoisonedPages} but {raw.Count} distinct raw pages are poisoned");
         foreach (var r in k.Phys.RawHwpoisonPages)

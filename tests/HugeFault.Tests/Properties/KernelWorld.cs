@@ -44,9 +44,10 @@ public sealed class KernelWorld
     private int _names;
     private readonly Dictionary<TaskStruct, int> _uffd = new();
 
-    public KernelWorld()
+    /// <summary>The recovery policy the host runs (mainline by default); <paramref name="recordTrace"/> = false for long runs that check state, not the trace.</summary>
+    public KernelWorld(string policy = "mainline", bool recordTrace = true)
     {
-        K = new Kernel(new KernelConfig { MemoryBytes = 8 * Units.GiB, HugePages1G = 2, HugePages2M = 8, Overcommit2M = 2 });
+        K = new Kernel(new KernelConfig { MemoryBytes = 8 * Units.GiB, HugePages1G = 2, HugePages2M = 8, Overcommit2M = 2, Policy = policy, RecordTrace = recordTrace });
         var a = K.Spawn("A");
         var b = K.Spawn("B");
         b.Sigbus = SigbusDisposition.Default; // B dies of an uncaught SIGBUS: exercises exit from inside memory_failure()
@@ -343,7 +344,7 @@ public sealed class KernelWorld
             case OpKind.UnpoisonPfn:
             {
                 // debugfs hwpoison/unpoison-pfn on one of the poisoned raw pages (refused after a real hardware error)
-                var raw = K.Phys.RawHwpoisonPages.Concat(K.Phys.Folios.Values.SelectMany(f => f.IsHugetlb ? f.RawHwp : f.IsHwpoison ? [f.Pfn] : []))
+                var raw = K.Phys.RawHwpoisonPages.Concat(K.Phys.Folios.Values.SelectMany(f => f.HasRawHwp ? f.RawHwp : f.IsHwpoison && !f.IsHugetlb ? [f.Pfn] : []))
                     .Distinct().Order().ToList();
                 if (raw.Count == 0) return "nothing to unpoison";
                 ulong pfn = raw[op.A % raw.Count];
@@ -387,21 +388,48 @@ public sealed class KernelWorld
         Maps.RemoveAll(m => m.Task == t);
     }
 
-    /// <summary>Runs a whole sequence, checking the invariants after every step; throws with the history on the first violation.</summary>
-    public static KernelWorld RunChecked(Op[] ops, Action<KernelWorld>? check = null)
+    /// <summary>Every live task exits (exit_group): what a sequence leaves behind is then checked by <see cref="Invariants.CheckAfterExit"/>.</summary>
+    public void ExitAll()
     {
-        var w = new KernelWorld();
+        foreach (var t in Tasks.Where(t => t.Alive).ToList()) K.DoExit(t, "exit()");
+        foreach (var t in Tasks) Forget(t);
+        K.FlushCounters();
+    }
+
+    /// <summary>Bytes the model has counted as lost (zeroed by a repair, good data dropped by a policy).</summary>
+    public long DataLostBytes => K.Stats.BytesZeroed + K.Stats.GoodDataDroppedBytes;
+
+    /// <summary>
+    /// Runs a whole sequence under <paramref name="policy"/>, checking the invariants after every step (all of them every
+    /// <paramref name="fullEvery"/>-th step and after the last; the cheap ones every step), then, with
+    /// <paramref name="exitAtEnd"/>, lets every task exit and checks that nothing leaked. A step after which the model
+    /// counts data lost re-bases the content shadow on memory as it is (a load may then differ from what was written).
+    /// Throws with the history on the first violation.
+    /// </summary>
+    public static KernelWorld RunChecked(Op[] ops, Action<KernelWorld>? check = null, string policy = "mainline", int fullEvery = 1, bool exitAtEnd = false, bool recordTrace = true)
+    {
+        var w = new KernelWorld(policy, recordTrace);
         var log = new List<string>();
         for (int i = 0; i < ops.Length; i++)
         {
             string what;
+            long lost = w.DataLostBytes;
             try { what = w.Apply(ops[i]); }
-            catch (Exception e) { throw new InvariantViolation($"step {i} {ops[i]} threw {e.GetType().Name}: {e.Message}\nhistory:\n  {string.Join("\n  ", log)}", e); }
+            catch (Exception e) { throw new InvariantViolation($"{policy}: step {i} {ops[i]} threw {e.GetType().Name}: {e.Message}\nhistory:\n  {string.Join("\n  ", log)}", e); }
             log.Add($"{i}: {ops[i]} -> {what}");
-            var problems = Invariants.Check(w);
+            if (w.DataLostBytes != lost) { w.Shadow.Sync(); w.Shadow.Adopt(); }
+            var problems = Invariants.Check(w, full: (i + 1) % fullEvery == 0 || i == ops.Length - 1);
             if (problems.Count > 0)
-                throw new InvariantViolation($"after step {i} ({what}):\n  - {string.Join("\n  - ", problems)}\nhistory:\n  {string.Join("\n  ", log)}");
+                throw new InvariantViolation($"{policy}: after step {i} ({what}):\n  - {string.Join("\n  - ", problems)}\nhistory:\n  {string.Join("\n  ", log)}");
             check?.Invoke(w);
+        }
+        if (exitAtEnd)
+        {
+            try { w.ExitAll(); }
+            catch (Exception e) { throw new InvariantViolation($"{policy}: exit of every task threw {e.GetType().Name}: {e.Message}\nhistory:\n  {string.Join("\n  ", log)}", e); }
+            var problems = Invariants.CheckAfterExit(w);
+            if (problems.Count > 0)
+                throw new InvariantViolation($"{policy}: after every task exited:\n  - {string.Join("\n  - ", problems)}\nhistory:\n  {string.Join("\n  ", log)}");
         }
         return w;
     }

@@ -15,7 +15,18 @@ namespace HugeFault.Tests.Properties;
 /// </summary>
 internal static class Pbt
 {
-    public static void Run<T>(Gen<T> gen, Action<T> assert, int iter, uint stream, Func<T, string>? print = null)
+    public static void Run<T>(Gen<T> gen, Action<T> assert, int iter, uint stream, Func<T, string>? print = null) =>
+        Run(gen, assert, iter, stream, print, Extra("HUGEFAULT_PBT_ITER"), null);
+
+    /// <summary>A positive count from environment variable <paramref name="name"/>, or 0.</summary>
+    internal static long Extra(string name) => long.TryParse(Environment.GetEnvironmentVariable(name), out long n) && n > 0 ? n : 0;
+
+    /// <summary>
+    /// The same with <paramref name="extra"/> seeded iterations after the <paramref name="iter"/> fixed ones (a long mode
+    /// passes its own count); <paramref name="done"/> hears the number of cases that passed, after each one, and may end
+    /// the seeded iterations early by returning false (a time budget).
+    /// </summary>
+    public static void Run<T>(Gen<T> gen, Action<T> assert, int iter, uint stream, Func<T, string>? print, long extra, Func<long, bool>? done)
     {
         print ??= x => x is Array a ? $"[{string.Join(", ", a.Cast<object?>())}]" : x?.ToString() ?? "null";
         if (Environment.GetEnvironmentVariable("HUGEFAULT_PBT_SEED") is { Length: > 0 } only)
@@ -23,14 +34,17 @@ internal static class Pbt
             One(gen, assert, "replayed case", PCG.Parse(only), print);
             return;
         }
-        for (int i = 0; i < iter; i++) One(gen, assert, $"iteration {i}", new PCG(stream, (ulong)i + 1), print);
+        for (int i = 0; i < iter; i++) { One(gen, assert, $"iteration {i}", new PCG(stream, (ulong)i + 1), print); done?.Invoke(i + 1); }
         // the long mode: seeds from one master seed, so the whole run is reproducible too
-        if (long.TryParse(Environment.GetEnvironmentVariable("HUGEFAULT_PBT_ITER"), out long extra) && extra > 0)
+        if (extra > 0)
         {
             ulong master = ulong.TryParse(Environment.GetEnvironmentVariable("HUGEFAULT_PBT_MASTER"), out var m) ? m : (ulong)Random.Shared.NextInt64();
             var seeds = new PCG(stream, master);
             for (long i = 0; i < extra; i++)
+            {
                 One(gen, assert, $"iteration {iter + i} (HUGEFAULT_PBT_MASTER={master})", new PCG(stream, seeds.Next64()), print);
+                if (done is not null && !done(iter + i + 1)) break;
+            }
         }
     }
 

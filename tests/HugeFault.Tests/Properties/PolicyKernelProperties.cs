@@ -1,0 +1,116 @@
+using System.Diagnostics;
+using HugeFault.Mm;
+using HugeFault.Policies;
+
+namespace HugeFault.Tests.Properties;
+
+/// <summary>
+/// The kernel properties under every registered recovery policy: random sequences of syscalls, accesses, hardware
+/// errors (consumed, scrubbed, latent), MADV_HWPOISON, soft offline, unpoison and pool changes on a small host keep
+/// the invariants (<see cref="Invariants"/>: no completed load returns poisoned data, or data other than what was
+/// written unless the model counts it lost; rmap and page tables agree; pools and memory add up), and after every
+/// task exits no page-table page, reservation or unpoisoned folio is left.
+/// The suite runs a few sequences per policy. The long mode (outside CI, tools/pbt/run.sh) is
+/// HUGEFAULT_PBT_LONG=N: N more sequences per policy, seeded from HUGEFAULT_PBT_MASTER (printed on a failure, with the
+/// failing case's own seed for HUGEFAULT_PBT_SEED), the full invariants every HUGEFAULT_PBT_FULL_EVERY-th step
+/// (default 8; the cheap ones every step); HUGEFAULT_PBT_POLICIES=a,b keeps only those rows (the others are skipped),
+/// and HUGEFAULT_PBT_SHARD=J/N the rows whose index % N == J, so shards can run side by side; HUGEFAULT_PBT_SECONDS=S ends a row's seeded sequences after S seconds; each row
+/// appends its count and time to $HUGEFAULT_PBT_OUT/summary.txt (and its progress, every 1000, to progress-POLICY.txt).
+/// </summary>
+public class PolicyKernelProperties
+{
+    private static string Print(Op[] ops) => string.Join(", ", ops.Select(o => o.ToString()));
+
+    public static TheoryData<string> Policies()
+    {
+        var d = new TheoryData<string>();
+        foreach (var p in RecoveryPolicies.Names) d.Add(p);
+        return d;
+    }
+
+    [Theory]
+    [MemberData(nameof(Policies))]
+    public void Random_operation_sequences_keep_every_invariant_under_every_policy(string policy)
+    {
+        long extra = Pbt.Extra("HUGEFAULT_PBT_LONG");
+        int row = RecoveryPolicies.Names.ToList().IndexOf(policy);
+        if (extra > 0 && Environment.GetEnvironmentVariable("HUGEFAULT_PBT_POLICIES") is { Length: > 0 } only && !only.Split(',').Contains(policy))
+            Assert.Skip($"HUGEFAULT_PBT_POLICIES={only} leaves {policy} out");
+        if (extra > 0 && Environment.GetEnvironmentVariable("HUGEFAULT_PBT_SHARD") is { Length: > 0 } shard)
+        {
+            var jn = shard.Split('/');
+            if (jn.Length != 2 || !int.TryParse(jn[0], out int j) || !int.TryParse(jn[1], out int n) || n <= 0 || j < 0 || j >= n)
+                throw new ArgumentException($"HUGEFAULT_PBT_SHARD={shard}: expected J/N with 0 <= J < N (this process runs the policies whose row % N == J)");
+            if (row % n != j) Assert.Skip($"HUGEFAULT_PBT_SHARD={shard} leaves {policy} (row {row}) to shard {row % n}/{n}");
+        }
+        int fullEvery = extra == 0 ? 1 : (int)Math.Max(1, Pbt.Extra("HUGEFAULT_PBT_FULL_EVERY") is var e && e > 0 ? e : 8);
+        uint stream = 40 + (uint)row;
+        string? dir = Environment.GetEnvironmentVariable("HUGEFAULT_PBT_OUT");
+        var clock = Stopwatch.StartNew();
+        var cpu0 = Process.GetCurrentProcess().TotalProcessorTime; // rows of one process run one after another
+        long passed = 0;
+        long budget = Pbt.Extra("HUGEFAULT_PBT_SECONDS");
+        bool Done(long n)
+        {
+            passed = n;
+            if (dir is not null && n % 1000 == 0)
+                File.AppendAllText(Path.Combine(dir, $"progress-{policy}.txt"), $"{policy}: {n} sequences in {clock.Elapsed.TotalSeconds:F0} s\n");
+            return budget == 0 || clock.Elapsed.TotalSeconds < budget;
+        }
+        bool failed = true;
+        try
+        {
+            Pbt.Run(KernelWorld.GenOps, ops => KernelWorld.RunChecked(ops, policy: policy, fullEvery: fullEvery, exitAtEnd: true, recordTrace: extra == 0),
+                iter: 30, stream, Print, extra, Done);
+            failed = false;
+        }
+        finally
+        {
+            if (dir is not null && extra > 0)
+            {
+                double cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
+                File.AppendAllText(Path.Combine(dir, "summary.txt"),
+                    $"{policy}: {passed} sequences passed in {clock.Elapsed.TotalSeconds:F1} s wall, {cpu:F1} s CPU ({1000 * cpu / Math.Max(1, passed):F3} ms CPU per sequence), full invariants every {fullEvery} steps{(failed ? ", then a FAILURE (see the test log)" : passed < 30 + extra ? $", stopped by HUGEFAULT_PBT_SECONDS={budget}" : "")}\n");
+            }
+        }
+    }
+
+    /// <summary>
+    /// Found by this property (vma-convert, seed 0000000001tI): a private 2 MiB page faulted in, the pool shrunk to 0 (the
+    /// in-use page becomes surplus), then a consumed error converts the folio out of hugetlb: nr_huge_pages dropped but
+    /// surplus_huge_pages stayed 1, above nr (__remove_hugetlb_folio() adjusts surplus).
+    /// </summary>
+    [Fact]
+    public void Vma_convert_takes_a_surplus_page_out_of_the_surplus_count_too()
+    {
+        Op[] ops = [new(OpKind.DontNeed, 5, 3, 863595, 153685, 455528), new(OpKind.NrHugepages, 5, 1, 793988, 333240, 567630), new(OpKind.HwErrorLatent, 2, 0, 695662, 795082, 450079)];
+        var w = KernelWorld.RunChecked(ops, policy: "vma-convert", exitAtEnd: true);
+        Assert.Equal(1, w.K.Stats.HugePagesConverted);
+        Assert.Equal(0, w.K.H2M.surplus_huge_pages);
+        Assert.Equal(0, w.K.H2M.nr_huge_pages);
+    }
+
+    /// <summary>
+    /// Found by the long mode (keep-mapped, HUGEFAULT_PBT_MASTER=1, seed 82WpSZZ-JYaM): a store that begins inside a
+    /// poisoned line took the line's start (below the store's address) as the end of the good bytes, so the length
+    /// underflowed: the store wrote past the poison and reported done = 2^64 - 14. It must stop at once, done = 0.
+    /// </summary>
+    [Theory]
+    [InlineData("keep-mapped")]
+    [InlineData("mainline")]
+    public void An_access_that_begins_inside_a_poisoned_line_touches_nothing(string policy)
+    {
+        Op[] ops = [new(OpKind.PunchHole, 0, 7, 1028306, 23792, 320744), new(OpKind.MmapFile, 2, 3, 910013, 319095, 94950), new(OpKind.HwErrorLatent, 6, 6, 98346, 143309, 203535)];
+        var w = KernelWorld.RunChecked(ops, policy: policy);
+        var t = w.Tasks[0];
+        var m = w.Maps[0];
+        ulong line = m.Va + 2 * Units.PAGE_SIZE + Units.CACHELINE; // the latent error's line (va 0x7effffe02040 above)
+        Assert.NotNull(w.K.Phys.LinePoison((w.K.Walk(t.Mm, line).Entry.Pfn << Units.PAGE_SHIFT) + Units.CACHELINE));
+        foreach (bool write in new[] { true, false })
+        {
+            var res = w.K.Access(t, line + 14, 7360, write, seed: 3);
+            Assert.Equal(0UL, res.Done);
+            Assert.StartsWith("SIGBUS", res.Outcome);
+        }
+    }
+}
