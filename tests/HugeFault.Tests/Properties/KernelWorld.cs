@@ -423,7 +423,8 @@ public sealed class KernelWorld
                 throw new InvariantViolation($"{policy}: after step {i} ({what}):\n  - {string.Join("\n  - ", problems)}\nhistory:\n  {string.Join("\n  ", log)}");
             check?.Invoke(w);
         }
-        if (exitAtEnd)
+        // a host that panicked (a kernel-mode read consumed an unreported line) runs nothing more: no exit, nothing to free
+        if (exitAtEnd && !w.K.Panicked)
         {
             try { w.ExitAll(); }
             catch (Exception e) { throw new InvariantViolation($"{policy}: exit of every task threw {e.GetType().Name}: {e.Message}\nhistory:\n  {string.Join("\n  ", log)}", e); }
