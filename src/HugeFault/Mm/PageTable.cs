@@ -22,10 +22,16 @@ public sealed class PageTable
     /// <summary>Entries differing from the run (and child tables) kept as pairs before the arrays are materialised.</summary>
     public const int MaxExceptions = 8;
 
-    public PageTable(Folio backing, PtLevel level) { Backing = backing; Level = level; }
+    public PageTable(Folio backing, PtLevel level) { _backing = backing; Pfn = backing.Pfn; Level = level; }
 
-    public Folio Backing { get; }
-    public ulong Pfn => Backing.Pfn;
+    /// <summary>A table in a page of <paramref name="phys"/> from <see cref="PhysicalMemory.AllocPageTablePage"/>, whose folio is looked up only when asked for.</summary>
+    public PageTable(PhysicalMemory phys, ulong pfn, PtLevel level) { _backing = phys; Pfn = pfn; Level = level; }
+
+    /// <summary>The page-table page's folio (page_ptdesc()'s struct page); the allocator makes it when first asked.</summary>
+    public Folio Backing => _backing as Folio ?? (Folio)(_backing = ((PhysicalMemory)_backing).FolioOf(Pfn) ?? throw new InvalidOperationException($"page-table page {Units.Hex(Pfn)} is not allocated"));
+    /// <summary>The folio, or the allocator until the folio is asked for.</summary>
+    private object _backing;
+    public ulong Pfn { get; }
     public PtLevel Level { get; }
     private Pte[]? _entries;
     /// <summary>The run form while <see cref="_entries"/> is null: entry i = _first + i × _step (all none when _first is 0), except <see cref="_ex"/>.</summary>

@@ -8,17 +8,16 @@ public sealed partial class Kernel
     /// <summary>pte_alloc_one() and friends: one 4 KiB frame from buddy, counted as page-table memory.</summary>
     internal PageTable? AllocTable(MmStruct? mm, PtLevel level)
     {
-        var f = Phys.AllocFolio(0);
-        if (f is null) return null;
+        if (Phys.AllocPageTablePage() is not { } pfn) return null;
         if (mm is not null) mm.PgtablePages++;
         Stats.TablePagesAllocated++; Stats.TablePagesNow++;
         if (Stats.TablePagesNow > Stats.TablePagesPeak) Stats.TablePagesPeak = Stats.TablePagesNow;
-        return new PageTable(f, level);
+        return new PageTable(Phys, pfn, level);
     }
 
     internal void FreeTable(MmStruct mm, PageTable t)
     {
-        Phys.FreeFolio(t.Backing);
+        Phys.FreePage(t.Pfn); // pagetable_free()
         mm.PgtablePages--;
         Stats.TablePagesFreed++; Stats.TablePagesNow--;
     }
