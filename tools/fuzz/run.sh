@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The fuzz campaign of issue 12 outside the timed suite: N mutated scenarios (default 10000) through `hugefault run`,
-# each classified (exit 0/1/2 fine; exit 70, a stack trace, an escaping exception, out of memory or > 20 s is a finding).
+# The fuzz campaign of issue 12 outside the timed suite: N inputs (default 10000): mutated scenarios through `hugefault run`,
+# mutated fleet configs through `hugefault fleet` and tampered shard outputs through `hugefault fleet merge`,
+# each classified (exit 0/1/2 fine; exit 70, a stack trace, an escaping exception, out of memory or > 20 s of CPU is a finding).
 # Usage: tools/fuzz/run.sh [N] [SEED] [FIRST]; findings and summary.txt go to $HUGEFAULT_FUZZ_OUT (default /tmp/hf-fuzz-long).
 set -uo pipefail
 cd "$(dirname "$0")/../.."

@@ -18,6 +18,16 @@ namespace HugeFault.Policies;
 /// </summary>
 public sealed class CopyAroundPolicy : RecoveryPolicyBase
 {
+    /// <summary>This policy's name, summary, parameters and provenance (see <see cref="PolicyDescriptor"/>).</summary>
+    public static readonly PolicyDescriptor Descriptor = new("copy-around", "kernel copies the good lines to a new huge page and swaps it in; bad 4 KiB fake-poisoned",
+        p => new CopyAroundPolicy(p),
+        Parameters:
+        [
+            new("bad_line", "fake-poison", "fake-poison|zero: what the bad lines become in the new page", ParameterKind.Choice, ["fake-poison", "zero"]),
+            new("fallback", "mainline", "policy when no free huge page is left", ParameterKind.Policy),
+        ],
+        FallsBackWhen: "no free huge page in the pool: fallback");
+
     private readonly bool _zero;
     private readonly IRecoveryPolicy _fallback;
 
@@ -29,7 +39,7 @@ public sealed class CopyAroundPolicy : RecoveryPolicyBase
         _fallback = RecoveryPolicies.Create(fb, parameters);
     }
 
-    public override string Name => "copy-around";
+    public override string Name => Descriptor.Name;
 
     public override (MfResult, string) HandleInUseHugetlb(Kernel k, MfContext ctx)
     {

@@ -17,11 +17,25 @@ namespace HugeFault.Policies;
 /// </summary>
 public sealed class HgmPolicy : RecoveryPolicyBase
 {
+    /// <summary>This policy's name, summary and provenance (see <see cref="PolicyDescriptor"/>).</summary>
+    public static readonly PolicyDescriptor Descriptor = new("hgm",
+        "HugeTLB high-granularity mapping as intended (an extrapolation: the posted series never unmapped 4 KiB): unmap only the bad 4 KiB in every mapper (si_addr_lsb = 12)",
+        p => new HgmPolicy(p, fullSplit: false),
+        Provenance: "extrapolation: HGM as intended (4 KiB unmapping left out of the posted v1/v2 series; drafted in Jiaqi Yan's 2023 RFC, never merged)",
+        FallsBackWhen: "private (MAP_PRIVATE) mappings: mainline");
+
+    /// <summary>The variant that remaps the whole folio at 4 KiB (what the minimal split saves).</summary>
+    public static readonly PolicyDescriptor FullSplit = new("hgm-full-split",
+        "HGM that splits the whole huge page to 4 KiB PTEs (what the minimal split saves)",
+        p => new HgmPolicy(p, fullSplit: true),
+        Provenance: "extrapolation: HGM as intended, remapping the whole folio at 4 KiB",
+        FallsBackWhen: "private (MAP_PRIVATE) mappings: mainline");
+
     private readonly bool _fullSplit;
 
     public HgmPolicy(IReadOnlyDictionary<string, string> parameters, bool fullSplit) : base(parameters) => _fullSplit = fullSplit;
 
-    public override string Name => _fullSplit ? "hgm-full-split" : "hgm";
+    public override string Name => _fullSplit ? FullSplit.Name : Descriptor.Name;
 
     public override (MfResult, string) HandleInUseHugetlb(Kernel k, MfContext ctx)
     {

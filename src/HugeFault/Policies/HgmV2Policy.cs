@@ -16,9 +16,15 @@ namespace HugeFault.Policies;
 /// </summary>
 public sealed class HgmV2Policy : RecoveryPolicyBase
 {
+    /// <summary>This policy's name, summary and provenance (see <see cref="PolicyDescriptor"/>).</summary>
+    public static readonly PolicyDescriptor Descriptor = new("hgm-v2",
+        "HGM exactly as posted (v2, Feb 2023): MADV_SPLIT + 4 KiB UFFDIO_CONTINUE, but memory failure poisons the whole folio in every mapping; MADV_COLLAPSE skips poisoned folios",
+        p => new HgmV2Policy(p),
+        Provenance: "as posted: HGM v2 (lore 20230218002819.1486479-1-jthoughton@google.com), selftest hugetlb-hgm.c");
+
     public HgmV2Policy(IReadOnlyDictionary<string, string> parameters) : base(parameters) { }
 
-    public override string Name => "hgm-v2";
+    public override string Name => Descriptor.Name;
 
     /// <summary>hugetlb_fault() on a hwpoison entry of any HGM piece: VM_FAULT_HWPOISON_LARGE with the VMA's hstate index.</summary>
     public override int FaultShift(Kernel k, Vma vma, PteRef entry) => vma.Hstate!.Shift;

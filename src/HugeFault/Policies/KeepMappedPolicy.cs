@@ -13,12 +13,19 @@ namespace HugeFault.Policies;
 /// </summary>
 public sealed class KeepMappedPolicy : RecoveryPolicyBase
 {
+    /// <summary>This policy's name, summary, parameters and provenance (see <see cref="PolicyDescriptor"/>).</summary>
+    public static readonly PolicyDescriptor Descriptor = new("keep-mapped", "MFD_MF_KEEP_UE_MAPPED: keep the folio mapped, signal lsb 12, offline on release",
+        p => new KeepMappedPolicy(p),
+        Provenance: "as posted: MFD_MF_KEEP_UE_MAPPED v3 (lore 20260203192352.2674184-1-jiaqiyan@google.com), selftest hugetlb-mfr.c",
+        Parameters: [new("require_flag", "false", "only memfds created with MFD_MF_KEEP_UE_MAPPED keep the folio mapped", ParameterKind.Bool)],
+        FallsBackWhen: "anonymous folios (or files without the flag when require_flag=true): mainline");
+
     private readonly bool _requireFlag;
 
     public KeepMappedPolicy(IReadOnlyDictionary<string, string> parameters) : base(parameters)
         => _requireFlag = parameters.TryGetValue("require_flag", out var v) && v == "true";
 
-    public override string Name => "keep-mapped";
+    public override string Name => Descriptor.Name;
     public override bool SupportsKeepUeMapped => true;
 
     private bool Applies(Folio f) => f.Mapping is { } m && !f.IsAnon && (!_requireFlag || m.KeepUeMapped);

@@ -14,6 +14,17 @@ namespace HugeFault.Policies;
 /// </summary>
 public sealed class RepairPolicy : RecoveryPolicyBase
 {
+    /// <summary>This policy's name, summary, parameters and provenance (see <see cref="PolicyDescriptor"/>).</summary>
+    public static readonly PolicyDescriptor Descriptor = new("repair", "report the cacheline (lsb 6); MADV_REPAIR zeroes it if not permanent; else fall back",
+        p => new RepairPolicy(p),
+        Parameters:
+        [
+            new("auto", "true", "the SIGBUS handler asks for MADV_REPAIR by itself", ParameterKind.Bool),
+            new("enlightened", "false", "the guest accepts 64 zeroed bytes (else guest memory is never repaired)", ParameterKind.Bool),
+            new("fallback", "mainline", "policy for what cannot be repaired", ParameterKind.Policy),
+        ],
+        FallsBackWhen: "permanent poison, or guest memory without enlightened=true: fallback");
+
     private readonly bool _auto, _enlightened;
     private readonly IRecoveryPolicy _fallback;
 
@@ -26,7 +37,7 @@ public sealed class RepairPolicy : RecoveryPolicyBase
         _fallback = RecoveryPolicies.Create(fb, parameters);
     }
 
-    public override string Name => "repair";
+    public override string Name => Descriptor.Name;
     public string Fallback => _fallback.Name;
 
     public override (MfResult, string) HandleInUseHugetlb(Kernel k, MfContext ctx)

@@ -19,12 +19,18 @@ namespace HugeFault.Policies;
 /// </summary>
 public sealed class UserspaceMigratePolicy : RecoveryPolicyBase
 {
+    /// <summary>This policy's name, summary, parameters and provenance (see <see cref="PolicyDescriptor"/>).</summary>
+    public static readonly PolicyDescriptor Descriptor = new("userspace-migrate",
+        "mainline, then the VMM preads the good data into tmpfs, remaps, UFFDIO_POISONs the bad 4 KiB",
+        p => new UserspaceMigratePolicy(p),
+        Parameters: [new("bandwidth_gbps", "10", "copy bandwidth, GB/s (time the range is inaccessible)", ParameterKind.PositiveNumber)]);
+
     private readonly double _bandwidth;
 
     public UserspaceMigratePolicy(IReadOnlyDictionary<string, string> parameters) : base(parameters)
         => _bandwidth = parameters.TryGetValue("bandwidth_gbps", out var b) && double.TryParse(b, System.Globalization.CultureInfo.InvariantCulture, out var v) && v > 0 ? v : 10.0;
 
-    public override string Name => "userspace-migrate";
+    public override string Name => Descriptor.Name;
 
     public override (MfResult, string) HandleInUseHugetlb(Kernel k, MfContext ctx)
     {

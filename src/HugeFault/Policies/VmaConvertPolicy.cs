@@ -12,8 +12,12 @@ namespace HugeFault.Policies;
 /// </summary>
 public sealed class VmaConvertPolicy : RecoveryPolicyBase
 {
+    /// <summary>This policy's name, summary and provenance (see <see cref="PolicyDescriptor"/>).</summary>
+    public static readonly PolicyDescriptor Descriptor = new("vma-convert", "convert the VMA range away from hugetlb; 4 KiB PTEs; bad 4 KiB poisoned",
+        p => new VmaConvertPolicy(p), FallsBackWhen: "new mappers after the conversion: mainline");
+
     public VmaConvertPolicy(IReadOnlyDictionary<string, string> parameters) : base(parameters) { }
-    public override string Name => "vma-convert";
+    public override string Name => Descriptor.Name;
 
     public override (MfResult, string) HandleInUseHugetlb(Kernel k, MfContext ctx)
     {

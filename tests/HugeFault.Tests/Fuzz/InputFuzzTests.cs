@@ -36,6 +36,9 @@ public class InputFuzzTests
         Assert.True(outs.All(o => !o.Finding), summary + "\n" + Findings(outs));
         Assert.Contains(outs, o => o.Exit == 2); // the mutations reach the validation...
         Assert.Contains(outs, o => o.Exit is 0 or 1); // ...and past it, into the model
+        foreach (var t in Enum.GetValues<FuzzTarget>()) Assert.Contains(outs, o => o.Input.Target == t); // scenarios, fleet configs and tampered shards
+        Assert.Contains(outs, o => o.Input.Target == FuzzTarget.ShardMerge && o.Exit == 2); // a tampered shard is refused...
+        Assert.Contains(outs, o => o.Input.Target == FuzzTarget.FleetConfig && o.Exit == 0); // ...a mutated fleet config still runs when valid
     }
 
     [Fact]
