@@ -131,4 +131,103 @@ public class PerPageCostTests
         Assert.Equal(pm.TotalPages - 1, pm.FreePages);
         Assert.Empty(pm.Folios);
     }
+
+    public readonly record struct PendOp(int Kind, int Index, int Sub);
+
+    private static readonly Gen<PendOp[]> PendOps =
+        (from k in Gen.Int[0, 5] from i in Gen.Int[0, 511] from j in Gen.Int[0, 511] select new PendOp(k, i, j)).Array[1, 60];
+
+    [Fact]
+    public void A_table_with_pending_children_reads_like_one_split_leaf_by_leaf()
+    {
+        // the reference: the 512 PTE tables made at once, as SplitLeaf makes them; the pending form makes each when asked
+        Pbt.Run(PendOps, ops =>
+        {
+            var pm = new PhysicalMemory(2 * Units.GiB);
+            ulong p0 = pm.AllocPageTablePage()!.Value;
+            for (int i = 1; i < 512; i++) Assert.Equal(p0 + (ulong)i, pm.AllocPageTablePage());
+            var leaf = new Pte(Pte.Leaf(0x40000, huge: true, writable: true).Raw | Pte._PAGE_DIRTY);
+            var lazy = new PageTable(pm, pm.AllocPageTablePage()!.Value, PtLevel.Pmd);
+            lazy.SetLinear(leaf, Units.PMD_SIZE);
+            lazy.SetPendingChildren(pm, p0);
+            var eager = new PageTable(pm, pm.AllocPageTablePage()!.Value, PtLevel.Pmd);
+            eager.SetLinear(leaf, Units.PMD_SIZE);
+            for (int i = 0; i < 512; i++)
+            {
+                var c = new PageTable(pm, p0 + (ulong)i, PtLevel.Pte);
+                var (first, step) = PageTable.SplitRun(new Pte(leaf.Raw + (ulong)i * Units.PMD_SIZE), PtLevel.Pte);
+                c.SetLinear(first, step);
+                eager.Set(i, Pte.None);
+                eager.SetChild(i, c);
+            }
+            Assert.Null(lazy.LinearRun);
+            foreach (var op in ops)
+            {
+                switch (op.Kind)
+                {
+                    case 0: lazy.Child(op.Index)?.Set(op.Sub, Pte.Hwpoison(0x40000 + (ulong)op.Index * 512 + (ulong)op.Sub)); eager.Child(op.Index)?.Set(op.Sub, Pte.Hwpoison(0x40000 + (ulong)op.Index * 512 + (ulong)op.Sub)); break;
+                    case 1: Assert.Equal(eager.DetachChild(op.Index)?.Pfn, lazy.DetachChild(op.Index)?.Pfn); break;
+                    case 2: lazy.Set(op.Index, Pte.PoisonMarker()); eager.Set(op.Index, Pte.PoisonMarker()); break;
+                    default: break;
+                }
+                Assert.Equal(eager.IsTable(op.Index), lazy.IsTable(op.Index));
+                Assert.Equal(eager.Get(op.Index), lazy.Get(op.Index));
+                Assert.Equal(eager.Used, lazy.Used);
+                var (a, b) = (eager.Child(op.Index), lazy.Child(op.Index));
+                Assert.Equal(a?.Pfn, b?.Pfn);
+                if (a is not null) for (int j = 0; j < 512; j += 37) Assert.Equal(a.Get(j), b!.Get(j));
+                if (a is not null) Assert.Equal(a.LinearRun, b!.LinearRun);
+            }
+            for (int i = 0; i < 512; i++)
+            {
+                Assert.Equal(eager.Get(i), lazy.Get(i));
+                Assert.Equal(eager.Child(i)?.Pfn, lazy.Child(i)?.Pfn);
+                if (eager.Child(i) is { } c) Assert.Equal(c.Get(511), lazy.Child(i)!.Get(511));
+            }
+        }, iter: 40, stream: 1005, print: ops => string.Join(" ", ops));
+    }
+
+    [Theory]
+    [InlineData("hgm-full-split")]
+    [InlineData("vma-convert")]
+    public void A_full_split_counts_512_PTE_pages_per_mapping_and_maps_every_4K_as_before(string policy)
+    {
+        var k = new Kernel(new KernelConfig { MemoryBytes = 4 * Units.GiB, HugePages1G = 1, Policy = policy });
+        var a = k.Spawn("A");
+        int fd = (int)k.MemfdCreate(a, "g", Memfd.MFD_HUGETLB | Memfd.MFD_HUGE_1GB).Ret;
+        k.Ftruncate(a, fd, 1L << 30);
+        var b = k.Fork(a, "B");
+        var maps = new List<(TaskStruct T, ulong Va)>();
+        foreach (var t in new[] { a, b })
+        {
+            ulong v = (ulong)k.Mmap(t, Units.GiB, Mman.PROT_READ | Mman.PROT_WRITE, Mman.MAP_SHARED, fd, 0, "m").Ret;
+            k.Access(t, v, 64, write: true, 7, 0);
+            maps.Add((t, v));
+        }
+        ulong head = k.Walk(a.Mm, maps[0].Va).Entry.Pfn, raw = head + 0x12345;
+        long tables = k.Stats.TablePagesNow, pages = (long)k.Phys.FreePages;
+        k.MemoryFailure(raw, MfFlags.None, raw << Units.PAGE_SHIFT);
+        // the kernel allocates one PMD page and 512 PTE pages per 1 GiB mapping split to 4 KiB
+        Assert.Equal(tables + 2 * 513, k.Stats.TablePagesNow);
+        Assert.Equal(pages - 2 * 513, (long)k.Phys.FreePages);
+        foreach (var (t, va) in maps)
+        {
+            ulong next = head, runs = 0;
+            k.ForEachLeafRun(t.Mm, va, va + Units.GiB, run =>
+            {
+                runs++;
+                Assert.Equal(PtLevel.Pte, run.Level);
+                for (int i = 0; i < run.Count; i++, next++)
+                {
+                    var e = run.EntryAt(i);
+                    Assert.Equal(next, e.Pfn);
+                    Assert.Equal(next == raw, e.IsHwpoison);
+                    Assert.True(next == raw || e.Present && e.Writable);
+                }
+            });
+            Assert.Equal(head + 262144, next);
+            Assert.True(runs >= 512, $"{runs} runs");
+        }
+        Assert.True(k.Phys.Folios.Count > 2 * 513);
+    }
 }
