@@ -35,9 +35,22 @@ public sealed class PageTable
     public PageTable(PhysicalMemory phys, ulong pfn, PtLevel level) { _backing = phys; Pfn = pfn; Level = level; }
 
     /// <summary>The page-table page's folio (page_ptdesc()'s struct page); the allocator makes it when first asked.</summary>
-    public Folio Backing => _backing as Folio ?? (Folio)(_backing = ((PhysicalMemory)_backing).FolioOf(Pfn) ?? throw new InvalidOperationException($"page-table page {Units.Hex(Pfn)} is not allocated"));
-    /// <summary>The folio, or the allocator until the folio is asked for.</summary>
+    public Folio Backing => _backing switch
+    {
+        Folio f => f,
+        PhysicalMemory p => (Folio)(_backing = p.FolioOf(Pfn) ?? throw new InvalidOperationException($"page-table page {Units.Hex(Pfn)} is not allocated")),
+        // freed before anyone asked: the folio it had, which is no longer the allocator's (the pfn may be someone else's now)
+        _ => (Folio)(_backing = new Folio(Pfn, 0)),
+    };
+    /// <summary>The folio; the allocator until the folio is asked for; <see cref="FreedUnmade"/> once freed without it.</summary>
     private object _backing;
+    private static readonly object FreedUnmade = new();
+
+    /// <summary>pagetable_free() is about to give the page back: a folio never made stays this table's own, not the pfn's next owner's.</summary>
+    internal void Freeing()
+    {
+        if (_backing is PhysicalMemory) _backing = FreedUnmade;
+    }
     public ulong Pfn { get; }
     public PtLevel Level { get; }
     private Pte[]? _entries;

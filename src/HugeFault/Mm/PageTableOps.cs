@@ -20,6 +20,7 @@ public sealed partial class Kernel
 
     internal void FreeTable(MmStruct mm, PageTable t)
     {
+        t.Freeing();
         Phys.FreePage(t.Pfn); // pagetable_free()
         mm.PgtablePages--;
         Stats.TablePagesFreed++; Stats.TablePagesNow--;

@@ -123,6 +123,13 @@ public class PerPageCostTests
         Assert.Same(made, pm.Folios[pfns[7]]);
         var table = new PageTable(pm, pfns[8], PtLevel.Pte);
         Assert.Same(pm.FolioOf(pfns[8]), table.Backing);
+        // a table freed before its folio was asked for keeps a folio of its own, not the pfn's next owner's
+        var gone = new PageTable(pm, pfns[9], PtLevel.Pte);
+        gone.Freeing();
+        pm.FreePage(pfns[9]);
+        Assert.Equal(pfns[9], pm.AllocPageTablePage());
+        Assert.NotSame(pm.FolioOf(pfns[9]), gone.Backing);
+        Assert.Same(gone.Backing, gone.Backing);
         // a made folio can be poisoned; freeing its page then quarantines it, as free_pages_prepare() does
         made.Flags = made.Flags.With(PageFlags.PG_hwpoison);
         foreach (var p in pfns) pm.FreePage(p);
