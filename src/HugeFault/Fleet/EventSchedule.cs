@@ -24,10 +24,30 @@ internal sealed class PendingQueue
     private Pending[] _saved = new Pending[64];
     private int _head, _count, _batchCount, _savedCount;
 
-    public bool Any => _head < _count;
-    public ref readonly Pending Top => ref _items[_head];
+    /// <summary>The rescan after the run's last host panic: read lazily, merged with the queue in (time, site) order.</summary>
+    public readonly Rescan Rescan = new();
 
-    public void Clear() => _head = _count = _batchCount = 0;
+    public bool Any => _head < _count || Rescan.Any;
+
+    /// <summary>The time of the next event (only when <see cref="Any"/>).</summary>
+    public double TopTime
+    {
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+        get => RescanFirst ? Rescan.Time : _items[_head].Time;
+    }
+
+    private bool RescanFirst
+    {
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+        get => Rescan.Any && (_head == _count || Rescan.Time < _items[_head].Time || (Rescan.Time == _items[_head].Time && Rescan.Site < _items[_head].Site));
+    }
+
+    /// <summary>Drops every pending event (the rescan included; its list of sites stays).</summary>
+    public void Clear()
+    {
+        _head = _count = _batchCount = 0;
+        Rescan.Stop();
+    }
 
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     private static bool Before(in Pending a, in Pending b) => a.Time < b.Time || (a.Time == b.Time && a.Site < b.Site);
@@ -57,7 +77,8 @@ internal sealed class PendingQueue
         _batchCount = 0;
     }
 
-    public Pending Pop() => _items[_head++];
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    public Pending Pop() => RescanFirst ? Rescan.Pop() : _items[_head++];
 
     private Pending[] _radix = new Pending[64];
     private readonly int[] _counts = new int[256];
@@ -131,6 +152,77 @@ internal sealed class PendingQueue
         _head = 0;
         _count = _savedCount;
         _batchCount = 0;
+    }
+}
+
+/// <summary>
+/// The permanent sites still present at a policy run's last host panic, each found again by the first patrol scrub after
+/// the reboot: one scrub event per site at that time, in site order, produced lazily. A host that panics at the first
+/// event after every reboot so handles one event per panic instead of listing every site each time. A site whose pattern
+/// ended before the rescan is marked dead when passed (time only moves forward within a run, so it never comes back)
+/// and dropped from the list at the next rescan.
+/// </summary>
+internal sealed class Rescan
+{
+    private int[] _sites = new int[64];
+    private Site[] _items = [];
+    private int _count, _dead, _pos;
+
+    /// <summary>Time of the rescan events.</summary>
+    public double Time { get; private set; }
+    public bool Any => _pos < _count;
+    /// <summary>Site of the next rescan event (only when <see cref="Any"/>).</summary>
+    public int Site => _sites[_pos];
+
+    /// <summary>Forgets every site (a new run).</summary>
+    public void Reset()
+    {
+        _count = _dead = 0;
+        Stop();
+    }
+
+    /// <summary>Adds site <paramref name="si"/> (above every site added so far) to the list.</summary>
+    public void Add(int si)
+    {
+        if (_count == _sites.Length) Array.Resize(ref _sites, _sites.Length * 2);
+        _sites[_count++] = si;
+    }
+
+    /// <summary>No rescan events pending (the list stays, and may grow: <see cref="Start"/> reads it again).</summary>
+    public void Stop() => _pos = int.MaxValue;
+
+    /// <summary>Schedules a scrub event at <paramref name="time"/> for every listed site whose pattern is still there then.</summary>
+    public void Start(double time, Site[] items)
+    {
+        if (_dead > 0)
+        {
+            int kept = 0;
+            for (int i = 0; i < _count; i++) if (_sites[i] >= 0) _sites[kept++] = _sites[i];
+            _count = kept;
+            _dead = 0;
+        }
+        Time = time;
+        _items = items;
+        _pos = 0;
+        Skip();
+    }
+
+    public Pending Pop()
+    {
+        var p = new Pending { Time = Time, Site = _sites[_pos++], Consumed = false };
+        Skip();
+        return p;
+    }
+
+    private void Skip()
+    {
+        while (_pos < _count)
+        {
+            int si = _sites[_pos];
+            if (si >= 0 && Time < _items[si].End) return;
+            if (si >= 0) { _sites[_pos] = -1; _dead++; }
+            _pos++;
+        }
     }
 }
 

@@ -61,9 +61,11 @@ internal sealed class HostFrames
     private int _dirtyCount;
     private bool _allDirty;
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     private void Touch(int f)
     {
-        if (_isDirty[f]) return;
+        // after a reboot every frame is restored anyway: no list to keep
+        if (_allDirty || _isDirty[f]) return;
         _isDirty[f] = true;
         _dirty[_dirtyCount++] = f;
     }
@@ -129,7 +131,7 @@ internal sealed class HostFrames
         State.AsSpan(_m.KernelFrames, _m.PoolStart - _m.KernelFrames).Fill((byte)FrameState.User4k);
         State.AsSpan(_m.PoolStart).Fill((byte)FrameState.Free);
         Owner.AsSpan().Fill(-1);
-        _next.AsSpan().Fill(-1);
+        // _next needs no reset: it is read only along a VM's list, and placing a frame in one sets it
         Array.Clear(Raw);
         SetFreeRange(_m.PoolStart, _m.Frames);
         FreeCount = _m.PoolFrames;
@@ -277,15 +279,29 @@ internal sealed class HostFrames
         vm.Alive = true;
         vm.Held = 0;
         vm.FirstFrame = -1;
-        for (int k = 0; k < size; k++)
+        // first fit, the lowest free frames a bitmap word at a time (the frames TakeFreeFrame would return one by one)
+        int first = -1, left = size;
+        FreeCount -= size;
+        for (int i = _firstFreeWord; left > 0; i++)
         {
-            int f = TakeFreeFrame();
-            Touch(f);
-            State[f] = (byte)FrameState.Guest;
-            Owner[f] = slot;
-            _next[f] = vm.FirstFrame;
-            vm.FirstFrame = f;
+            ulong b = _freeBits[i];
+            if (b == 0) continue;
+            _firstFreeWord = i;
+            int w = i << 6;
+            while (b != 0 && left > 0)
+            {
+                int f = w + BitOperations.TrailingZeroCount(b);
+                b &= b - 1;
+                left--;
+                Touch(f);
+                State[f] = (byte)FrameState.Guest;
+                Owner[f] = slot;
+                _next[f] = first;
+                first = f;
+            }
+            _freeBits[i] = b;
         }
+        vm.FirstFrame = first;
         Departures.Push(vm.End, slot, vm.Gen);
     }
 

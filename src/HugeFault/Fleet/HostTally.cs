@@ -141,6 +141,22 @@ internal sealed class HostTally
         if (bytes > ExtraPeak[policy]) ExtraPeak[policy] = bytes;
     }
 
+    /// <summary>Policy <paramref name="to"/>'s stranded tallies become a copy of <paramref name="from"/>'s (both in the run).</summary>
+    public void CopyStranded(int from, int to)
+    {
+        _members[to] = _members[from];
+        _strandedIn.Copy(from, to);
+        for (int b = 0; b < _members[from].Bin; b++) _out.Series[to, b] = _out.Series[from, b];
+    }
+
+    /// <summary>Policy <paramref name="to"/>'s outcome gets <paramref name="from"/>'s stranded figures (its tallies were <paramref name="from"/>'s to the end; <see cref="Finish"/> of it done).</summary>
+    public void CopyFinished(int from, int to)
+    {
+        _out.Policy[to, (int)PolicyMetric.StrandedPageHours] = _out.Policy[from, (int)PolicyMetric.StrandedPageHours];
+        _out.Policy[to, (int)PolicyMetric.StrandedPagesEnd] = _out.Policy[from, (int)PolicyMetric.StrandedPagesEnd];
+        for (int b = 0; b < _m.Bins; b++) _out.Series[to, b] = _out.Series[from, b];
+    }
+
     /// <summary>Ends policy <paramref name="p"/>'s run at the mission's end and writes its time integrals.</summary>
     public void Finish(int p)
     {

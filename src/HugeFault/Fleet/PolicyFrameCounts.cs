@@ -31,15 +31,20 @@ internal sealed class PolicyFrameCounts
         _values[p][f] = v;
     }
 
+    /// <summary>Policy <paramref name="to"/>'s counts become <paramref name="from"/>'s.</summary>
+    public void Copy(int from, int to)
+    {
+        long[] a = _values[from], b = _values[to];
+        for (int i = 0; i < _dirtyCount; i++) b[_dirty[i]] = a[_dirty[i]];
+    }
+
     /// <summary>Every count back to zero.</summary>
     public void Clear()
     {
-        for (int i = 0; i < _dirtyCount; i++)
-        {
-            int f = _dirty[i];
-            _isDirty[f] = false;
-            foreach (var a in _values) a[f] = 0;
-        }
+        var dirty = _dirty.AsSpan(0, _dirtyCount);
+        foreach (var a in _values)
+            foreach (int f in dirty) a[f] = 0;
+        foreach (int f in dirty) _isDirty[f] = false;
         _dirtyCount = 0;
     }
 }

@@ -46,7 +46,6 @@ internal sealed partial class PolicyRun
         _touchesPerLineHour = model.Config.Workload.TouchesPerLineHour;
         _followers = new int[model.Policies.Length];
         _members = new int[model.Policies.Length];
-        _effects = new EffectSlot[model.Policies.Length];
         _framePt = new PolicyFrameCounts(model.Policies.Length, model.Frames);
         _release = ReleaseFrame;
     }
@@ -91,8 +90,10 @@ internal sealed partial class PolicyRun
         for (int i = 0; i < _followerCount; i++) _members[i + 1] = _followers[i];
         _tally.Start(t0, _members.AsSpan(0, _followerCount + 1));
         _now = t0;
-        _latentCount = _latentUpTo = 0;
+        _latentUpTo = 0;
+        _pending.Rescan.Reset();
         StartCounts();
+        StartHolders();
         int replacementsDone = 0;
         var arrivals = Xoshiro256StarStar.ForStream(seed, (ulong)index * 4 + 2);
         double rate = _m.ArrivalRatePerHour;
@@ -112,7 +113,7 @@ internal sealed partial class PolicyRun
         while (true)
         {
             double tSite = nextSite < siteCount ? sites[nextSite].Start : double.PositiveInfinity;
-            double tPend = _pending.Any ? _pending.Top.Time : double.PositiveInfinity;
+            double tPend = _pending.Any ? _pending.TopTime : double.PositiveInfinity;
             double tRep = replacementsDone < swaps.Length ? swaps[replacementsDone] : double.PositiveInfinity;
             bool workToCome = nextSite < siteCount || _pending.Any || replacementsDone < swaps.Length;
             double tArr = workToCome ? nextArrival : double.PositiveInfinity;
@@ -165,9 +166,9 @@ internal sealed partial class PolicyRun
                 // departure entry is skipped when it comes up); ties go to swaps, departures and arrivals, as above.
                 double until = Math.Min(Math.Min(tRep, tDep), Math.Min(tArr, hours));
                 Handle(_pending.Pop());
-                while (!_panicked && _pending.Any && _pending.Top.Time < until && _pending.Top.Time <= tSite)
+                while (!_panicked && _pending.Any && _pending.TopTime < until && _pending.TopTime <= tSite)
                 {
-                    _now = _pending.Top.Time;
+                    _now = _pending.TopTime;
                     Handle(_pending.Pop());
                 }
                 if (_panicked)
@@ -189,9 +190,8 @@ internal sealed partial class PolicyRun
         return _followerCount;
     }
 
-    /// <summary>Permanent sites still present at the run's last host panic (<see cref="RebootAfterPanic"/>), and how far the sites were scanned.</summary>
-    private int[] _latent = new int[64];
-    private int _latentCount, _latentUpTo;
+    /// <summary>How far the sites were scanned for permanent ones (<see cref="RebootAfterPanic"/>).</summary>
+    private int _latentUpTo;
 
     /// <summary>The time of what the run handles now (stranded capacity changes are integrated from it).</summary>
     private double _now;
@@ -217,30 +217,17 @@ internal sealed partial class PolicyRun
         _pending.Clear();
         var sites = _sites.Items;
         double rescan = _dimms.NextScrub(_now);
-        // The permanent sites still present, kept from the last panic of this run (in site order) and extended by the
-        // sites started since: a host that panics every scrub does not rescan every site each time.
-        int kept = 0;
-        for (int i = 0; i < _latentCount; i++)
-            if (sites[_latent[i]].End > _now) _latent[kept++] = _latent[i];
-        _latentCount = kept;
+        // The permanent sites still present, listed since the run's first panic (Rescan) and extended by the sites started
+        // since: a host that panics every scrub does not rescan every site each time.
+        var latent = _pending.Rescan;
         for (int si = _latentUpTo; si < nextSite; si++)
         {
             ref readonly var s = ref sites[si];
-            if (s.Kind != PoisonKind.Permanent || s.End <= _now) continue;
-            if (_latentCount == _latent.Length) Array.Resize(ref _latent, _latent.Length * 2);
-            _latent[_latentCount++] = si;
+            if (s.Kind == PoisonKind.Permanent && s.End > _now) latent.Add(si);
         }
         _latentUpTo = Math.Max(_latentUpTo, nextSite);
-        bool again = false;
-        if (rescan < _m.Hours)
-            for (int i = 0; i < _latentCount; i++)
-            {
-                int si = _latent[i];
-                if (rescan >= sites[si].End) continue;
-                _pending.Add(new Pending { Time = rescan, Site = si, Consumed = false });
-                again = true;
-            }
-        _pending.Commit();
+        if (rescan < _m.Hours) latent.Start(rescan, sites);
+        bool again = latent.Any;
         if (again || nextSite < _sites.Count || _dimms.Swaps.Length > 0) _host.Fill(_now, _m.Config.Seed, index, -(int)_hostPanics);
     }
 

@@ -14,29 +14,31 @@ internal sealed partial class PolicyRun
     private long[][] _vmPt = [];
     private int[] _vmPtDirty = new int[16];
     private int _vmPtDirtyCount;
-    // The followers' effects of the current event (a struct array: no covariant store checks on the hot path).
-    private EffectSlot[] _effects = [];
-
-    private struct EffectSlot { public EventEffect E; }
+    // The current event's class (and the class of the first error on its page, or −1), set by Lookup: each member's
+    // effect is read from its table when needed (two loads; no array of effects to store, no write barriers).
+    private int _eventHeldBy, _eventClass;
 
     /// <summary>Policies that followed the last run to its end.</summary>
     public ReadOnlySpan<int> Followers => _followers.AsSpan(0, _followerCount);
 
     private EffectTable Table(int p) => _tables[p];
 
-    /// <summary>The leader's effect, and each follower's in <see cref="_effects"/>.</summary>
+    /// <summary>The leader's effect of an event of class <paramref name="classId"/> (on a page held after a first error of class <paramref name="heldBy"/>, or −1); the members' by <see cref="EffectOf"/>.</summary>
     private EventEffect Lookup(int heldBy, int classId)
     {
-        var e = heldBy < 0 ? Table(_policy).First(classId) : Table(_policy).Further(heldBy, classId);
-        for (int i = 0; i < _followerCount; i++)
-            _effects[i].E = heldBy < 0 ? Table(_followers[i]).First(classId) : Table(_followers[i]).Further(heldBy, classId);
-        return e;
+        _eventHeldBy = heldBy;
+        _eventClass = classId;
+        return EffectOf(_policy);
     }
+
+    /// <summary>Policy <paramref name="p"/>'s effect of the current event.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private EventEffect EffectOf(int p) => _eventHeldBy < 0 ? _tables[p].First(_eventClass) : _tables[p].Further(_eventHeldBy, _eventClass);
 
     private void Drop(int i)
     {
+        ReleaseHolder(i);
         _followers[i] = _followers[--_followerCount];
-        _effects[i] = _effects[_followerCount];
     }
 
     private bool Unreachable(int f) => _host.StateOf(f) == FrameState.Held && Table(_policy).First(_host.HeldBy[f]).Backing == FrameBacking.Unreachable;
@@ -73,7 +75,7 @@ internal sealed partial class PolicyRun
                 // is already stranded whole)
                 _host.AddRaw(f, pages);
                 AddStranded(pi, f, pages);
-                for (int i = 0; i < _followerCount; i++) AddStranded(_followers[i], f, pages);
+                for (int i = 0; i < _followerCount; i++) if (Holds(_followers[i])) AddStranded(_followers[i], f, pages);
                 return;
             case FrameState.Free:
                 // nobody dies: a follower must agree exactly (Apply drops the others)
@@ -98,7 +100,7 @@ internal sealed partial class PolicyRun
         // A host panic ends everything on the host; followers stay only if they panic too (and then share the reboot).
         bool panic = e.Panics(pages);
         for (int i = 0; i < _followerCount; i++)
-            if (_effects[i].E.Panics(pages) != panic) Drop(i--);
+            if (EffectOf(_followers[i]).Panics(pages) != panic) Drop(i--);
         if (panic)
         {
             PanicHost();
@@ -109,13 +111,20 @@ internal sealed partial class PolicyRun
         // both and the page ends up the same (rewritten or not, held and released alike, or moved alike).
         for (int i = 0; i < _followerCount; i++)
         {
-            var q = _effects[i].E;
+            var q = EffectOf(_followers[i]);
             if (q.Trajectory == e.Trajectory) continue;
             if (dies && q.Repaired == e.Repaired && SameEnd(e, q, first) && Dies(q, in s, owner, pages, regions, t)) continue;
             Drop(i--);
         }
+        SplitHolders();
         Account(pi, e, in s, pages, regions);
-        for (int i = 0; i < _followerCount; i++) Account(_followers[i], _effects[i].E, in s, pages, regions);
+        for (int i = 0; i < _followerCount; i++)
+        {
+            int q = _followers[i];
+            var eq = EffectOf(q);
+            if (Holds(q)) Account(q, eq, in s, pages, regions);
+            _tally.NoteExtra(q, eq.ExtraAt(pages, regions));
+        }
         if (e.Repaired)
         {
             // the lines were rewritten: the page is whole again (the guest may have offlined what it was told about)
@@ -125,7 +134,8 @@ internal sealed partial class PolicyRun
         }
         _host.AddRaw(f, pages);
         AddStranded(pi, f, Math.Max(0, e.Stranded.At(pages, regions)) >> 12);
-        for (int i = 0; i < _followerCount; i++) AddStranded(_followers[i], f, Math.Max(0, _effects[i].E.Stranded.At(pages, regions)) >> 12);
+        for (int i = 0; i < _followerCount; i++)
+            if (Holds(_followers[i])) AddStranded(_followers[i], f, Math.Max(0, EffectOf(_followers[i]).Stranded.At(pages, regions)) >> 12);
         if (owner < 0)
         {
             // a free page: dissolved around its bad pages
@@ -159,18 +169,18 @@ internal sealed partial class PolicyRun
         }
         int mappings = _mappings;
         AddPageTables(pi, ptFrame, owner, moved, e.PageTables.At(pages, regions) * mappings);
-        for (int i = 0; i < _followerCount; i++) AddPageTables(_followers[i], ptFrame, owner, moved, _effects[i].E.PageTables.At(pages, regions) * mappings);
+        for (int i = 0; i < _followerCount; i++) AddPageTables(_followers[i], ptFrame, owner, moved, EffectOf(_followers[i]).PageTables.At(pages, regions) * mappings);
         if (dies) Kill(owner);
     }
 
-    /// <summary>A policy's own tallies of the event: guest memory lost, good data lost, fallbacks, extra memory.</summary>
+    /// <summary>A policy's own tallies of the event: guest memory lost, good data lost, fallbacks (and, for the leader, extra memory).</summary>
     private void Account(int p, EventEffect e, in Site s, long pages, long regions)
     {
         long lost = Math.Clamp(e.GuestLost.At(pages, regions), 0, FleetPolicies.GiB);
         _guestLost[p] += lost;
         _goodDataLost[p] += Math.Max(0, lost - s.Lines * 64);
         if (e.Fallback) _fallbacks[p]++;
-        _tally.NoteExtra(p, e.ExtraAt(pages, regions));
+        if (p == _policy) _tally.NoteExtra(p, e.ExtraAt(pages, regions));
     }
 
     /// <summary>
@@ -230,7 +240,7 @@ internal sealed partial class PolicyRun
             case FrameState.Held:
                 int by = _host.HeldBy[f];
                 Released(_policy, f, Table(_policy).First(by));
-                for (int i = 0; i < _followerCount; i++) Released(_followers[i], f, Table(_followers[i]).First(by));
+                for (int i = 0; i < _followerCount; i++) if (Holds(_followers[i])) Released(_followers[i], f, Table(_followers[i]).First(by));
                 if (Table(_policy).First(by).Release == FrameRelease.BackToPool)
                 {
                     _host.AddRaw(f, -_host.Raw[f]);
@@ -340,17 +350,19 @@ internal sealed partial class PolicyRun
         o.Policy[pi, (int)PolicyMetric.ExtraPeakBytes] = _tally.ExtraPeak[pi];
         _tally.Finish(pi);
         // Followers left the host in the same states: the same metrics but their own stranded capacity, guest memory,
-        // fallbacks, page tables and extra memory.
+        // fallbacks, page tables and extra memory (those of the policy holding their tallies, SharedTallies.cs).
+        for (int i = 0; i < _followerCount; i++) if (Holds(_followers[i])) _tally.Finish(_followers[i]);
         for (int i = 0; i < _followerCount; i++)
         {
-            int q = _followers[i];
-            for (int k = 0; k < ServerOutcome.PolicyMetrics; k++) o.Policy[q, k] = o.Policy[pi, k];
-            _tally.Finish(q);
+            int q = _followers[i], h = _holder[q];
+            for (int k = 0; k < ServerOutcome.PolicyMetrics; k++)
+                if (k is not ((int)PolicyMetric.StrandedPageHours or (int)PolicyMetric.StrandedPagesEnd)) o.Policy[q, k] = o.Policy[pi, k];
+            if (h != q) _tally.CopyFinished(h, q);
             o.Policy[q, (int)PolicyMetric.PageTablePeakBytes] = _tally.PtPeak[q];
             o.Policy[q, (int)PolicyMetric.ExtraPeakBytes] = _tally.ExtraPeak[q];
-            o.Policy[q, (int)PolicyMetric.GuestLostBytes] = _guestLost[q];
-            o.Policy[q, (int)PolicyMetric.GoodDataLostBytes] = _goodDataLost[q];
-            o.Policy[q, (int)PolicyMetric.Fallbacks] = _fallbacks[q];
+            o.Policy[q, (int)PolicyMetric.GuestLostBytes] = _guestLost[h];
+            o.Policy[q, (int)PolicyMetric.GoodDataLostBytes] = _goodDataLost[h];
+            o.Policy[q, (int)PolicyMetric.Fallbacks] = _fallbacks[h];
         }
     }
 }

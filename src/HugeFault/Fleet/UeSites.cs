@@ -101,14 +101,45 @@ internal sealed class UeSites
             }
         }
         if (dramPatterns > 0) o.Server[(int)ServerMetric.ServersWithUe] = 1;
-        // Sites in start order (insertion sort: stable, allocation-free; counts are small).
-        var span = _sites.AsSpan(0, Count);
-        for (int i = 1; i < span.Length; i++)
+        SortByStart();
+    }
+
+    private Site[] _sorted = new Site[256];
+    private (double Start, int From, int Count)[] _runs = new (double, int, int)[16];
+
+    /// <summary>
+    /// Sites in start order, stable. A pattern's sites are adjacent and share its start, so the runs of equal starts are
+    /// sorted (insertion sort: stable, allocation-free; patterns are few) and then moved, each site once.
+    /// </summary>
+    private void SortByStart()
+    {
+        int runs = 0;
+        bool sorted = true;
+        for (int i = 0; i < Count;)
         {
-            var x = span[i];
-            int j = i - 1;
-            while (j >= 0 && span[j].Start > x.Start) { span[j + 1] = span[j]; j--; }
-            span[j + 1] = x;
+            int j = i + 1;
+            while (j < Count && _sites[j].Start == _sites[i].Start) j++;
+            if (runs == _runs.Length) Array.Resize(ref _runs, 2 * runs);
+            if (runs > 0 && _runs[runs - 1].Start > _sites[i].Start) sorted = false;
+            _runs[runs++] = (_sites[i].Start, i, j - i);
+            i = j;
         }
+        if (sorted) return;
+        var r = _runs.AsSpan(0, runs);
+        for (int i = 1; i < r.Length; i++)
+        {
+            var x = r[i];
+            int j = i - 1;
+            while (j >= 0 && r[j].Start > x.Start) { r[j + 1] = r[j]; j--; }
+            r[j + 1] = x;
+        }
+        if (_sorted.Length < _sites.Length) _sorted = new Site[_sites.Length];
+        int at = 0;
+        foreach (var (_, from, n) in r)
+        {
+            Array.Copy(_sites, from, _sorted, at, n);
+            at += n;
+        }
+        (_sites, _sorted) = (_sorted, _sites);
     }
 }

@@ -105,6 +105,13 @@ public sealed record EventEffect
     /// </summary>
     public int Trajectory { get; private init; }
 
+    /// <summary>
+    /// What decides a policy's own tallies of stranded capacity, guest memory and fallbacks (where the data lives, what
+    /// the page becomes on release, what is lost and stranded) as a small integer: two policies of a run whose effects
+    /// have equal ids on every event so far have equal tallies, kept once (equal <see cref="Trajectory"/> implies equal ids).
+    /// </summary>
+    public int Tally { get; private init; }
+
     public long ExtraAt(long pages, long regions) => pages > 1 || regions > 1 ? Math.Max(ExtraFirst, ExtraFurther) : ExtraFirst;
 
     /// <summary>What the page is after the event (where the data lives, what is lost and stranded, what its release does): events with equal keys leave equal pages behind.</summary>
@@ -120,8 +127,12 @@ public sealed record EventEffect
     {
         var key = new TrajectoryKey(Backing, Repaired, Fallback, Release, GuestLost, UnknownLost, Stranded, Mces, ActionRequired, GuestDied, PanicOne, PanicMore);
         int id = Trajectories.GetOrAdd(key, _ => Interlocked.Increment(ref _nextTrajectory));
-        return this with { Trajectory = id };
+        int tally = Tallies.GetOrAdd(new TallyKey(Backing, Repaired, Fallback, Release, GuestLost, Stranded), _ => Interlocked.Increment(ref _nextTally));
+        return this with { Trajectory = id, Tally = tally };
     }
 
-    private static int _nextTrajectory;
+    private readonly record struct TallyKey(FrameBacking Backing, bool Repaired, bool Fallback, FrameRelease Release, Affine GuestLost, Affine Stranded);
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<TallyKey, int> Tallies = new();
+    private static int _nextTrajectory, _nextTally;
 }
