@@ -35,7 +35,7 @@ public sealed class Inode
     public bool GuestMemory { get; set; }
 
     /// <summary>i_pages: index (in FolioSize units) to folio.</summary>
-    public SortedDictionary<ulong, Folio> PageCache { get; } = new();
+    public PageCacheXArray PageCache { get; } = new();
     /// <summary>i_mmap: VMAs mapping this file (interval tree in Linux; a list here).</summary>
     public List<Vma> IMmap { get; } = new();
     /// <summary>The inode's resv_map for shared mappings: huge-page indices reserved and not yet faulted (region_chg/region_add).</summary>

@@ -58,7 +58,48 @@ public sealed class ContentMap
         public ulong TagAt(uint line) => Constant ? Seed : ContentTag.PatternLine(Seed, Base + 64L * (line - Start));
     }
 
-    private readonly List<Extent> _ext = new();
+    /// <summary>The extents, ascending; one extent (a page written by one pattern: the common case) is kept inline.</summary>
+    private ExtentList _ext;
+
+    /// <summary>A list of extents whose first element lives in the map itself: a map of one extent is one object.</summary>
+    private struct ExtentList
+    {
+        private Extent _e0;
+        /// <summary>Every element once there were two at a time (then _e0 is unused).</summary>
+        private Extent[]? _arr;
+        private int _n;
+
+        public readonly int Count => _n;
+        public readonly int Capacity => _arr?.Length ?? 1;
+
+        public Extent this[int i]
+        {
+            readonly get => _arr is null ? (i < _n ? _e0 : throw new ArgumentOutOfRangeException(nameof(i))) : i < _n ? _arr[i] : throw new ArgumentOutOfRangeException(nameof(i));
+            set { if ((uint)i >= (uint)_n) throw new ArgumentOutOfRangeException(nameof(i)); if (_arr is null) _e0 = value; else _arr[i] = value; }
+        }
+
+        public void Insert(int i, Extent e)
+        {
+            if ((uint)i > (uint)_n) throw new ArgumentOutOfRangeException(nameof(i));
+            if (_arr is null && _n == 0) { _e0 = e; _n = 1; return; }
+            if (_arr is null) { _arr = new Extent[4]; _arr[0] = _e0; _e0 = default; }
+            else if (_n == _arr.Length) Array.Resize(ref _arr, _n * 2);
+            Array.Copy(_arr, i, _arr, i + 1, _n - i);
+            _arr[i] = e;
+            _n++;
+        }
+
+        public void RemoveAt(int i)
+        {
+            if ((uint)i >= (uint)_n) throw new ArgumentOutOfRangeException(nameof(i));
+            _n--;
+            if (_arr is null) { _e0 = default; return; }
+            Array.Copy(_arr, i + 1, _arr, i, _n - i);
+            _arr[_n] = default;
+        }
+
+        public void Clear() { _e0 = default; _arr = null; _n = 0; }
+    }
 
     public int ExtentCount => _ext.Count;
 
@@ -210,5 +251,5 @@ public sealed class ContentMap
     }
 
     /// <summary>Approximate heap bytes held (for the model-memory benchmark).</summary>
-    public long ApproxBytes => 64 + _ext.Capacity * 24L;
+    public long ApproxBytes => 56 + (_ext.Capacity > 1 ? _ext.Capacity * 24L + 16 : 0);
 }

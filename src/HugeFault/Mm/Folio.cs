@@ -38,26 +38,37 @@ public sealed class Folio
     public AnonVma? AnonVma { get; set; }
 
     /// <summary>memory_failure() took a reference on this in-use folio and never drops it (file folios): the folio outlives truncation (observed on 6.12).</summary>
-    public bool MfRefHeld { get; set; }
+    public bool MfRefHeld { get => _hwp?.MfRefHeld == true; set { if (value || _hwp is not null) Hwp.MfRefHeld = value; } }
 
     /// <summary>The raw_hwp_page list (_hugetlb_hwpoison): pfns of distinct poisoned raw pages, in arrival order.</summary>
-    public List<ulong> RawHwp => _rawHwp ??= new();
-    private List<ulong>? _rawHwp;
+    public List<ulong> RawHwp => Hwp.RawHwp ??= new();
     /// <summary>raw_hwp is not empty (without creating the list: most folios, page-table pages included, never get one).</summary>
-    public bool HasRawHwp => _rawHwp is { Count: > 0 };
+    public bool HasRawHwp => _hwp?.RawHwp is { Count: > 0 };
     /// <summary>Raw pages of <see cref="RawHwp"/> poisoned by software only (MADV_HWPOISON, corrupt-pfn): their memory is fine.</summary>
-    public HashSet<ulong> SimulatedHwp => _simulatedHwp ??= new();
-    private HashSet<ulong>? _simulatedHwp;
+    public HashSet<ulong> SimulatedHwp => Hwp.Simulated ??= new();
     /// <summary>SimulatedHwp.Contains(pfn), without creating the set.</summary>
-    public bool IsSimulatedHwp(ulong pfn) => _simulatedHwp?.Contains(pfn) == true;
+    public bool IsSimulatedHwp(ulong pfn) => _hwp?.Simulated?.Contains(pfn) == true;
     /// <summary>SimulatedHwp.Remove(pfn), without creating the set.</summary>
-    public void ForgetSimulatedHwp(ulong pfn) => _simulatedHwp?.Remove(pfn);
+    public void ForgetSimulatedHwp(ulong pfn) => _hwp?.Simulated?.Remove(pfn);
 
     /// <summary>Healthy raw pages that stay unmapped for the users' sake (copy-around's fake poison): new mappers get poison markers there.</summary>
-    public SortedSet<ulong> FakePoison => _fakePoison ??= new();
-    private SortedSet<ulong>? _fakePoison;
+    public SortedSet<ulong> FakePoison => Hwp.FakePoison ??= new();
     /// <summary>FakePoison.Count without creating the set.</summary>
-    public int FakePoisonCount => _fakePoison?.Count ?? 0;
+    public int FakePoisonCount => _hwp?.FakePoison?.Count ?? 0;
+
+    /// <summary>
+    /// The memory-failure state only a poisoned (or fake-poisoned) folio has, in one object made when first needed: an
+    /// ordinary 4 KiB folio (a VM's guest RAM has millions) carries one null reference for it, not four fields.
+    /// </summary>
+    private sealed class HwpState
+    {
+        public bool MfRefHeld;
+        public List<ulong>? RawHwp;
+        public HashSet<ulong>? Simulated;
+        public SortedSet<ulong>? FakePoison;
+    }
+    private HwpState? _hwp;
+    private HwpState Hwp => _hwp ??= new();
 
     /// <summary>Cacheline content, lazily created (null = all zero).</summary>
     public ContentMap? Content { get; set; }

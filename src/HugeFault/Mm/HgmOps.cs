@@ -87,6 +87,12 @@ public sealed partial class Kernel
                 var t = SplitLeaf(mm, r, folio);
                 if (t is null) return;
                 if (t.Level == PtLevel.Pte) continue;
+                if (a == r.Va && r.Va + r.Size <= end && t.Level == PtLevel.Pmd && folio is not null && t.LinearRun is ({ Present: true }, _))
+                {
+                    if (!SplitEveryLeaf(mm, t, r.Va, folio)) return;
+                    a = r.Va + r.Size;
+                    continue;
+                }
                 // the new table's entries in [a, end), in address order, each split in turn (no walk from the top)
                 for (int i = PageTable.Index(a, t.Level); i < Units.PTRS_PER_TABLE; i++)
                 {

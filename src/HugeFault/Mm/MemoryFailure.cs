@@ -550,7 +550,9 @@ public sealed partial class Kernel
         // the old folio's page-cache reference went with its slot (an anonymous folio's references were its mappings,
         // dropped by ZapEntry(); memory_failure()'s own reference, if held, stays until DropMfRef())
         if (old.IsHugetlb && pageCacheMoved && Phys.Folios.ContainsKey(old.Pfn) && old.RefCount > 0) FolioPut(old);
-        else if (!old.IsHugetlb && Phys.Folios.ContainsKey(old.Pfn) && old.RefCount > 0) FolioPut(old);
+        // an order-0 folio (migrate_folio_move() -> folio_put() of the source): the page cache's reference is the one
+        // left once the mappings are zapped, put here, which frees it; an anonymous one was freed by its last ZapEntry()
+        else if (!old.IsHugetlb && pageCacheMoved) FolioPut(old);
     }
 
     /// <summary>

@@ -6,19 +6,22 @@ namespace HugeFault;
 public sealed partial class Kernel
 {
     /// <summary>pte_alloc_one() and friends: one 4 KiB frame from buddy, counted as page-table memory.</summary>
-    internal PageTable? AllocTable(MmStruct? mm, PtLevel level)
+    internal PageTable? AllocTable(MmStruct? mm, PtLevel level) => AllocTablePage(mm) is { } pfn ? new PageTable(Phys, pfn, level) : null;
+
+    /// <summary><see cref="AllocTable"/>'s page and its accounting (mm_inc_nr_ptes() and friends), the table object left to the caller.</summary>
+    internal ulong? AllocTablePage(MmStruct? mm)
     {
-        var f = Phys.AllocFolio(0);
-        if (f is null) return null;
+        if (Phys.AllocPageTablePage() is not { } pfn) return null;
         if (mm is not null) mm.PgtablePages++;
         Stats.TablePagesAllocated++; Stats.TablePagesNow++;
         if (Stats.TablePagesNow > Stats.TablePagesPeak) Stats.TablePagesPeak = Stats.TablePagesNow;
-        return new PageTable(f, level);
+        return pfn;
     }
 
     internal void FreeTable(MmStruct mm, PageTable t)
     {
-        Phys.FreeFolio(t.Backing);
+        t.Freeing();
+        Phys.FreePage(t.Pfn); // pagetable_free()
         mm.PgtablePages--;
         Stats.TablePagesFreed++; Stats.TablePagesNow--;
     }
@@ -227,35 +230,63 @@ public sealed partial class Kernel
         return true;
     }
 
-    /// <summary>Replaces a leaf by a table of the next level whose entries map the same pages (a split), returning the new table. <paramref name="known"/>: the folio the leaf probably maps (saves the lookup).</summary>
-    internal PageTable? SplitLeaf(MmStruct mm, PteRef r, Folio? known = null)
+    /// <summary>
+    /// Replaces a leaf by a table of the next level whose entries map the same pages (a split), returning the new table.
+    /// <paramref name="known"/>: the folio the leaf probably maps (saves the lookup); <paramref name="allocated"/>: the
+    /// new table when its page is already allocated (and counted).
+    /// </summary>
+    internal PageTable? SplitLeaf(MmStruct mm, PteRef r, Folio? known = null, PageTable? allocated = null)
     {
         var e = r.Entry;
-        var t = AllocTable(mm, r.Level - 1);
+        var t = allocated ?? AllocTable(mm, r.Level - 1);
         if (t is null) return null;
-        ulong sub = t.EntrySize;
+        // __split_huge_pmd_locked() / the HGM split: 512 entries one level down, the same pages, the dirty bit kept
+        var (first, step) = PageTable.SplitRun(e, t.Level);
+        t.SetLinear(first, step);
+        Stats.EntriesWritten += 512;
         if (e.Present)
         {
-            // __split_huge_pmd_locked() / the HGM split: 512 entries one level down, the same pages, the dirty bit kept
             var f = known is not null && known.ContainsPfn(e.Pfn) ? known : Phys.FolioOf(e.Pfn)!;
-            bool dirty = (e.Raw & Pte._PAGE_DIRTY) != 0;
-            var first = Pte.Leaf(e.Pfn, t.Level != PtLevel.Pte, e.Writable);
-            if (dirty) first = new Pte(first.Raw | Pte._PAGE_DIRTY);
-            t.SetLinear(first, sub);
-            AddRmapRun(f, sub, Units.PTRS_PER_TABLE, +1);
-            Stats.EntriesWritten += 512;
+            AddRmapRun(f, t.EntrySize, Units.PTRS_PER_TABLE, +1);
             AddRmap(f, e.Pfn, r.Size, -1);
-        }
-        else
-        {
-            t.SetLinear(e.IsHwpoison ? Pte.Hwpoison(e.Pfn) : e, e.IsHwpoison ? sub : 0);
-            Stats.EntriesWritten += 512;
         }
         r.Table.Set(r.Index, Pte.None);
         r.Table.SetChild(r.Index, t);
         Stats.EntriesWritten++;
         MmuNotifierInvalidate(mm, r.Va, r.Size); // secondary MMUs (EPT) drop their large mapping of the range
         return t;
+    }
+
+    /// <summary>
+    /// <see cref="SplitLeaf"/> for each of the 512 leaves of <paramref name="t"/> (at <paramref name="va"/>), which form
+    /// one run of present PMD leaves of <paramref name="folio"/> (a 1 GiB leaf just split): split_huge_pmd() of every
+    /// leaf, in order. The kernel's work is done and counted as 512 splits do it (512 page-table pages allocated in
+    /// turn, 512 × 513 entries written, the mapcount updates, one MMU-notifier range per leaf); the model keeps the PTE
+    /// tables pending (<see cref="PageTable.SetPendingChildren"/>) when their pages are consecutive, and makes each one
+    /// when something walks into it. False when a page-table page could not be had (the splits before it done).
+    /// </summary>
+    internal bool SplitEveryLeaf(MmStruct mm, PageTable t, ulong va, Folio folio)
+    {
+        const int n = Units.PTRS_PER_TABLE;
+        Span<ulong> pfns = stackalloc ulong[n];
+        int m = 0;
+        while (m < n && AllocTablePage(mm) is { } p) pfns[m++] = p;
+        bool consecutive = m == n;
+        for (int i = 1; consecutive && i < n; i++) consecutive = pfns[i] == pfns[0] + (ulong)i;
+        if (!consecutive || t.LinearRun is not ({ } first, ulong step) || step != t.EntrySize
+            || !folio.ContainsPfn(first.Pfn) || !folio.ContainsPfn(first.Pfn + (ulong)(n - 1) * (step >> Units.PAGE_SHIFT)))
+        {
+            for (int i = 0; i < m; i++)
+                SplitLeaf(mm, new PteRef(t, i, va + (ulong)i * t.EntrySize), folio, new PageTable(Phys, pfns[i], t.Level - 1));
+            return m == n;
+        }
+        t.SetPendingChildren(Phys, pfns[0]);
+        ulong childEntry = t.EntrySize >> 9;
+        AddRmapRun(folio, childEntry, n * n, +1);
+        AddRmapRun(folio, t.EntrySize, n, -1);
+        Stats.EntriesWritten += (long)n * (n + 1);
+        for (int i = 0; i < n; i++) MmuNotifierInvalidate(mm, va + (ulong)i * t.EntrySize, t.EntrySize);
+        return true;
     }
 }
 

@@ -77,13 +77,32 @@ public sealed class PhysicalMemory
     /// <summary>__alloc_pages(): the lowest free block of the order (deterministic), splitting larger blocks.</summary>
     public Folio? AllocFolio(int order)
     {
-        if (order == 0 && _cursor != _cursorEnd)
-        {
-            FreePages--;
-            var cf = new Folio(_cursor++, 0);
-            AddFolio(cf);
-            return cf;
-        }
+        if (AllocBlock(order) is not { } pfn) return null;
+        var f = new Folio(pfn, order);
+        AddFolio(f);
+        return f;
+    }
+
+    /// <summary>
+    /// pagetable_alloc(): one order-0 page for a page table (its struct ptdesc overlays the struct page), allocated as
+    /// <see cref="AllocFolio"/>(0) would allocate it, whose folio object is made only when someone asks for it
+    /// (<see cref="FolioOf"/>, <see cref="Folios"/>): until then nothing but the page's pfn is stored, so the 512 PTE
+    /// pages of a split 1 GiB mapping are not 512 objects. The folio made later is the one AllocFolio(0) would have
+    /// returned (nothing can change a folio no one holds). Free it with <see cref="FreePage"/>.
+    /// </summary>
+    public ulong? AllocPageTablePage()
+    {
+        if (AllocBlock(0) is not { } pfn) return null;
+        AddSmall(pfn, Unmade);
+        return pfn;
+    }
+
+    /// <summary>The slot of an allocated order-0 page whose folio object is not made yet.</summary>
+    private static readonly Folio Unmade = new(ulong.MaxValue >> Units.PAGE_SHIFT, 0);
+
+    private ulong? AllocBlock(int order)
+    {
+        if (order == 0 && _cursor != _cursorEnd) { FreePages--; return _cursor++; }
         Flush();
         int o = order;
         while (o <= Units.MAX_ORDER && _free[o].Count == 0) o++;
@@ -93,18 +112,29 @@ public sealed class PhysicalMemory
         if (order == 0 && o > 0) { _cursor = pfn + 1; _cursorEnd = pfn + (1UL << o); } // expand(), deferred (see _cursor)
         else while (o > order) { o--; _free[o].Add(pfn + (1UL << o)); } // expand(): upper halves go back
         FreePages -= 1UL << order;
-        var f = new Folio(pfn, order);
-        AddFolio(f);
-        return f;
+        return pfn;
     }
 
     private void AddFolio(Folio f)
     {
         if (f.Order > 0) { _folios.Add(f.Pfn, f); return; }
-        if (!_small.TryGetValue(f.Pfn >> 9, out var slots)) _small[f.Pfn >> 9] = slots = new Folio?[512];
-        if (slots[f.Pfn & 511] is not null) throw new InvalidOperationException($"pfn {Units.Hex(f.Pfn)} allocated twice");
-        slots[f.Pfn & 511] = f;
+        AddSmall(f.Pfn, f);
+    }
+
+    private void AddSmall(ulong pfn, Folio f)
+    {
+        if (!_small.TryGetValue(pfn >> 9, out var slots)) _small[pfn >> 9] = slots = new Folio?[512];
+        if (slots[pfn & 511] is not null) throw new InvalidOperationException($"pfn {Units.Hex(pfn)} allocated twice");
+        slots[pfn & 511] = f;
         _smallCount++;
+    }
+
+    /// <summary>The folio in an order-0 slot, made now if it was not yet (see <see cref="AllocPageTablePage"/>).</summary>
+    private static Folio? Made(Folio?[] slots, ulong pfn)
+    {
+        var s = slots[pfn & 511];
+        if (!ReferenceEquals(s, Unmade)) return s;
+        return slots[pfn & 511] = new Folio(pfn, 0);
     }
 
     /// <summary>Forgets an allocated folio, wherever it was filed (its flags, order included, may have been reset by now).</summary>
@@ -122,7 +152,7 @@ public sealed class PhysicalMemory
 
     /// <summary>The allocated folio whose head is pfn.</summary>
     private Folio? HeadAt(ulong pfn) =>
-        _small.TryGetValue(pfn >> 9, out var slots) && slots[pfn & 511] is { } s ? s : _folios.GetValueOrDefault(pfn);
+        _small.TryGetValue(pfn >> 9, out var slots) && Made(slots, pfn) is { } s ? s : _folios.GetValueOrDefault(pfn);
 
     /// <summary>Frees a folio's block to buddy, merging with free buddies (__free_one_page()), except raw pages under quarantine.</summary>
     public void FreeFolio(Folio f)
@@ -131,12 +161,28 @@ public sealed class PhysicalMemory
         if (!RemoveFolio(f)) throw new InvalidOperationException($"double free of {f}");
         // free_pages_prepare(): an order-0 page with PG_hwpoison never reaches buddy (page-table pages included)
         if (f.Order == 0 && f.IsHwpoison) _rawHwpoison.Add(f.Pfn);
+        FreeBlockAround(f.Pfn, f.NrPages);
+    }
+
+    /// <summary>pagetable_free(): frees an order-0 page, whether or not its folio object was ever made (<see cref="AllocPageTablePage"/>).</summary>
+    public void FreePage(ulong pfn)
+    {
+        if (!_small.TryGetValue(pfn >> 9, out var slots) || slots[pfn & 511] is not { } s) throw new InvalidOperationException($"double free of pfn {Units.Hex(pfn)}");
+        if (!ReferenceEquals(s, Unmade)) { FreeFolio(s); return; }
+        Flush();
+        slots[pfn & 511] = null;
+        _smallCount--;
+        FreeBlockAround(pfn, 1); // a folio never made never had PG_hwpoison set
+    }
+
+    private void FreeBlockAround(ulong pfn, ulong nrPages)
+    {
         // Only healthy pages go back: a block containing quarantined raw pages is freed page by page
         // around them (this is what Jiaqi Yan's "only free healthy pages" proposal does; mainline frees the
         // block and then takes the raw page off buddy, with a race window we do not model).
-        var bad = _rawHwpoison.GetViewBetween(f.Pfn, f.Pfn + f.NrPages - 1);
-        if (bad.Count == 0) { FreeBlock(f.Pfn, f.Order); return; }
-        FreeRangeAround(f.Pfn, f.Pfn + f.NrPages, bad.ToArray());
+        var bad = _rawHwpoison.GetViewBetween(pfn, pfn + nrPages - 1);
+        if (bad.Count == 0) { FreeBlock(pfn, System.Numerics.BitOperations.Log2(nrPages)); return; }
+        FreeRangeAround(pfn, pfn + nrPages, bad.ToArray());
     }
 
     private void FreeRangeAround(ulong start, ulong end, ulong[] bad)
@@ -178,7 +224,7 @@ public sealed class PhysicalMemory
     public Folio? FolioOf(ulong pfn)
     {
         if (_lastLarge is { } l && l.ContainsPfn(pfn)) return l;
-        if (_small.TryGetValue(pfn >> 9, out var slots) && slots[pfn & 511] is { } s) return s;
+        if (_small.TryGetValue(pfn >> 9, out var slots) && Made(slots, pfn) is { } s) return s;
         // folios are naturally aligned: probe the orders in use
         if (_folios.TryGetValue(pfn, out var f) || _folios.TryGetValue(pfn & ~((1UL << 9) - 1), out f) && f.ContainsPfn(pfn)
             || _folios.TryGetValue(pfn & ~((1UL << 18) - 1), out f) && f.ContainsPfn(pfn))
@@ -273,7 +319,12 @@ public sealed class PhysicalMemory
         long b = 0;
         foreach (var s in _free) b += s.Count * 40L;
         b += _small.Count * (512 * 8L + 40);
-        foreach (var f in Folios.Values) b += 120 + (f.Content?.ApproxBytes ?? 0) + (f.HasRawHwp ? f.RawHwp.Count * 8L + 32 : 0);
+        // a folio object is 88 bytes; a page-table page whose folio was never made costs only its slot
+        long Of(Folio f) => 88 + (f.Content?.ApproxBytes ?? 0) + (f.HasRawHwp ? f.RawHwp.Count * 8L + 32 : 0);
+        foreach (var f in _folios.Values) b += Of(f);
+        foreach (var slots in _small.Values)
+            foreach (var f in slots)
+                if (f is not null && !ReferenceEquals(f, Unmade)) b += Of(f);
         b += _rawHwpoison.Count * 40L + _poisonLines.Count * 80L;
         return b;
     }
@@ -290,9 +341,9 @@ public sealed class PhysicalMemory
         public IEnumerator<KeyValuePair<ulong, Folio>> GetEnumerator()
         {
             foreach (var kv in p._folios) yield return kv;
-            foreach (var slots in p._small.Values)
-                foreach (var f in slots)
-                    if (f is not null) yield return new(f.Pfn, f);
+            foreach (var (chunk, slots) in p._small)
+                for (ulong i = 0; i < 512; i++)
+                    if (slots[i] is not null && Made(slots, (chunk << 9) | i) is { } f) yield return new(f.Pfn, f);
         }
         System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
     }
