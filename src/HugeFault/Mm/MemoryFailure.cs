@@ -493,6 +493,15 @@ public sealed partial class Kernel
             NumPoisonedPages++;
             return 0;
         }
+        // soft_offline_in_use_page(): a large non-hugetlb folio (a converted hugetlb page, a tmpfs THP) is split first
+        // (try_to_split_thp_page()) and only the 4 KiB page migrated. The model has no THP split: it answers as the
+        // kernel does when that split fails, and leaves the folio as it was (found by the long property mode: the old
+        // code migrated the whole large folio into one 4 KiB page and left the other leaves on free memory)
+        if (folio.Order > 0)
+        {
+            SoftOfflineLog($"{Units.Hex(pfn)}: thp split failed");
+            return -Errno.EBUSY;
+        }
         var n4 = Phys.AllocFolio(0);
         if (n4 is null) return -Errno.ENOMEM;
         MigrateFolio(folio, n4);

@@ -76,6 +76,20 @@ public class PolicyKernelProperties
     }
 
     /// <summary>
+    /// Found by the long mode (userspace-migrate and vma-convert, seed byOS87fGEzII): MADV_SOFT_OFFLINE of a 4 KiB page
+    /// of a large non-hugetlb folio (the rescue tmpfs file's 2 MiB folio, a converted hugetlb page) migrated the whole
+    /// folio into one new 4 KiB page and left the other leaves on free memory. The model has no THP split, so soft
+    /// offline fails as soft_offline_in_use_page() does when try_to_split_thp_page() fails: -EBUSY, nothing moved.
+    /// </summary>
+    [Fact]
+    public void Soft_offline_of_a_page_in_a_large_non_hugetlb_folio_moves_nothing()
+    {
+        Op[] ops = [new(OpKind.MmapAnon, 6, 7, 877368, 57129, 170521), new(OpKind.HwErrorScrub, 6, 6, 293034, 113449, 859120), new(OpKind.MadvSoftOffline, 4, 2, 355121, 443309, 835008)];
+        var w = KernelWorld.RunChecked(ops, policy: "userspace-migrate", exitAtEnd: true, recordTrace: true);
+        Assert.Contains(w.K.Trace, e => e.Describe().Contains("thp split failed", StringComparison.Ordinal));
+    }
+
+    /// <summary>
     /// Found by this property (vma-convert, seed 0000000001tI): a private 2 MiB page faulted in, the pool shrunk to 0 (the
     /// in-use page becomes surplus), then a consumed error converts the folio out of hugetlb: nr_huge_pages dropped but
     /// surplus_huge_pages stayed 1, above nr (__remove_hugetlb_folio() adjusts surplus).
