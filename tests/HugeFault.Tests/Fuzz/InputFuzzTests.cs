@@ -20,6 +20,8 @@ public class InputFuzzTests
             var o = InputFuzzer.Run(fuzzer.Generate(i), dir);
             outs.Add(o);
             if (o.Verdict.StartsWith("hang", StringComparison.Ordinal)) hangs++;
+            if ((i - first + 1) % 1000 == 0) // a campaign stopped part-way still says how far it got
+                File.AppendAllText(Path.Combine(dir, "progress.txt"), $"seed {seed}: inputs {first}..{i} done in {sw.Elapsed.TotalSeconds:0} s, findings {outs.Count(x => x.Finding)}\n");
             if (o.Finding) File.WriteAllText(Path.Combine(dir, $"finding-{i}.txt"), $"seed {seed} input {i}: {o.Verdict}\n{o.Input.Origin}: {o.Input.Mutation}\nargs: {string.Join(' ', o.Input.ExtraArgs)}\n{o.FirstErrorLine}\n---\n{o.Input.Text}");
         }
         return (outs, InputFuzzer.Summary(outs, sw.Elapsed, Process.GetCurrentProcess().PeakWorkingSet64));
