@@ -159,9 +159,27 @@ public sealed partial class Kernel
         CopyFolioContent(old, nf);
         nf.Flags = nf.Flags.With(PageFlags.PG_anon);
         nf.AnonVma = vma.AnonVma; nf.Index = idx;
-        ZapEntry(r);
         nf.RefCount--;
-        InstallLeaf(r, nf, nf.Pfn, true, true);
+        if (r.Shift >= h.Shift)
+        {
+            ZapEntry(r);
+            InstallLeaf(r, nf, nf.Pfn, true, true);
+            return FaultResult.Ok;
+        }
+        // the folio is mapped in pieces here (a design that maps hugetlb at 4 KiB, e.g. copy-around's fake-poisoned
+        // copy): the whole folio was copied, so every piece of this mapping's huge range moves to the copy at the same
+        // offset (the old code mapped the copy's first page at the faulting piece, and faulted again for every piece)
+        ulong hva = Units.AlignDown(va, h.Size);
+        var pieces = new List<(PteRef R, ulong Sub)>();
+        ForEachLeaf(t.Mm, hva, hva + h.Size, p =>
+        {
+            if (p.Entry.Present && old.ContainsPfn(p.Entry.Pfn)) pieces.Add((p, p.Entry.Pfn - old.Pfn));
+        });
+        foreach (var (p, sub) in pieces)
+        {
+            ZapEntry(p);
+            InstallLeaf(p, nf, nf.Pfn + sub, true, true);
+        }
         return FaultResult.Ok;
     }
 

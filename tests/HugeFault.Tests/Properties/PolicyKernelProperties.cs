@@ -76,6 +76,22 @@ public class PolicyKernelProperties
     }
 
     /// <summary>
+    /// Found by the long mode (copy-around, seed 36ed8M65lJRL): a private 2 MiB page, a consumed error (copied around:
+    /// the copy is mapped at 4 KiB with the bad page fake-poisoned), fork, then a 1 MiB store. hugetlb_wp() copied the
+    /// whole folio but mapped the copy's first page at the faulting 4 KiB piece, and faulted again (a new huge page) for
+    /// every piece, until the pool ran out (BUS_ADRERR after 28,125 bytes, the written data on the wrong pages). Now every
+    /// piece of the mapping moves to the copy at its own offset: one copy, and the store completes.
+    /// </summary>
+    [Fact]
+    public void A_private_copy_on_write_of_a_folio_mapped_at_4K_moves_every_piece_to_its_own_offset()
+    {
+        Op[] ops = [new(OpKind.Munmap, 4, 1, 856020, 3802, 950568), new(OpKind.MmapAnon, 4, 0, 310264, 167958, 1015470), new(OpKind.MmapAnon, 2, 6, 818892, 941448, 1025444),
+            new(OpKind.HwErrorLatent, 7, 3, 887577, 127354, 406398), new(OpKind.Fork, 2, 2, 765287, 278283, 473914), new(OpKind.Store, 2, 6, 564065, 959476, 532289)];
+        var w = KernelWorld.RunChecked(ops, policy: "copy-around", exitAtEnd: true, recordTrace: true);
+        Assert.DoesNotContain(w.K.Trace, e => e.Describe().Contains("BUS_ADRERR", StringComparison.Ordinal));
+    }
+
+    /// <summary>
     /// Found by the long mode (userspace-migrate and vma-convert, seed byOS87fGEzII): MADV_SOFT_OFFLINE of a 4 KiB page
     /// of a large non-hugetlb folio (the rescue tmpfs file's 2 MiB folio, a converted hugetlb page) migrated the whole
     /// folio into one new 4 KiB page and left the other leaves on free memory. The model has no THP split, so soft
