@@ -76,6 +76,21 @@ public class PolicyKernelProperties
     }
 
     /// <summary>
+    /// Found by the long mode (vma-convert, HUGEFAULT_PBT_MASTER=3, seed 4gp2-KVlWOrI): a 2 MiB memfd mapped shared and
+    /// MAP_PRIVATE over the same offsets, MADV_HWPOISON through the shared mapping: the private VMA's range is converted
+    /// away from hugetlb with its reservation still unconsumed, and a non-hugetlb VMA never returns it, so
+    /// resv_huge_pages stayed 1 after every task exited. The conversion now returns it (hugetlb_vm_op_close()'s accounting).
+    /// </summary>
+    [Fact]
+    public void Vma_convert_returns_the_private_reservations_of_the_range_it_converts()
+    {
+        Op[] ops = [new(OpKind.Pread, 5, 6, 993195, 241485, 1019632), new(OpKind.HwErrorLatent, 7, 0, 669349, 772586, 758305), new(OpKind.Load, 6, 5, 430597, 201867, 840671), new(OpKind.Munmap, 3, 1, 906631, 288857, 187596), new(OpKind.MmapAnon, 1, 5, 958112, 425630, 83255), new(OpKind.MemfdCreate, 3, 5, 1006785, 839567, 743535), new(OpKind.MmapFile, 3, 4, 722713, 953578, 468723), new(OpKind.MmapFile, 4, 4, 146247, 808339, 613504), new(OpKind.MadvHwpoison, 0, 2, 961, 812444, 245106)];
+        var w = KernelWorld.RunChecked(ops, policy: "vma-convert", exitAtEnd: true);
+        Assert.Equal(1, w.K.Stats.HugePagesConverted);
+        Assert.Equal(0, w.K.H2M.resv_huge_pages);
+    }
+
+    /// <summary>
     /// Found by the long mode (copy-around, seed 36ed8M65lJRL): a private 2 MiB page, a consumed error (copied around:
     /// the copy is mapped at 4 KiB with the bad page fake-poisoned), fork, then a 1 MiB store. hugetlb_wp() copied the
     /// whole folio but mapped the copy's first page at the faulting 4 KiB piece, and faulted again (a new huge page) for
