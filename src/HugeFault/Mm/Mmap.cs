@@ -153,18 +153,25 @@ public sealed partial class Kernel
         return SysResult.Ok();
     }
 
+    /// <summary>
+    /// hugetlb_vm_op_close() for [s, e) of a MAP_PRIVATE hugetlb VMA: the reservations of the range that no fault
+    /// consumed go back (hugetlb_acct_memory(h, -n)). Called at unmap, and when a design turns the range into a
+    /// non-hugetlb VMA (which would never return them).
+    /// </summary>
+    internal void ReleasePrivateReservations(Vma v, Hstate h, ulong s, ulong e)
+    {
+        if (v.PrivateResv is not { } pr) return;
+        ulong fi = v.FileOffset(s) >> h.Shift, li = v.FileOffset(e - 1) >> h.Shift;
+        long n = pr.RemoveWhere(i => i >= fi && i <= li);
+        if (n > 0) HugetlbAcctMemory(h, -n);
+    }
+
     /// <summary>Unmaps [s, e) of one VMA, splitting it when the range is in the middle (__split_vma + vms_complete_munmap_vmas).</summary>
     internal void UnmapVmaRange(Vma v, ulong s, ulong e)
     {
         var mm = v.Mm;
         ZapRange(mm, s, e);
-        // private hugetlb: release unconsumed reservations of the range (hugetlb_vm_op_close)
-        if (v.PrivateResv is { } pr && v.Hstate is { } h)
-        {
-            ulong fi = v.FileOffset(s) >> h.Shift, li = v.FileOffset(e - 1) >> h.Shift;
-            long n = pr.RemoveWhere(i => i >= fi && i <= li);
-            if (n > 0) HugetlbAcctMemory(h, -n);
-        }
+        if (v.Hstate is { } h) ReleasePrivateReservations(v, h, s, e);
         if (s == v.Start && e == v.End) { DetachVma(v); return; }
         if (s == v.Start) { v.PgOff += (e - v.Start) >> Units.PAGE_SHIFT; v.Start = e; return; }
         if (e == v.End) { v.End = s; return; }

@@ -37,14 +37,9 @@ public sealed class VmaConvertPolicy : RecoveryPolicyBase
         foreach (var (vma, hva) in maps)
         {
             var conv = k.SplitVmaRange(vma, hva, hva + folio.Size);
-            // the range stops being hugetlb: its unconsumed private reservations go back as hugetlb_vm_op_close() would
-            // return them at unmap (a non-hugetlb VMA never consumes nor returns them: they leaked)
-            if (conv.PrivateResv is { } pr)
-            {
-                ulong fi = conv.FileOffset(conv.Start) >> h.Shift, li = conv.FileOffset(conv.End - 1) >> h.Shift;
-                long n = pr.RemoveWhere(i => i >= fi && i <= li);
-                if (n > 0) k.HugetlbAcctMemory(h, -n);
-            }
+            // the range stops being hugetlb: its unconsumed private reservations go back now (a non-hugetlb VMA never
+            // consumes nor returns them)
+            k.ReleasePrivateReservations(conv, h, conv.Start, conv.End);
             conv.Flags &= ~(VmFlags.VM_HUGETLB | VmFlags.VM_HUGETLB_HGM);
             conv.Hstate = null;
             if (mapped.Contains((vma, hva))) k.SplitRangeTo4K(vma.Mm, hva, hva + folio.Size);

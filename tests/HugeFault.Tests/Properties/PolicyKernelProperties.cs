@@ -21,15 +21,8 @@ public class PolicyKernelProperties
 {
     private static string Print(Op[] ops) => string.Join(", ", ops.Select(o => o.ToString()));
 
-    public static TheoryData<string> Policies()
-    {
-        var d = new TheoryData<string>();
-        foreach (var p in RecoveryPolicies.Names) d.Add(p);
-        return d;
-    }
-
     [Theory]
-    [MemberData(nameof(Policies))]
+    [MemberData(nameof(HugeFault.Tests.Policies.PolicyProperties.Policies), MemberType = typeof(HugeFault.Tests.Policies.PolicyProperties))]
     public void Random_operation_sequences_keep_every_invariant_under_every_policy(string policy)
     {
         long extra = Pbt.Extra("HUGEFAULT_PBT_LONG");
