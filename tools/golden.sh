@@ -5,7 +5,9 @@
 # Recorded: every scenario's trace (run scenarios/ as text and --json, and --json under each policy), `compare --json`
 # (with the fleet and the sensitivity runs), `compare builtin:SET --json` for every built-in set (inaccessible bytes,
 # entries written, mapcount updates, page-table bytes of every scenario under every policy), the text and HTML report
-# of builtin:policies. Timing lines go to stderr and are not recorded. Uses the built CLI (builds it first if needed).
+# of builtin:policies. Timing lines go to stderr and are not recorded. Runs the executable ./hugefault runs (Native AOT,
+# ReadyToRun or plain build, whichever the wrapper made), building it first if it is not current; GOLDEN_CLI=path
+# runs another executable instead (an older commit's build, to capture what it printed).
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 mode="${1:-}"; dir="${2:-}"
@@ -13,8 +15,10 @@ if [[ "$mode" != capture && "$mode" != check || -z "$dir" ]]; then
   echo "usage: tools/golden.sh capture|check DIR" >&2; exit 2
 fi
 if [[ "$mode" == check && ! -d "$dir" ]]; then echo "golden.sh: $dir does not exist; capture it first (tools/golden.sh capture $dir)" >&2; exit 2; fi
-cli="$here/src/HugeFault.Cli/bin/Release/net10.0/HugeFault.Cli"
-dotnet build "$here/src/HugeFault.Cli" -c Release -v q -nologo >/dev/null
+# GOLDEN_CLI=path: another build's executable instead (e.g. an older commit's, to capture what it printed)
+if [[ -n "${GOLDEN_CLI:-}" ]]; then cli="$GOLDEN_CLI"
+else "$here/hugefault" --help >/dev/null; cli="$(cat "$here/src/HugeFault.Cli/bin/hugefault/built")"; fi
+echo "golden: $mode with $cli" >&2
 out="$dir"
 [[ "$mode" == check ]] && out="$(mktemp -d)"
 mkdir -p "$out"

@@ -37,8 +37,8 @@ internal static class RecoveryCommand
         if (cases.Count == 0) return Out.UserError($"no recorded runs ({string.Join(", ", RecoveryReality.Cases.Select(c => c.Key + ".jsonl"))}) in {dir}; record them with tools/realkernel/recovery.sh --record 2m 1g 2m-shared", err);
         if (json)
         {
-            w.WriteLine(System.Text.Json.JsonSerializer.Serialize(cases.Select(c => new { c.Key, c.Scenario, c.Kernel, Rows = c.Rows.Select(r => new { r.Quantity, r.Model, r.Linux, r.Agree, r.Note }) }),
-                new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+            w.WriteLine(System.Text.Json.JsonSerializer.Serialize(cases.Select(c => new CaseJson(c.Key, c.Scenario, c.Kernel, c.Rows)),
+                RecoveryJson.Default.IEnumerableCaseJson));
             return 0;
         }
         var c = Out.Create(w);
@@ -56,3 +56,11 @@ internal static class RecoveryCommand
         return 0;
     }
 }
+
+/// <summary>One compared case of <c>recovery --json</c> (property names and order are the output's).</summary>
+internal sealed record CaseJson(string Key, string Scenario, string Kernel, IReadOnlyList<RecoveryRow> Rows);
+
+/// <summary>System.Text.Json's source-generated serializer for <c>recovery --json</c> (no reflection: works in a Native AOT build).</summary>
+[System.Text.Json.Serialization.JsonSourceGenerationOptions(WriteIndented = true)]
+[System.Text.Json.Serialization.JsonSerializable(typeof(IEnumerable<CaseJson>))]
+internal sealed partial class RecoveryJson : System.Text.Json.Serialization.JsonSerializerContext;

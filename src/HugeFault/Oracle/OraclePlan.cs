@@ -66,7 +66,7 @@ public static class OraclePlan
         if (sc.Host.Overcommit2M > 0) sysctl["/sys/kernel/mm/hugepages/hugepages-2048kB/nr_overcommit_hugepages"] = sc.Host.Overcommit2M.ToString(System.Globalization.CultureInfo.InvariantCulture);
         if (sc.Host.Overcommit1G > 0) sysctl["/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_overcommit_hugepages"] = sc.Host.Overcommit1G.ToString(System.Globalization.CultureInfo.InvariantCulture);
         var steps = new JsonArray();
-        foreach (var s in sc.Steps) steps.Add(Step(s, sc));
+        foreach (var s in sc.Steps) steps.Add((JsonNode)Step(s, sc)); // the JsonNode overload: no reflection (trimmed / Native AOT builds)
         return new JsonObject
         {
             ["name"] = Key(sc),

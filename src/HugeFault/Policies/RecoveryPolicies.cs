@@ -2,22 +2,21 @@ namespace HugeFault.Policies;
 
 /// <summary>
 /// The registry of recovery policies by name. It holds no policy's metadata: each policy declares its own
-/// <see cref="PolicyDescriptor"/> in its own file, found here by reflection over this assembly, so a new design is one
+/// <see cref="PolicyDescriptor"/> in its own file, found here at compile time (a source generator lists them), so a new design is one
 /// file under Policies/. <see cref="Order"/> only places the built-in ones in the order the design debate lists them
 /// (a policy not named there comes after them, by name); policies defined elsewhere (a plug-in, a test) join with
 /// <see cref="Register(PolicyDescriptor, bool)"/>.
 /// </summary>
-public static class RecoveryPolicies
+public static partial class RecoveryPolicies
 {
     private static readonly string[] Order = ["mainline", "hgm", "hgm-v2", "hgm-full-split", "vma-convert", "userspace-migrate", "repair", "copy-around", "keep-mapped"];
 
-    /// <summary>Every <c>public static readonly PolicyDescriptor</c> field of a policy class (an <see cref="IRecoveryPolicy"/>) in this assembly.</summary>
-    private static readonly Dictionary<string, PolicyDescriptor> Registry = typeof(RecoveryPolicies).Assembly.GetExportedTypes()
-        .Where(t => t.IsClass && typeof(IRecoveryPolicy).IsAssignableFrom(t))
-        .SelectMany(t => t.GetFields(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.DeclaredOnly))
-        .Where(f => f.FieldType == typeof(PolicyDescriptor) && f.IsInitOnly)
-        .Select(f => (PolicyDescriptor)f.GetValue(null)!)
-        .ToDictionary(d => d.Name);
+    /// <summary>
+    /// Every <c>public static readonly PolicyDescriptor</c> field of a public policy class (an <see cref="IRecoveryPolicy"/>)
+    /// in this assembly: <c>Declared()</c> is written at compile time by HugeFault.Generators' PolicyRegistryGenerator
+    /// (what a reflection scan of the assembly would find, also in a trimmed or Native AOT executable).
+    /// </summary>
+    private static readonly Dictionary<string, PolicyDescriptor> Registry = Declared().ToDictionary(d => d.Name);
 
     /// <summary>Built-in policies in listing order: <see cref="Order"/>, then the rest by name.</summary>
     private static readonly string[] BuiltIn = [.. Order.Where(Registry.ContainsKey), .. Registry.Keys.Where(k => !Order.Contains(k)).Order(StringComparer.Ordinal)];

@@ -217,7 +217,7 @@ public static partial class ScenarioParser
                         var pnm = Scalar(Get(pm, "name"));
                         if (pnm is null) { Err(pm, "process without a name", "name: A"); continue; }
                         var sb = Scalar(Get(pm, "sigbus")) ?? "handle";
-                        if (sb != "handle" && sb != "default") Err(Get(pm, "sigbus")!, $"sigbus must be 'handle' or 'default', not '{sb}'");
+                        if (sb != "handle" && sb != "default") Err(Get(pm, "sigbus") ?? pm, $"sigbus must be 'handle' or 'default', not '{sb}'");
                         procs.Add(new ProcessSpec(pnm, sb == "handle"));
                     }
                     else Err(pn, "a process is a name or {name, sigbus}");
@@ -309,7 +309,7 @@ public static partial class ScenarioParser
                 recovery = Bool(Get(sc, "vm.memory_failure_recovery"), true, "vm.memory_failure_recovery");
             }
             string policy = Scalar(Get(h, "policy")) ?? "mainline";
-            if (!RecoveryPolicies.Exists(policy)) Err(Get(h, "policy")!, $"unknown policy '{policy}'", "known: " + string.Join(", ", RecoveryPolicies.Names));
+            if (!RecoveryPolicies.Exists(policy)) Err(Get(h, "policy") ?? h, $"unknown policy '{policy}'", "known: " + string.Join(", ", RecoveryPolicies.Names));
             var pp = new Dictionary<string, string>();
             if (Get(h, "policy_params") is YamlMappingNode ppn)
             {
@@ -419,12 +419,12 @@ public static partial class ScenarioParser
                         var to = Scalar(Get(xm, "to"));
                         if (to is null) { Err(xm, "signal without 'to'", "to: A"); continue; }
                         var signo = Scalar(Get(xm, "signo")) ?? "SIGBUS";
-                        if (signo is not ("SIGBUS" or "SIGSEGV" or "SIGKILL")) Err(Get(xm, "signo")!, $"unknown signo '{signo}'", "SIGBUS, SIGSEGV or SIGKILL");
+                        if (signo is not ("SIGBUS" or "SIGSEGV" or "SIGKILL")) Err(Get(xm, "signo") ?? xm, $"unknown signo '{signo}'", "SIGBUS, SIGSEGV or SIGKILL");
                         int? lsb = null;
                         if (Get(xm, "si_addr_lsb") is { } ln) { if (int.TryParse(Scalar(ln), out var lv) && lv >= 0 && lv < 64) lsb = lv; else Err(ln, $"si_addr_lsb '{Scalar(ln)}' must be 0..63"); }
                         var code = Scalar(Get(xm, "si_code"));
                         if (code is not null && code is not ("BUS_MCEERR_AR" or "BUS_MCEERR_AO" or "BUS_ADRERR" or "BUS_ADRALN" or "BUS_OBJERR" or "SEGV_MAPERR" or "SEGV_ACCERR"))
-                            Err(Get(xm, "si_code")!, $"unknown si_code '{code}'", "BUS_MCEERR_AR, BUS_MCEERR_AO, BUS_ADRERR, SEGV_MAPERR, SEGV_ACCERR");
+                            Err(Get(xm, "si_code") ?? xm, $"unknown si_code '{code}'", "BUS_MCEERR_AR, BUS_MCEERR_AO, BUS_ADRERR, SEGV_MAPERR, SEGV_ACCERR");
                         sigs.Add(new SignalExpect(Pos(xm), to, signo, code, Scalar(Get(xm, "si_addr")), lsb));
                     }
                 }
@@ -473,7 +473,7 @@ public static partial class ScenarioParser
             List<string>? outcomes = Get(m, "outcome") is YamlSequenceNode os ? os.Select(x => Scalar(x) ?? "").ToList() : null;
             NumExpect? doneRule = Get(m, "done") is YamlMappingNode dm ? NumRule(dm, "done") : null;
             string? data = Scalar(Get(m, "data"));
-            if (data is not null && !Pattern.TryParse(data, out _)) Err(Get(m, "data")!, $"data '{data}' is not a pattern", "use p1, p1@0x1000 or zero");
+            if (data is not null && !Pattern.TryParse(data, out _)) Err(Get(m, "data") ?? m, $"data '{data}' is not a pattern", "use p1, p1@0x1000 or zero");
             bool? panic = Get(m, "panic") is { } pn ? Bool(pn, false, "panic") : null;
             long? done = null;
             if (Get(m, "done") is YamlScalarNode dn) { if (TryParseSize(Scalar(dn) ?? "", out var dv)) done = (long)dv; else Err(dn, "'done' must be a size"); }
@@ -486,11 +486,11 @@ public static partial class ScenarioParser
             var guest = Map("guest");
             if (guest is not null)
                 foreach (var k in guest.Keys) if (k is not ("vm" or "alive" or "mces" or "offlined" or "killed" or "panicked" or "qemu_exited" or "poison_list" or "memory_lost"))
-                    Err(Get(m, "guest")!, $"unknown key '{k}' in expect.guest", "vm, alive, mces, offlined, killed, panicked, qemu_exited, poison_list, memory_lost");
+                    Err(Get(m, "guest") ?? m, $"unknown key '{k}' in expect.guest", "vm, alive, mces, offlined, killed, panicked, qemu_exited, poison_list, memory_lost");
             var mig = Map("migration");
             if (mig is not null)
                 foreach (var k in mig.Keys) if (k is not ("refused" or "granule" or "fake_poisoned" or "poison_set" or "faults"))
-                    Err(Get(m, "migration")!, $"unknown key '{k}' in expect.migration", "refused, granule, fake_poisoned, poison_set, faults");
+                    Err(Get(m, "migration") ?? m, $"unknown key '{k}' in expect.migration", "refused, granule, fake_poisoned, poison_set, faults");
             return new Expect(Pos(m), ret, errno, sigs, exact, mi, hp, Strs("log"), Strs("no_log"), data, Scalar(Get(m, "outcome")), alive, panic, done)
             {
                 Trace = Strs("trace"), Guest = guest, Migration = mig, RetRule = retRule, ErrnoOneOf = errnos, OutcomeOneOf = outcomes, DoneRule = doneRule,
@@ -532,7 +532,7 @@ public static partial class ScenarioParser
                 List<string> Flags(string key)
                 {
                     var l = Get(xm, key) is YamlSequenceNode fs ? fs.Select(y => Scalar(y) ?? "").ToList() : Get(xm, key) is YamlScalarNode one ? [one.Value ?? ""] : [];
-                    foreach (var fl in l) if (!PageFlagsExpect.Bits.ContainsKey(fl)) Err(Get(xm, key)!, $"unknown page flag '{fl}'", "known: " + string.Join(", ", PageFlagsExpect.Bits.Keys));
+                    foreach (var fl in l) if (!PageFlagsExpect.Bits.ContainsKey(fl)) Err(Get(xm, key) ?? xm, $"unknown page flag '{fl}'", "known: " + string.Join(", ", PageFlagsExpect.Bits.Keys));
                     return l;
                 }
                 list.Add(new PageFlagsExpect(Pos(xm), v, add, Flags("has"), Flags("lacks")));

@@ -54,6 +54,7 @@ public sealed record StudyIdentity(string Id, IReadOnlyList<KeyValuePair<string,
 
     // Every init-settable property of the config records, recursively: a field added to FleetConfig joins the identity
     // without a change here. Keys are snake_case property paths (the YAML's names for the common fields).
+    [System.Diagnostics.CodeAnalysis.UnconditionalSuppressMessage("Trimming", "IL2075", Justification = "the values are this assembly's config records; a trimmed or Native AOT HugeFault.Cli roots this assembly (TrimmerRootAssembly), so their properties stay")]
     private static void Flatten(object? value, string prefix, SortedDictionary<string, string> into)
     {
         if (value is null) { into[prefix] = "none"; return; }
