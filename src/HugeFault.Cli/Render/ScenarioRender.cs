@@ -14,23 +14,49 @@ internal static class ScenarioRender
         var sc = run.Scenario;
         c.Write(new Rule($"[bold]{Markup.Escape(sc.Name)}[/]  [grey]({Markup.Escape(sc.File)}, policy {run.Policy})[/]").LeftJustified());
         if (!showTrace) { Summary(c, run); return; }
+        // a pipe or file: the fast renderer draws what Spectre.Console would (or declines, and Spectre draws it)
+        if (c.Profile.Capabilities is { Ansi: false, Unicode: true } && TryPlainTable(c.Profile.Out.Writer, c.Profile.Width, run)) { Summary(c, run); return; }
+        c.Write(SpectreTable(run));
+        Summary(c, run);
+    }
+
+    /// <summary>The trace table as Spectre.Console draws it.</summary>
+    internal static Table SpectreTable(ScenarioRun run)
+    {
         var t = new Table().Border(TableBorder.Simple).Expand();
-        t.AddColumn("step"); t.AddColumn(new TableColumn("t (µs)").RightAligned()); t.AddColumn("event"); t.AddColumn("detail");
+        t.AddColumn(Headers[0]); t.AddColumn(new TableColumn(Headers[1]).RightAligned()); t.AddColumn(Headers[2]); t.AddColumn(Headers[3]);
+        foreach (var row in Rows(run, markup: true)) t.AddRow(row);
+        return t;
+    }
+
+    /// <summary>The same table, uncoloured, <paramref name="width"/> cells wide, by <see cref="PlainTable"/>; false (nothing written) where it declines.</summary>
+    internal static bool TryPlainTable(TextWriter w, int width, ScenarioRun run)
+    {
+        var plain = new PlainTable(Headers, [false, true, false, false]);
+        foreach (var row in Rows(run, markup: false)) plain.AddRow(row);
+        return plain.TryWrite(w, width);
+    }
+
+    private static readonly string[] Headers = ["step", "t (µs)", "event", "detail"];
+
+    /// <summary>The trace table's rows: as Spectre markup (colours, escaped), or as the plain text a pipe gets.</summary>
+    private static IEnumerable<string[]> Rows(ScenarioRun run, bool markup)
+    {
+        string S(string text, string style) => markup ? $"[{style}]{Markup.Escape(text)}[/]" : text;
+        string P(string text) => markup ? Markup.Escape(text) : text;
         foreach (var so in run.Steps)
         {
-            string mark = so.Failures.Count > 0 ? "[red]FAIL[/]" : so.Step.Expect is null ? "" : "[green]ok[/]";
-            t.AddRow($"{so.Step.Index} {mark}", "", $"[bold]{Markup.Escape(so.Step.Op)}[/]", Markup.Escape(so.Summary));
+            string mark = so.Failures.Count > 0 ? S("FAIL", "red") : so.Step.Expect is null ? "" : S("ok", "green");
+            yield return [$"{so.Step.Index} {mark}", "", S(so.Step.Op, "bold"), P(so.Summary)];
             for (int i = so.TraceStart; i < so.TraceEnd; i++)
             {
                 var e = run.Kernel.Trace[i];
                 if (e is SyscallEvent) continue; // already in the step summary
                 string color = e switch { SignalEvent => "yellow", PanicEvent => "red", LogEvent => "grey", CounterEvent => "blue", _ => "white" };
-                t.AddRow("", (e.TimeNs / 1000.0).ToString("0.000"), $"[{color}]{e.Kind}[/]", Markup.Escape(e.Describe()));
+                yield return ["", (e.TimeNs / 1000.0).ToString("0.000"), S(e.Kind, color), P(e.Describe())];
             }
-            foreach (var f in so.Failures) t.AddRow("", "", "[red]expected[/]", "[red]" + Markup.Escape(f) + "[/]");
+            foreach (var f in so.Failures) yield return ["", "", S("expected", "red"), S(f, "red")];
         }
-        c.Write(t);
-        Summary(c, run);
     }
 
     public static void Summary(IAnsiConsole c, ScenarioRun run)
