@@ -288,6 +288,12 @@ public sealed class PhysicalMemory
     {
         if (_poisonLineSet.Count == 0 || len == 0) return null;
         ulong a = pa >> Units.CACHELINE_SHIFT, b = (pa + len - 1) >> Units.CACHELINE_SHIFT;
+        // Min and Max walk the tree without allocating; a view (GetViewBetween counts its range when made) only when
+        // the range starts between the lowest and highest poisoned lines of three or more
+        ulong lo = _poisonLineSet.Min, hi = _poisonLineSet.Max;
+        if (b < lo || a > hi) return null;
+        if (a <= lo) return lo << Units.CACHELINE_SHIFT;
+        if (_poisonLineSet.Count == 2) return hi <= b ? hi << Units.CACHELINE_SHIFT : null;
         var v = _poisonLineSet.GetViewBetween(a, b);
         return v.Count == 0 ? null : v.Min << Units.CACHELINE_SHIFT;
     }
