@@ -45,6 +45,7 @@ internal sealed partial class PolicyRun
         _mappings = model.Config.Workload.MappingsPerPage;
         _touchesPerLineHour = model.Config.Workload.TouchesPerLineHour;
         _followers = new int[model.Policies.Length];
+        _fx = new EventEffect[model.Policies.Length];
         _members = new int[model.Policies.Length];
         _framePt = new PolicyFrameCounts(model.Policies.Length, model.Frames);
         _release = ReleaseFrame;

@@ -24,7 +24,7 @@ internal sealed partial class PolicyRun
     private bool Holds(int p) => _holder[p] == p;
 
     /// <summary>
-    /// Before the event's effects are counted: every member whose effect differs (in its tallies) from its holder's takes
+    /// Before the event's effects are counted (the followers' effects in <see cref="_fx"/>): every member whose effect differs (in its tallies) from its holder's takes
     /// a copy of the holder's tallies. Members that split off the same holder with equal effects share the first one's copy.
     /// </summary>
     private void SplitHolders()
@@ -34,7 +34,7 @@ internal sealed partial class PolicyRun
         {
             int q = _followers[i], h = _holder[q];
             if (h == q) continue;
-            var e = EffectOf(q);
+            var e = _fx[i];
             if (e.Tally == EffectOf(h).Tally) continue;
             split = true;
             // an earlier member that left the same holder this event with an equal effect holds a copy already
@@ -42,7 +42,7 @@ internal sealed partial class PolicyRun
             for (int j = 0; j < i && shared < 0; j++)
             {
                 int r = _followers[j];
-                if (_holder[r] == r && _splitFrom[j] == h && EffectOf(r).Tally == e.Tally) shared = r;
+                if (_holder[r] == r && _splitFrom[j] == h && _fx[j].Tally == e.Tally) shared = r;
             }
             if (shared >= 0) { _holder[q] = shared; continue; }
             TakeTallies(q, h);

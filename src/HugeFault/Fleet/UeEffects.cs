@@ -9,6 +9,8 @@ internal sealed partial class PolicyRun
 {
     private readonly int[] _followers;
     private int _followerCount;
+    /// <summary>The current event's effect under each follower (<see cref="Apply"/>).</summary>
+    private readonly EventEffect[] _fx;
     /// <summary>Page-table bytes each policy has for a frame's mapping.</summary>
     private readonly PolicyFrameCounts _framePt;
     private long[][] _vmPt = [];
@@ -39,6 +41,7 @@ internal sealed partial class PolicyRun
     {
         ReleaseHolder(i);
         _followers[i] = _followers[--_followerCount];
+        _fx[i] = _fx[_followerCount];
     }
 
     private bool Unreachable(int f) => _host.StateOf(f) == FrameState.Held && Table(_policy).First(_host.HeldBy[f]).Backing == FrameBacking.Unreachable;
@@ -97,10 +100,13 @@ internal sealed partial class PolicyRun
     {
         int pi = _policy;
         int owner = _host.Owner[f];
+        // Each follower's effect, read once (the loops below and Drop keep the array in step with the followers).
+        var fx = _fx;
+        for (int i = 0; i < _followerCount; i++) fx[i] = EffectOf(_followers[i]);
         // A host panic ends everything on the host; followers stay only if they panic too (and then share the reboot).
         bool panic = e.Panics(pages);
         for (int i = 0; i < _followerCount; i++)
-            if (EffectOf(_followers[i]).Panics(pages) != panic) Drop(i--);
+            if (fx[i].Panics(pages) != panic) Drop(i--);
         if (panic)
         {
             PanicHost();
@@ -111,31 +117,34 @@ internal sealed partial class PolicyRun
         // both and the page ends up the same (rewritten or not, held and released alike, or moved alike).
         for (int i = 0; i < _followerCount; i++)
         {
-            var q = EffectOf(_followers[i]);
+            var q = fx[i];
             if (q.Trajectory == e.Trajectory) continue;
             if (dies && q.Repaired == e.Repaired && SameEnd(e, q, first) && Dies(q, in s, owner, pages, regions, t)) continue;
             Drop(i--);
         }
         SplitHolders();
+        bool repaired = e.Repaired;
+        if (!repaired) _host.AddRaw(f, pages);
         Account(pi, e, in s, pages, regions);
+        if (!repaired) AddStranded(pi, f, Math.Max(0, e.Stranded.At(pages, regions)) >> 12);
         for (int i = 0; i < _followerCount; i++)
         {
             int q = _followers[i];
-            var eq = EffectOf(q);
-            if (Holds(q)) Account(q, eq, in s, pages, regions);
+            var eq = fx[i];
+            if (Holds(q))
+            {
+                Account(q, eq, in s, pages, regions);
+                if (!repaired) AddStranded(q, f, Math.Max(0, eq.Stranded.At(pages, regions)) >> 12);
+            }
             _tally.NoteExtra(q, eq.ExtraAt(pages, regions));
         }
-        if (e.Repaired)
+        if (repaired)
         {
             // the lines were rewritten: the page is whole again (the guest may have offlined what it was told about)
             _repairs++;
             if (dies) Kill(owner);
             return;
         }
-        _host.AddRaw(f, pages);
-        AddStranded(pi, f, Math.Max(0, e.Stranded.At(pages, regions)) >> 12);
-        for (int i = 0; i < _followerCount; i++)
-            if (Holds(_followers[i])) AddStranded(_followers[i], f, Math.Max(0, EffectOf(_followers[i]).Stranded.At(pages, regions)) >> 12);
         if (owner < 0)
         {
             // a free page: dissolved around its bad pages
@@ -169,7 +178,7 @@ internal sealed partial class PolicyRun
         }
         int mappings = _mappings;
         AddPageTables(pi, ptFrame, owner, moved, e.PageTables.At(pages, regions) * mappings);
-        for (int i = 0; i < _followerCount; i++) AddPageTables(_followers[i], ptFrame, owner, moved, EffectOf(_followers[i]).PageTables.At(pages, regions) * mappings);
+        for (int i = 0; i < _followerCount; i++) AddPageTables(_followers[i], ptFrame, owner, moved, fx[i].PageTables.At(pages, regions) * mappings);
         if (dies) Kill(owner);
     }
 
