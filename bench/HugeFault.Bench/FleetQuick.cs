@@ -38,6 +38,15 @@ public static class FleetStats
         var config = new FleetConfig { Servers = servers, Seed = 3 };
         var model = new FleetModel(config);
         foreach (var t in model.Tables.Distinct()) t.Prepare();
+        if (Environment.GetEnvironmentVariable("FLEET_EFFECTS") is not null)
+        {
+            foreach (int id in new[] { EventClass.FreeId(HugeFault.Mm.PoisonKind.Permanent, true), EventClass.MappedId(HugeFault.Mm.PoisonKind.Permanent, false, true, false), EventClass.MappedId(HugeFault.Mm.PoisonKind.Permanent, true, true, false) })
+            {
+                o.WriteLine(EventClass.FromId(id));
+                for (int p = 0; p < model.Policies.Length; p++) { var e = model.Tables[p].First(id); o.WriteLine($"  {model.Policies[p],-18} traj {e.Trajectory} tally {e.Tally} {e.Backing} rep {e.Repaired} rel {e.Release} lost {e.GuestLost} unk {e.UnknownLost} str {e.Stranded} pt {e.PageTables} mce {e.Mces} died {e.GuestDied} extra {e.ExtraFirst}/{e.ExtraFurther} panic {e.PanicOne}/{e.PanicMore}"); }
+            }
+            return;
+        }
         var sim = new FleetServerSimulator(model);
         long touched = 0, withSites = 0, sites = 0, maxSites = 0;
         int np = model.Policies.Length;

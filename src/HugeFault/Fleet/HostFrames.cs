@@ -48,7 +48,9 @@ internal sealed class HostFrames
 
     internal struct Vm
     {
-        public double End, Hot, UEnlightened;
+        public double End, UEnlightened;
+        /// <summary>The hotness multiplier's polar pair (<see cref="Distributions.PolarPair"/>), and the multiplier once read (NaN before: <see cref="HotOf"/>).</summary>
+        public double HotU, HotS, Hot;
         public int Size, FirstFrame, Gen;
         /// <summary>Frames of the VM that are <see cref="FrameState.Held"/> (damaged, so its exit changes stranded capacity).</summary>
         public int Held;
@@ -237,7 +239,7 @@ internal sealed class HostFrames
         {
             int size = _m.VmSizes[_m.VmSizeTable.Sample(ref rng)];
             double life = Distributions.Exponential(ref rng, 1.0 / _m.LifetimeHours);
-            double hot = DrawHot(ref rng);
+            var hot = DrawHot(ref rng);
             double uEnl = rng.NextDouble();
             if (size > room) break;
             Place(t, size, life, hot, uEnl);
@@ -245,10 +247,20 @@ internal sealed class HostFrames
         }
     }
 
-    private double DrawHot(ref Xoshiro256StarStar rng)
+    /// <summary>The draws of a VM's hotness (lognormal, mean 1); the exp and log are taken by <see cref="HotOf"/>, for the few VMs an error reaches.</summary>
+    private (double U, double S) DrawHot(ref Xoshiro256StarStar rng) =>
+        _m.Config.Workload.HotnessSigma > 0 ? Distributions.PolarPair(ref rng) : (double.NaN, double.NaN);
+
+    /// <summary>The VM's hotness: Distributions.LogNormal(−σ²/2, σ) of its draws, bit for bit (1 when σ = 0).</summary>
+    public double HotOf(int slot)
     {
-        double s = _m.Config.Workload.HotnessSigma;
-        return s > 0 ? Distributions.LogNormal(ref rng, -0.5 * s * s, s) : 1.0;
+        ref var vm = ref _vms[slot];
+        if (double.IsNaN(vm.Hot))
+        {
+            double s = _m.Config.Workload.HotnessSigma;
+            vm.Hot = s > 0 ? Math.Exp(-0.5 * s * s + s * Distributions.NormalFromPolar(vm.HotU, vm.HotS)) : 1.0;
+        }
+        return vm.Hot;
     }
 
     /// <summary>A VM arrives (stream 4i+2): placed first fit if the pool has room, else dropped.</summary>
@@ -256,12 +268,12 @@ internal sealed class HostFrames
     {
         int size = _m.VmSizes[_m.VmSizeTable.Sample(ref rng)];
         double life = Distributions.Exponential(ref rng, 1.0 / _m.LifetimeHours);
-        double hot = DrawHot(ref rng);
+        var hot = DrawHot(ref rng);
         double uEnl = rng.NextDouble();
         if (size <= FreeCount) Place(t, size, life, hot, uEnl);
     }
 
-    private void Place(double t, int size, double life, double hot, double uEnl)
+    private void Place(double t, int size, double life, (double U, double S) hot, double uEnl)
     {
         int slot;
         if (_freeSlotCount > 0) slot = _freeSlots[--_freeSlotCount];
@@ -272,7 +284,8 @@ internal sealed class HostFrames
         }
         ref var vm = ref _vms[slot];
         vm.End = t + life;
-        vm.Hot = hot;
+        (vm.HotU, vm.HotS) = hot;
+        vm.Hot = double.NaN;
         vm.UEnlightened = uEnl;
         vm.Size = size;
         vm.Gen++;

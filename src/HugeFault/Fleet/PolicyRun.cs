@@ -241,7 +241,7 @@ internal sealed partial class PolicyRun
         double touches = _touchesPerLineHour;
         if (owner >= 0 && touches > 0 && !Unreachable(s.Frame))
         {
-            double rate = s.Lines * touches * _host.VmAt(owner).Hot;
+            double rate = s.Lines * touches * _host.HotOf(owner);
             if (double.IsNaN(s.DemandExp)) s.DemandExp = -Math.Log(s.DemandU);
             demand = s.Start + s.DemandExp / rate;
             if (demand >= s.End) demand = double.PositiveInfinity;

@@ -210,7 +210,7 @@ internal sealed partial class PolicyRun
     {
         ref var vm = ref _host.VmAt(owner);
         return _fate.Dies(e.GuestDied.At(pages, regions) > 0, e.Mces.At(pages, regions),
-            Math.Clamp(e.UnknownLost.At(pages, regions), 0, FleetPolicies.GiB), vm.Hot, vm.End - t, s.UKill);
+            Math.Clamp(e.UnknownLost.At(pages, regions), 0, FleetPolicies.GiB), _host.HotOf(owner), vm.End - t, s.UKill);
     }
 
     /// <summary>
