@@ -123,7 +123,7 @@ internal sealed partial class PolicyRun
             if (dies && q.Repaired == e.Repaired && SameEnd(e, q, first) && Dies(q, uKill, owner, pages, regions, t)) continue;
             Drop(i--);
         }
-        SplitHolders();
+        SplitHolders(e.Tally);
         bool repaired = e.Repaired;
         if (!repaired) _host.AddRaw(f, pages);
         Account(pi, e, lines, pages, regions);
