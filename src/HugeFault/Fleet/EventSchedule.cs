@@ -165,7 +165,7 @@ internal sealed class PendingQueue
 internal sealed class Rescan
 {
     private int[] _sites = new int[64];
-    private Site[] _items = [];
+    private UeSites? _items;
     private int _count, _dead, _pos;
 
     /// <summary>Time of the rescan events.</summary>
@@ -192,7 +192,7 @@ internal sealed class Rescan
     public void Stop() => _pos = int.MaxValue;
 
     /// <summary>Schedules a scrub event at <paramref name="time"/> for every listed site whose pattern is still there then.</summary>
-    public void Start(double time, Site[] items)
+    public void Start(double time, UeSites items)
     {
         if (_dead > 0)
         {
@@ -219,7 +219,7 @@ internal sealed class Rescan
         while (_pos < _count)
         {
             int si = _sites[_pos];
-            if (si >= 0 && Time < _items[si].End) return;
+            if (si >= 0 && Time < _items!.PatternOf(si).End) return;
             if (si >= 0) { _sites[_pos] = -1; _dead++; }
             _pos++;
         }

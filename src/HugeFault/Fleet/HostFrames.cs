@@ -29,7 +29,7 @@ internal enum FrameState : byte
 /// placement, arrivals, departures and the stationary refill, and the capacity accounting that goes with frames
 /// (stranded 4 KiB pages, page-table memory). Reset per policy run from a snapshot of the host at the first site.
 /// </summary>
-internal sealed class HostFrames
+internal sealed partial class HostFrames
 {
 
     private readonly FleetModel _m;
@@ -48,7 +48,9 @@ internal sealed class HostFrames
 
     internal struct Vm
     {
-        public double End, Hot, UEnlightened;
+        public double End, UEnlightened;
+        /// <summary>The hotness multiplier's polar pair (<see cref="Distributions.PolarPair"/>), and the multiplier once read (NaN before: <see cref="HotOf"/>).</summary>
+        public double HotU, HotS, Hot;
         public int Size, FirstFrame, Gen;
         /// <summary>Frames of the VM that are <see cref="FrameState.Held"/> (damaged, so its exit changes stranded capacity).</summary>
         public int Held;
@@ -154,69 +156,6 @@ internal sealed class HostFrames
         _firstFreeWord = from >> 6;
     }
 
-    // ---------------------------------------------------------------- the host at the first site, for every policy
-
-    private readonly byte[] _snapState;
-    private readonly int[] _snapOwner, _snapNext;
-    private readonly ulong[] _snapFree;
-    private Vm[] _snapVms = [];
-    private int _snapFreeCount, _snapVmCount, _snapFirstFree;
-
-    public void Save()
-    {
-        State.CopyTo(_snapState, 0);
-        Owner.CopyTo(_snapOwner, 0);
-        _next.CopyTo(_snapNext, 0);
-        _freeBits.CopyTo(_snapFree, 0);
-        if (_snapVms.Length < VmCount) _snapVms = new Vm[_vms.Length];
-        Array.Copy(_vms, _snapVms, VmCount);
-        Departures.Save();
-        _snapFreeCount = FreeCount;
-        _snapVmCount = VmCount;
-        _snapFirstFree = _firstFreeWord;
-        ClearDirty();
-    }
-
-    private void ClearDirty()
-    {
-        for (int i = 0; i < _dirtyCount; i++) _isDirty[_dirty[i]] = false;
-        _dirtyCount = 0;
-        _allDirty = false;
-    }
-
-    /// <summary>Back to the host of <see cref="Save"/> (the frames changed since, one by one, unless a reboot changed them all).</summary>
-    public void Restore()
-    {
-        if (_allDirty)
-        {
-            _snapState.CopyTo(State, 0);
-            _snapOwner.CopyTo(Owner, 0);
-            _snapNext.CopyTo(_next, 0);
-            Array.Clear(Raw);
-        }
-        else
-        {
-            for (int i = 0; i < _dirtyCount; i++)
-            {
-                int f = _dirty[i];
-                State[f] = _snapState[f];
-                Owner[f] = _snapOwner[f];
-                _next[f] = _snapNext[f];
-                Raw[f] = 0;
-            }
-        }
-        ClearDirty();
-        DamagedPool = 0;
-        _snapFree.CopyTo(_freeBits, 0);
-        if (_vms.Length < _snapVmCount) Array.Resize(ref _vms, _snapVms.Length);
-        Array.Copy(_snapVms, _vms, _snapVmCount);
-        Departures.Restore();
-        FreeCount = _snapFreeCount;
-        VmCount = _snapVmCount;
-        _firstFreeWord = _snapFirstFree;
-        _freeSlotCount = 0;
-    }
-
     // ---------------------------------------------------------------- VMs
 
     public long LiveVms()
@@ -237,7 +176,7 @@ internal sealed class HostFrames
         {
             int size = _m.VmSizes[_m.VmSizeTable.Sample(ref rng)];
             double life = Distributions.Exponential(ref rng, 1.0 / _m.LifetimeHours);
-            double hot = DrawHot(ref rng);
+            var hot = DrawHot(ref rng);
             double uEnl = rng.NextDouble();
             if (size > room) break;
             Place(t, size, life, hot, uEnl);
@@ -245,10 +184,20 @@ internal sealed class HostFrames
         }
     }
 
-    private double DrawHot(ref Xoshiro256StarStar rng)
+    /// <summary>The draws of a VM's hotness (lognormal, mean 1); the exp and log are taken by <see cref="HotOf"/>, for the few VMs an error reaches.</summary>
+    private (double U, double S) DrawHot(ref Xoshiro256StarStar rng) =>
+        _m.Config.Workload.HotnessSigma > 0 ? Distributions.PolarPair(ref rng) : (double.NaN, double.NaN);
+
+    /// <summary>The VM's hotness: Distributions.LogNormal(−σ²/2, σ) of its draws, bit for bit (1 when σ = 0).</summary>
+    public double HotOf(int slot)
     {
-        double s = _m.Config.Workload.HotnessSigma;
-        return s > 0 ? Distributions.LogNormal(ref rng, -0.5 * s * s, s) : 1.0;
+        ref var vm = ref _vms[slot];
+        if (double.IsNaN(vm.Hot))
+        {
+            double s = _m.Config.Workload.HotnessSigma;
+            vm.Hot = s > 0 ? Math.Exp(-0.5 * s * s + s * Distributions.NormalFromPolar(vm.HotU, vm.HotS)) : 1.0;
+        }
+        return vm.Hot;
     }
 
     /// <summary>A VM arrives (stream 4i+2): placed first fit if the pool has room, else dropped.</summary>
@@ -256,12 +205,12 @@ internal sealed class HostFrames
     {
         int size = _m.VmSizes[_m.VmSizeTable.Sample(ref rng)];
         double life = Distributions.Exponential(ref rng, 1.0 / _m.LifetimeHours);
-        double hot = DrawHot(ref rng);
+        var hot = DrawHot(ref rng);
         double uEnl = rng.NextDouble();
         if (size <= FreeCount) Place(t, size, life, hot, uEnl);
     }
 
-    private void Place(double t, int size, double life, double hot, double uEnl)
+    private void Place(double t, int size, double life, (double U, double S) hot, double uEnl)
     {
         int slot;
         if (_freeSlotCount > 0) slot = _freeSlots[--_freeSlotCount];
@@ -272,7 +221,8 @@ internal sealed class HostFrames
         }
         ref var vm = ref _vms[slot];
         vm.End = t + life;
-        vm.Hot = hot;
+        (vm.HotU, vm.HotS) = hot;
+        vm.Hot = double.NaN;
         vm.UEnlightened = uEnl;
         vm.Size = size;
         vm.Gen++;

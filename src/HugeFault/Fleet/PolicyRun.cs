@@ -45,6 +45,7 @@ internal sealed partial class PolicyRun
         _mappings = model.Config.Workload.MappingsPerPage;
         _touchesPerLineHour = model.Config.Workload.TouchesPerLineHour;
         _followers = new int[model.Policies.Length];
+        _fx = new EventEffect[model.Policies.Length];
         _members = new int[model.Policies.Length];
         _framePt = new PolicyFrameCounts(model.Policies.Length, model.Frames);
         _release = ReleaseFrame;
@@ -67,10 +68,9 @@ internal sealed partial class PolicyRun
         for (int q = 0; q < candidates.Length; q++) if (candidates[q] && q != pi) _followers[_followerCount++] = q;
         var o = _out;
         ulong seed = _m.Config.Seed;
-        var sites = _sites.Items;
         int siteCount = _sites.Count;
         var swaps = _dimms.Swaps;
-        double t0 = sites[0].Start;
+        double t0 = _sites.PatternOf(0).Start;
         if (swaps.Length > 0) t0 = Math.Min(t0, swaps[0]);
         // The host at t0 is the same for every policy: build it once, then copy it.
         if (pi == 0)
@@ -101,7 +101,7 @@ internal sealed partial class PolicyRun
         int nextSite = 0;
         _pending.Clear();
         // The first batch of sites starts at t0 on that same host, so its schedule is the same for every policy too.
-        bool firstBatch = sites[0].Start == t0 && (swaps.Length == 0 || swaps[0] > t0);
+        bool firstBatch = _sites.PatternOf(0).Start == t0 && (swaps.Length == 0 || swaps[0] > t0);
         if (firstBatch && pi > 0)
         {
             _pending.Restore();
@@ -112,7 +112,7 @@ internal sealed partial class PolicyRun
         var departures = _host.Departures;
         while (true)
         {
-            double tSite = nextSite < siteCount ? sites[nextSite].Start : double.PositiveInfinity;
+            double tSite = nextSite < siteCount ? _sites.PatternOf(nextSite).Start : double.PositiveInfinity;
             double tPend = _pending.Any ? _pending.TopTime : double.PositiveInfinity;
             double tRep = replacementsDone < swaps.Length ? swaps[replacementsDone] : double.PositiveInfinity;
             bool workToCome = nextSite < siteCount || _pending.Any || replacementsDone < swaps.Length;
@@ -120,7 +120,7 @@ internal sealed partial class PolicyRun
             // Once nothing left can cause an error, only departures of damaged VMs still change stranded capacity.
             double tDep = workToCome ? departures.NextEnd : _host.NextDamagedDeparture();
             double tWork = Math.Min(tSite, tRep);
-            double lastStart = nextSite > 0 ? sites[nextSite - 1].Start : t0;
+            double lastStart = nextSite > 0 ? _sites.PatternOf(nextSite - 1).Start : t0;
             if (!_pending.Any && tWork < hours && tArr < tWork && tArr > lastStart + scrubHours && tWork - tArr > JumpHours)
             {
                 // A long quiet gap (decided from policy-independent times only): let the VMs present now depart, then
@@ -181,7 +181,7 @@ internal sealed partial class PolicyRun
             {
                 // A pattern spanning many frames starts in all of them at once.
                 do Schedule(nextSite++);
-                while (nextSite < siteCount && sites[nextSite].Start == t);
+                while (nextSite < siteCount && _sites.PatternOf(nextSite).Start == t);
                 _pending.Commit();
                 if (pi == 0 && firstBatch && t == t0 && _firstBatchEnd != nextSite) { _pending.Save(); _firstBatchEnd = nextSite; }
             }
@@ -215,18 +215,17 @@ internal sealed partial class PolicyRun
     {
         Reboot(_now);
         _pending.Clear();
-        var sites = _sites.Items;
         double rescan = _dimms.NextScrub(_now);
         // The permanent sites still present, listed since the run's first panic (Rescan) and extended by the sites started
         // since: a host that panics every scrub does not rescan every site each time.
         var latent = _pending.Rescan;
         for (int si = _latentUpTo; si < nextSite; si++)
         {
-            ref readonly var s = ref sites[si];
-            if (s.Kind == PoisonKind.Permanent && s.End > _now) latent.Add(si);
+            ref readonly var p = ref _sites.PatternOf(si);
+            if (p.Kind == PoisonKind.Permanent && p.End > _now) latent.Add(si);
         }
         _latentUpTo = Math.Max(_latentUpTo, nextSite);
-        if (rescan < _m.Hours) latent.Start(rescan, sites);
+        if (rescan < _m.Hours) latent.Start(rescan, _sites);
         bool again = latent.Any;
         if (again || nextSite < _sites.Count || _dimms.Swaps.Length > 0) _host.Fill(_now, _m.Config.Seed, index, -(int)_hostPanics);
     }
@@ -235,19 +234,20 @@ internal sealed partial class PolicyRun
     private void Schedule(int si)
     {
         ref var s = ref _sites.Items[si];
+        ref readonly var p = ref _sites.Patterns[s.Pattern];
         double demand = double.PositiveInfinity;
         int owner = _host.Owner[s.Frame];
         double touches = _touchesPerLineHour;
         if (owner >= 0 && touches > 0 && !Unreachable(s.Frame))
         {
-            double rate = s.Lines * touches * _host.VmAt(owner).Hot;
+            double rate = p.Lines * touches * _host.HotOf(owner);
             if (double.IsNaN(s.DemandExp)) s.DemandExp = -Math.Log(s.DemandU);
-            demand = s.Start + s.DemandExp / rate;
-            if (demand >= s.End) demand = double.PositiveInfinity;
+            demand = p.Start + s.DemandExp / rate;
+            if (demand >= p.End) demand = double.PositiveInfinity;
         }
-        double t = Math.Min(demand, s.Scrub);
+        double t = Math.Min(demand, p.Scrub);
         if (t >= _m.Hours) return;
-        _pending.Add(new Pending { Time = t, Site = si, Consumed = demand <= s.Scrub });
+        _pending.Add(new Pending { Time = t, Site = si, Consumed = demand <= p.Scrub });
     }
 
 }

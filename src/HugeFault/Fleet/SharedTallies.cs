@@ -24,25 +24,26 @@ internal sealed partial class PolicyRun
     private bool Holds(int p) => _holder[p] == p;
 
     /// <summary>
-    /// Before the event's effects are counted: every member whose effect differs (in its tallies) from its holder's takes
+    /// Before the event's effects are counted (the followers' effects in <see cref="_fx"/>): every member whose effect differs (in its tallies) from its holder's takes
     /// a copy of the holder's tallies. Members that split off the same holder with equal effects share the first one's copy.
+    /// <paramref name="leaderTally"/> is the leader's <see cref="EventEffect.Tally"/> (the holder of most members).
     /// </summary>
-    private void SplitHolders()
+    private void SplitHolders(int leaderTally)
     {
         bool split = false;
         for (int i = 0; i < _followerCount; i++)
         {
             int q = _followers[i], h = _holder[q];
             if (h == q) continue;
-            var e = EffectOf(q);
-            if (e.Tally == EffectOf(h).Tally) continue;
+            var e = _fx[i];
+            if (e.Tally == (h == _policy ? leaderTally : EffectOf(h).Tally)) continue;
             split = true;
             // an earlier member that left the same holder this event with an equal effect holds a copy already
             int shared = -1;
             for (int j = 0; j < i && shared < 0; j++)
             {
                 int r = _followers[j];
-                if (_holder[r] == r && _splitFrom[j] == h && EffectOf(r).Tally == e.Tally) shared = r;
+                if (_holder[r] == r && _splitFrom[j] == h && _fx[j].Tally == e.Tally) shared = r;
             }
             if (shared >= 0) { _holder[q] = shared; continue; }
             TakeTallies(q, h);

@@ -9,6 +9,8 @@ internal sealed partial class PolicyRun
 {
     private readonly int[] _followers;
     private int _followerCount;
+    /// <summary>The current event's effect under each follower (<see cref="Apply"/>).</summary>
+    private readonly EventEffect[] _fx;
     /// <summary>Page-table bytes each policy has for a frame's mapping.</summary>
     private readonly PolicyFrameCounts _framePt;
     private long[][] _vmPt = [];
@@ -39,6 +41,7 @@ internal sealed partial class PolicyRun
     {
         ReleaseHolder(i);
         _followers[i] = _followers[--_followerCount];
+        _fx[i] = _fx[_followerCount];
     }
 
     private bool Unreachable(int f) => _host.StateOf(f) == FrameState.Held && Table(_policy).First(_host.HeldBy[f]).Backing == FrameBacking.Unreachable;
@@ -48,23 +51,24 @@ internal sealed partial class PolicyRun
     {
         int pi = _policy;
         ref readonly var s = ref _sites.Items[ev.Site];
+        ref readonly var sp = ref _sites.Patterns[s.Pattern];
         int f = s.Frame;
         int owner = _host.Owner[f];
         bool consumed = ev.Consumed && owner >= 0;
         _ueEvents++;
         if (consumed) _consumedUes++;
-        long pages = Math.Min(s.Pages, PagesPerGiB - _host.Raw[f]);
-        long regions = Math.Min(s.Regions, pages);
+        long pages = Math.Min(sp.Pages, PagesPerGiB - _host.Raw[f]);
+        long regions = Math.Min(sp.Regions, pages);
         var st = _host.StateOf(f);
         if (pi == 0 && Observer is { } observe)
-            observe(new FleetUeEvent(_out.Index, f, s.Offset, s.Kind, st switch
+            observe(new FleetUeEvent(_out.Index, f, s.Offset, sp.Kind, st switch
             {
                 FrameState.Free => FleetFrameUse.FreeHuge,
                 FrameState.Guest => FleetFrameUse.MappedHuge,
                 FrameState.Kernel => FleetFrameUse.Kernel,
                 FrameState.User4k => FleetFrameUse.User4k,
                 _ => FleetFrameUse.AlreadyPoisoned,
-            }, consumed, pages, s.Lines) { Regions = regions });
+            }, consumed, pages, sp.Lines) { Regions = regions });
         if (pages <= 0) return;
         switch (st)
         {
@@ -79,63 +83,69 @@ internal sealed partial class PolicyRun
                 return;
             case FrameState.Free:
                 // nobody dies: a follower must agree exactly (Apply drops the others)
-                Apply(Lookup(-1, EventClass.FreeId(s.Kind, _host.FreeCount > 1)), in s, f, -1, pages, regions, ev.Time);
+                Apply(Lookup(-1, EventClass.FreeId(sp.Kind, _host.FreeCount > 1)), sp.Lines, s.UKill, f, -1, pages, regions, ev.Time);
                 return;
         }
         bool enlightened = _host.VmAt(owner).UEnlightened < _enlightenedFraction;
-        int id = EventClass.MappedId(s.Kind, consumed, _host.FreeCount > 0, enlightened);
-        if (st == FrameState.Guest) Apply(Lookup(-1, id), in s, f, id, pages, regions, ev.Time);
-        else Apply(Lookup(_host.HeldBy[f], id), in s, f, -1, pages, regions, ev.Time);
+        int id = EventClass.MappedId(sp.Kind, consumed, _host.FreeCount > 0, enlightened);
+        if (st == FrameState.Guest) Apply(Lookup(-1, id), sp.Lines, s.UKill, f, id, pages, regions, ev.Time);
+        else Apply(Lookup(_host.HeldBy[f], id), sp.Lines, s.UKill, f, -1, pages, regions, ev.Time);
     }
 
     /// <summary>
     /// Applies effect <paramref name="e"/> of an event with <paramref name="pages"/> bad pages in <paramref name="regions"/>
-    /// regions of frame <paramref name="f"/> (site <paramref name="s"/>, time <paramref name="t"/>). <paramref name="first"/>
+    /// regions of frame <paramref name="f"/> (the site's pattern has <paramref name="lines"/> bad lines per frame and the site the guest-fate uniform <paramref name="uKill"/>; time <paramref name="t"/>). <paramref name="first"/>
     /// is the event's class when it is the first error on a healthy page of a VM (the frame may become held by it), else −1.
     /// </summary>
-    private void Apply(EventEffect e, in Site s, int f, int first, long pages, long regions, double t)
+    private void Apply(EventEffect e, long lines, double uKill, int f, int first, long pages, long regions, double t)
     {
         int pi = _policy;
         int owner = _host.Owner[f];
+        // Each follower's effect, read once (the loops below and Drop keep the array in step with the followers).
+        var fx = _fx;
+        for (int i = 0; i < _followerCount; i++) fx[i] = EffectOf(_followers[i]);
         // A host panic ends everything on the host; followers stay only if they panic too (and then share the reboot).
         bool panic = e.Panics(pages);
         for (int i = 0; i < _followerCount; i++)
-            if (EffectOf(_followers[i]).Panics(pages) != panic) Drop(i--);
+            if (fx[i].Panics(pages) != panic) Drop(i--);
         if (panic)
         {
             PanicHost();
             return;
         }
-        bool dies = owner >= 0 && Dies(e, in s, owner, pages, regions, t);
+        bool dies = owner >= 0 && Dies(e, uKill, owner, pages, regions, t);
         // A follower whose effect differs stays only if that changes nothing on the host: the VM dies of this event under
         // both and the page ends up the same (rewritten or not, held and released alike, or moved alike).
         for (int i = 0; i < _followerCount; i++)
         {
-            var q = EffectOf(_followers[i]);
+            var q = fx[i];
             if (q.Trajectory == e.Trajectory) continue;
-            if (dies && q.Repaired == e.Repaired && SameEnd(e, q, first) && Dies(q, in s, owner, pages, regions, t)) continue;
+            if (dies && q.Repaired == e.Repaired && SameEnd(e, q, first) && Dies(q, uKill, owner, pages, regions, t)) continue;
             Drop(i--);
         }
-        SplitHolders();
-        Account(pi, e, in s, pages, regions);
+        SplitHolders(e.Tally);
+        bool repaired = e.Repaired;
+        if (!repaired) _host.AddRaw(f, pages);
+        Account(pi, e, lines, pages, regions);
+        if (!repaired) AddStranded(pi, f, Math.Max(0, e.Stranded.At(pages, regions)) >> 12);
         for (int i = 0; i < _followerCount; i++)
         {
             int q = _followers[i];
-            var eq = EffectOf(q);
-            if (Holds(q)) Account(q, eq, in s, pages, regions);
+            var eq = fx[i];
+            if (Holds(q))
+            {
+                Account(q, eq, lines, pages, regions);
+                if (!repaired) AddStranded(q, f, Math.Max(0, eq.Stranded.At(pages, regions)) >> 12);
+            }
             _tally.NoteExtra(q, eq.ExtraAt(pages, regions));
         }
-        if (e.Repaired)
+        if (repaired)
         {
             // the lines were rewritten: the page is whole again (the guest may have offlined what it was told about)
             _repairs++;
             if (dies) Kill(owner);
             return;
         }
-        _host.AddRaw(f, pages);
-        AddStranded(pi, f, Math.Max(0, e.Stranded.At(pages, regions)) >> 12);
-        for (int i = 0; i < _followerCount; i++)
-            if (Holds(_followers[i])) AddStranded(_followers[i], f, Math.Max(0, EffectOf(_followers[i]).Stranded.At(pages, regions)) >> 12);
         if (owner < 0)
         {
             // a free page: dissolved around its bad pages
@@ -169,16 +179,16 @@ internal sealed partial class PolicyRun
         }
         int mappings = _mappings;
         AddPageTables(pi, ptFrame, owner, moved, e.PageTables.At(pages, regions) * mappings);
-        for (int i = 0; i < _followerCount; i++) AddPageTables(_followers[i], ptFrame, owner, moved, EffectOf(_followers[i]).PageTables.At(pages, regions) * mappings);
+        for (int i = 0; i < _followerCount; i++) AddPageTables(_followers[i], ptFrame, owner, moved, fx[i].PageTables.At(pages, regions) * mappings);
         if (dies) Kill(owner);
     }
 
     /// <summary>A policy's own tallies of the event: guest memory lost, good data lost, fallbacks (and, for the leader, extra memory).</summary>
-    private void Account(int p, EventEffect e, in Site s, long pages, long regions)
+    private void Account(int p, EventEffect e, long lines, long pages, long regions)
     {
         long lost = Math.Clamp(e.GuestLost.At(pages, regions), 0, FleetPolicies.GiB);
         _guestLost[p] += lost;
-        _goodDataLost[p] += Math.Max(0, lost - s.Lines * 64);
+        _goodDataLost[p] += Math.Max(0, lost - lines * 64);
         if (e.Fallback) _fallbacks[p]++;
         if (p == _policy) _tally.NoteExtra(p, e.ExtraAt(pages, regions));
     }
@@ -197,11 +207,11 @@ internal sealed partial class PolicyRun
     }
 
     /// <summary>The guest's answer to what the event delivered (<see cref="GuestFate"/>).</summary>
-    private bool Dies(EventEffect e, in Site s, int owner, long pages, long regions, double t)
+    private bool Dies(EventEffect e, double uKill, int owner, long pages, long regions, double t)
     {
         ref var vm = ref _host.VmAt(owner);
         return _fate.Dies(e.GuestDied.At(pages, regions) > 0, e.Mces.At(pages, regions),
-            Math.Clamp(e.UnknownLost.At(pages, regions), 0, FleetPolicies.GiB), vm.Hot, vm.End - t, s.UKill);
+            Math.Clamp(e.UnknownLost.At(pages, regions), 0, FleetPolicies.GiB), _host.HotOf(owner), vm.End - t, uKill);
     }
 
     /// <summary>

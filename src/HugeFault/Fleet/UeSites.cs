@@ -4,22 +4,32 @@ using HugeFault.Simulation;
 
 namespace HugeFault.Fleet;
 
-/// <summary>A (pattern, 1 GiB frame) pair: where and when one uncorrectable pattern's lines can be read.</summary>
+/// <summary>
+/// A (pattern, 1 GiB frame) pair: where one uncorrectable pattern's lines can be read, and its own random draws. What
+/// every frame of the pattern shares (when, how many lines, which kind) is its <see cref="SitePattern"/>, kept once.
+/// </summary>
 internal struct Site
+{
+    /// <summary>Uniform for the demand-read time (its Exp(1) is taken when first needed, <see cref="DemandExp"/>); uniform for the guest's fate.</summary>
+    public double DemandU, UKill;
+    /// <summary>−ln(<see cref="DemandU"/>), or NaN until the site's frame first has an owner that reads it.</summary>
+    public double DemandExp;
+    /// <summary>Byte offset of the named line in the frame.</summary>
+    public long Offset;
+    public int Frame;
+    /// <summary>Index of the site's pattern in <see cref="UeSites.Patterns"/>.</summary>
+    public int Pattern;
+}
+
+/// <summary>What the sites of one pattern share.</summary>
+internal struct SitePattern
 {
     /// <summary>The pattern exists in [Start, End).</summary>
     public double Start, End;
     /// <summary>The patrol scrub that finds it (+∞ if none reports it).</summary>
     public double Scrub;
-    /// <summary>Uniform for the demand-read time (its Exp(1) is taken when first needed, <see cref="DemandExp"/>); uniform for the guest's fate.</summary>
-    public double DemandU, UKill;
-    /// <summary>−ln(<see cref="DemandU"/>), or NaN until the site's frame first has an owner that reads it.</summary>
-    public double DemandExp;
-    /// <summary>Bad cachelines, distinct 4 KiB pages and distinct 2 MiB regions in the frame.</summary>
+    /// <summary>Bad cachelines, distinct 4 KiB pages and distinct 2 MiB regions in each frame.</summary>
     public long Lines, Pages, Regions;
-    /// <summary>Byte offset of the named line in the frame.</summary>
-    public long Offset;
-    public int Frame;
     public byte Mode;
     public PoisonKind Kind;
 }
@@ -34,16 +44,23 @@ internal sealed class UeSites
     private readonly ulong[] _frameBasis = new ulong[64];
     private readonly ulong[] _inFrame = new ulong[64];
     private Site[] _sites = new Site[256];
+    private SitePattern[] _patterns = new SitePattern[16];
 
     public UeSites(FleetModel model) => _m = model;
 
     public int Count { get; private set; }
     public Site[] Items => _sites;
+    /// <summary>The patterns the sites belong to (<see cref="Site.Pattern"/>).</summary>
+    public SitePattern[] Patterns => _patterns;
+
+    /// <summary>The pattern of site <paramref name="si"/>.</summary>
+    public ref readonly SitePattern PatternOf(int si) => ref _patterns[_sites[si].Pattern];
 
     public void Build(long index, ServerFaults faults, int patterns, DimmService dimms, ServerOutcome o)
     {
         var srng = Xoshiro256StarStar.ForStream(_m.Config.Seed, (ulong)index * 4 + 1);
         Count = 0;
+        int patternCount = 0;
         var s = _m.Config.Server;
         bool scrubReports = _m.Config.Faults.ScrubReportsUe;
         int dramPatterns = 0;
@@ -78,22 +95,26 @@ internal sealed class UeSites
             // A transient pattern ends at the scrub that finds it (End == that scrub), so "≤ End" keeps it.
             if (!scrubReports || scrub > p.End || scrub >= _m.Hours) scrub = double.PositiveInfinity;
             long frames = ff.Frames;
+            if (patternCount == _patterns.Length) Array.Resize(ref _patterns, 2 * patternCount);
+            int pattern = patternCount++;
+            ref var sp = ref _patterns[pattern];
+            sp.Start = p.Start;
+            sp.End = p.End;
+            sp.Scrub = scrub;
+            sp.Lines = ff.LinesPerFrame;
+            sp.Pages = ff.PagesPerFrame;
+            sp.Regions = ff.RegionsPerFrame;
+            sp.Mode = (byte)modeIndex;
+            sp.Kind = kind;
             for (long fi = 0; fi < frames; fi++)
             {
                 ulong pa = ff.BasePhysical;
                 for (int b = 0; b < ff.FrameRank; b++) if (((fi >> b) & 1) != 0) pa ^= _frameBasis[b];
                 if (_sites.Length < Count + 1) Array.Resize(ref _sites, Math.Max(Count + 1, _sites.Length * 2));
                 ref var site = ref _sites[Count++];
-                site.Start = p.Start;
-                site.End = p.End;
-                site.Scrub = scrub;
-                site.Lines = ff.LinesPerFrame;
-                site.Pages = ff.PagesPerFrame;
-                site.Regions = ff.RegionsPerFrame;
                 site.Frame = (int)(pa >> 30);
                 site.Offset = (long)(pa & ((1UL << 30) - 1));
-                site.Mode = (byte)modeIndex;
-                site.Kind = kind;
+                site.Pattern = pattern;
                 site.DemandU = srng.NextDoubleNonZero();
                 site.DemandExp = double.NaN;
                 site.UKill = srng.NextDouble();
@@ -118,10 +139,11 @@ internal sealed class UeSites
         for (int i = 0; i < Count;)
         {
             int j = i + 1;
-            while (j < Count && _sites[j].Start == _sites[i].Start) j++;
+            double start = PatternOf(i).Start;
+            while (j < Count && PatternOf(j).Start == start) j++;
             if (runs == _runs.Length) Array.Resize(ref _runs, 2 * runs);
-            if (runs > 0 && _runs[runs - 1].Start > _sites[i].Start) sorted = false;
-            _runs[runs++] = (_sites[i].Start, i, j - i);
+            if (runs > 0 && _runs[runs - 1].Start > start) sorted = false;
+            _runs[runs++] = (start, i, j - i);
             i = j;
         }
         if (sorted) return;

@@ -26,6 +26,24 @@ public static class Distributions
         }
     }
 
+    /// <summary>
+    /// The pair (u, s) Marsaglia's polar method accepts, drawn as <see cref="StandardNormal"/> draws it; the variate is
+    /// <see cref="NormalFromPolar"/>(u, s), bit for bit. Draw now, transform when (and if) the value is needed.
+    /// </summary>
+    public static (double U, double S) PolarPair(ref Xoshiro256StarStar rng)
+    {
+        while (true)
+        {
+            double u = 2.0 * rng.NextDouble() - 1.0;
+            double v = 2.0 * rng.NextDouble() - 1.0;
+            double s = u * u + v * v;
+            if (s > 0.0 && s < 1.0) return (u, s);
+        }
+    }
+
+    /// <summary>The standard normal variate of a <see cref="PolarPair"/>.</summary>
+    public static double NormalFromPolar(double u, double s) => u * Math.Sqrt(-2.0 * Math.Log(s) / s);
+
     /// <summary>Lognormal: exp(N(<paramref name="mu"/>, <paramref name="sigma"/>²)). With mu = −σ²/2 the mean is 1, which is how a per-DIMM rate multiplier should be parameterised.</summary>
     public static double LogNormal(ref Xoshiro256StarStar rng, double mu, double sigma) => Math.Exp(mu + sigma * StandardNormal(ref rng));
 
