@@ -79,4 +79,39 @@ public class RescueCopyTests
             Assert.Equal(0, check.Mismatches);
         }
     }
+
+    /// <summary>
+    /// The rescue copy is mapped over the range with mremap(MREMAP_FIXED): mremap_to() do_munmap()s the target first, so
+    /// the hugetlb range goes as munmap takes it. Its unconsumed MAP_PRIVATE reservation comes back
+    /// (hugetlb_vm_op_close()), and the fput() of the last reference to the closed memfd evicts it
+    /// (hugetlbfs_evict_inode(): remove_inode_hugepages()): the good folio it held goes back to the pool, the poisoned
+    /// one stays held by memory_failure(). Long property mode, seed 8Ng-gM8DcXDJ: the file was never evicted.
+    /// </summary>
+    [Fact]
+    public void Mapping_the_rescue_copy_over_the_range_releases_the_hugetlb_mapping_as_munmap_would()
+    {
+        var k = new Kernel(new KernelConfig { HugePages2M = 4, Policy = "userspace-migrate" });
+        var t = k.Spawn("A");
+        int fd = (int)k.MemfdCreate(t, "vm", Memfd.MFD_HUGETLB | Memfd.MFD_HUGE_2MB).Ret;
+        Assert.Equal(0, k.Ftruncate(t, fd, (long)(2 * H)).Ret);
+        Assert.Equal(0, k.Fallocate(t, fd, 0, 0, 2 * H).Ret);
+        ulong va = (ulong)k.Mmap(t, H, RW, Mman.MAP_PRIVATE, fd, 0, "p").Ret;
+        var inode = t.Fds[fd].Inode;
+        Assert.Equal("ok", k.Access(t, va, 64, write: false).Outcome);
+        var good = inode.PageCache[1];
+        Assert.Equal((2, 1), (k.H2M.free_huge_pages, k.H2M.resv_huge_pages));
+        Assert.Equal(0, k.Close(t, fd).Ret);
+        ulong pa = (k.Walk(t.Mm, va).Entry.Pfn << Units.PAGE_SHIFT) + 0x100;
+        k.Phys.PoisonLine(pa, PoisonKind.Permanent);
+
+        k.MemoryFailure(pa >> Units.PAGE_SHIFT, MfFlags.None, pa);
+
+        Assert.Equal(FsKind.Tmpfs, t.Mm.FindVma(va)!.File!.Kind);
+        Assert.Empty(inode.IMmap);
+        Assert.Equal(0, inode.PageCache.Count);
+        Assert.True(good.Flags.Has(PageFlags.HugetlbFreed), "the memfd's unmapped good folio was not freed when its last reference went");
+        Assert.Equal((3, 0), (k.H2M.free_huge_pages, k.H2M.resv_huge_pages));
+        k.DoExit(t, "exit()");
+        Assert.Equal(0, k.H2M.resv_huge_pages);
+    }
 }
