@@ -120,9 +120,10 @@ public sealed class ContentShadow(Kernel k)
     /// <summary>
     /// A step moved a range of a live mm to another file (userspace-migrate: the agent pread()s the good 4 KiB pages of the
     /// poisoned hugetlb page into a fresh tmpfs file and mremap()s it over the range): the new file's pages, which no store
-    /// wrote, start as what the range held before, with zeros in the raw pages the copy could not read (pread() fails on
-    /// a raw poisoned page: adjust_range_hwpoison(), the whole folio once raw_hwp_unreliable). Without it the shadow
-    /// expected zeros there (seeds 50M3Vl0bd4zJ and 8MeOas97JnxJ).
+    /// wrote, start as what the range held before, with zeros in the 4 KiB pages the agent could not read and marked with
+    /// UFFDIO_POISON (pread() fails on a raw poisoned page: adjust_range_hwpoison()). The markers, not the old folio, say
+    /// which: the old file may be gone by then (the remap's munmap evicts a file nobody else holds). Without this the
+    /// shadow expected zeros in the whole copy (seeds 50M3Vl0bd4zJ and 8MeOas97JnxJ).
     /// </summary>
     public void FollowRemaps(List<(MmStruct Mm, List<VmaInfo> Layout)> before)
     {
@@ -144,30 +145,24 @@ public sealed class ContentShadow(Kernel k)
                         ulong xg = x.Granule, xpage = Units.AlignDown(cur, xg), n = Math.Min(Math.Min(xpage + xg, x.End), page + g) - cur;
                         if (!x.Unshadowed && Want(mm, x.Shared, x.File, x.Name, xg, x.FileOffset(xpage) / xg) is { } src)
                             cm.CopyFrom(src, (uint)((cur - xpage) >> Units.CACHELINE_SHIFT), (uint)((cur - page) >> Units.CACHELINE_SHIFT), (uint)(n >> Units.CACHELINE_SHIFT));
-                        if (x.File is { } xf && xf.PageCache.TryGetValue(x.FileOffset(cur) / xf.FolioSize, out var from))
-                            ZeroUnreadable(cm, from, xf.FolioSize, x.FileOffset(cur), n, page, x);
                         cur += n;
                     }
+                    // the pages the agent could not read (and marked): zeros in the copy; a load there gets SIGBUS
+                    k.ForEachLeafRun(mm, page, page + g, r =>
+                    {
+                        for (int i = 0; i < r.Count; i++)
+                            if (r.EntryAt(i).IsPoisonMarker)
+                            {
+                                ulong at = r.Va + (ulong)i * r.Size - page;
+                                cm.Zero((uint)(at >> Units.CACHELINE_SHIFT), (uint)((at + r.Size) >> Units.CACHELINE_SHIFT));
+                            }
+                    });
                     _shared[(file, foff / g)] = cm;
                 }
             }
         }
     }
 
-    /// <summary>Zeros in cm (the page at va page) the raw pages of folio f (file offsets [off, off + n), mapped by x) that pread() cannot read.</summary>
-    private static void ZeroUnreadable(ContentMap cm, Folio f, ulong fs, ulong off, ulong n, ulong page, VmaInfo x)
-    {
-        ulong folioOff = f.Index * fs;
-        if (f.Flags.Has(PageFlags.RawHwpUnreliable)) { ulong va = x.Start + off - (x.PgOff << Units.PAGE_SHIFT); cm.Zero((uint)((va - page) >> Units.CACHELINE_SHIFT), (uint)((va + n - page) >> Units.CACHELINE_SHIFT)); return; }
-        if (!f.HasRawHwp) return;
-        foreach (var raw in f.RawHwp)
-        {
-            ulong rawOff = folioOff + ((raw - f.Pfn) << Units.PAGE_SHIFT);
-            if (rawOff < Units.AlignDown(off, Units.PAGE_SIZE) || rawOff >= off + n) continue;
-            ulong va = x.Start + rawOff - (x.PgOff << Units.PAGE_SHIFT);
-            cm.Zero((uint)((Math.Max(va, page) - page) >> Units.CACHELINE_SHIFT), (uint)((va + Units.PAGE_SIZE - page) >> Units.CACHELINE_SHIFT));
-        }
-    }
 
     /// <summary>Follows the model's page drops: file pages that left the page cache, private copies no longer mapped.</summary>
     public void Sync()

@@ -90,6 +90,25 @@ public class PolicyKernelProperties
     }
 
     /// <summary>
+    /// Found by the long mode (userspace-migrate, seed dQ7KbnBAuElJ): a shared anonymous 2 MiB page (its hugetlbfs inode
+    /// internal), a store, MADV_HWPOISON. The rescue's munmap of the range now evicts that inode, so its poisoned folio
+    /// leaves the page cache; the shadow found the unreadable 4 KiB through it and expected the written data there. It
+    /// now takes the UFFDIO_POISON markers of the new mapping: zeros in the copy under them.
+    /// </summary>
+    [Fact]
+    public void The_shadow_expects_zeros_in_the_copy_where_the_agent_marked_a_page_poisoned()
+    {
+        var w = KernelWorld.RunChecked(Parse("MmapAnon(P0,S7,787575,656823,695952), Store(P1,S2,306187,694396,786042), MadvHwpoison(P5,S2,757973,904243,581263)"),
+            policy: "userspace-migrate", recordTrace: true);
+        var t = w.Tasks[0];
+        ulong bad = w.Maps[0].Va + 0x100000;
+        Assert.True(w.K.Walk(t.Mm, bad).Entry.IsPoisonMarker);
+        Assert.Contains(w.K.Trace, e => e.Describe().Contains("of good data", StringComparison.Ordinal));
+        w.ExitAll();
+        Assert.Empty(Invariants.CheckAfterExit(w));
+    }
+
+    /// <summary>
     /// Found by the long mode (vma-convert, seed 5DhksjwqqdsI): a private 2 MiB-page mapping converted in its first half,
     /// fork, fork again. The grandchild's VMAs come in address order, so the shadow's fork took the converted 4 KiB half
     /// (same name) for the granule of the hugetlb half's page and kept 4 KiB of its 2 MiB. The model was right.
