@@ -33,16 +33,16 @@ public sealed class ContentShadow(Kernel k)
     }
 
     /// <summary>The file's page as a private mapping sees it before its own copy exists (null = zeros).</summary>
-    private ContentMap? FileView(Inode? f, ulong idx) =>
-        f is not null && f.PageCache.ContainsKey(idx) ? _shared.GetValueOrDefault((f, idx)) : null;
+    private ContentMap? FileView(Inode? f, ulong idx, bool dropped = false) =>
+        f is not null && (dropped || f.PageCache.ContainsKey(idx)) ? _shared.GetValueOrDefault((f, idx)) : null;
 
     /// <summary>The file's bytes [off, off + g) as a private mapping sees them before its own copy exists (null = zeros).</summary>
-    private ContentMap? FileView(Inode? f, ulong off, ulong g)
+    private ContentMap? FileView(Inode? f, ulong off, ulong g, bool dropped = false)
     {
         if (f is null) return null;
         ulong fs = f.FolioSize;
-        if (g == fs) return FileView(f, off / fs);
-        if (FileView(f, off / fs) is not { } whole) return null;
+        if (g == fs) return FileView(f, off / fs, dropped);
+        if (FileView(f, off / fs, dropped) is not { } whole) return null;
         var c = new ContentMap();
         c.CopyFrom(whole, (uint)((off % fs) >> Units.CACHELINE_SHIFT), 0, (uint)(g >> Units.CACHELINE_SHIFT));
         return c;
@@ -143,7 +143,12 @@ public sealed class ContentShadow(Kernel k)
                     {
                         if (old.FirstOrDefault(x => cur >= x.Start && cur < x.End) is not { } x) { cur = Units.AlignDown(cur, Units.PAGE_SIZE) + Units.PAGE_SIZE; continue; }
                         ulong xg = x.Granule, xpage = Units.AlignDown(cur, xg), n = Math.Min(Math.Min(xpage + xg, x.End), page + g) - cur;
-                        if (!x.Unshadowed && Want(mm, x.Shared, x.File, x.Name, xg, x.FileOffset(xpage) / xg) is { } src)
+                        // what the range held before the step, even where the step dropped the old file's page (the remap's
+                        // munmap evicts a file nobody else holds: a private view of it is then no longer in a page cache)
+                        ulong xidx = x.FileOffset(xpage) / xg;
+                        var src = x.Unshadowed ? null : x.Shared ? _shared.GetValueOrDefault((x.File!, xidx))
+                            : _own.TryGetValue((mm, x.Name, xidx), out var own) ? own : FileView(x.File, xidx * xg, xg, dropped: true);
+                        if (src is not null)
                             cm.CopyFrom(src, (uint)((cur - xpage) >> Units.CACHELINE_SHIFT), (uint)((cur - page) >> Units.CACHELINE_SHIFT), (uint)(n >> Units.CACHELINE_SHIFT));
                         cur += n;
                     }

@@ -90,6 +90,20 @@ public class PolicyKernelProperties
     }
 
     /// <summary>
+    /// Found by the long mode (userspace-migrate, seed b6Sx0YCrZ1DJ): one memfd page mapped MAP_SHARED and MAP_PRIVATE by
+    /// A, fd closed, a store through the shared mapping, MADV_HWPOISON through the private one. Both ranges move to the
+    /// copy and the file is evicted; the shadow took the private range's view of the file from the page cache, empty by
+    /// then, and expected zeros in the copy. It now takes the file's shadow as it was before the step.
+    /// </summary>
+    [Fact]
+    public void The_shadow_follows_a_private_view_of_a_file_the_rescue_evicts()
+    {
+        var w = KernelWorld.RunChecked(Parse("Load(P2,S7,915903,450605,259960), PunchHole(P1,S5,637627,172443,235710), MmapFile(P1,S6,544636,982681,485562), HwErrorScrub(P7,S4,490818,533433,907097), Load(P3,S7,798944,1017119,869298), Pread(P1,S7,49569,881384,746759), MmapFile(P5,S7,848233,892836,93126), MmapFile(P2,S1,367197,355269,665640), Close(P1,S7,337980,995799,430441), Store(P4,S7,175524,555508,548294), MadvHwpoison(P6,S2,87587,816339,284076)"),
+            policy: "userspace-migrate", exitAtEnd: true, recordTrace: true);
+        Assert.Contains(w.K.Trace, e => e.Describe().Contains("of good data", StringComparison.Ordinal));
+    }
+
+    /// <summary>
     /// Found by the long mode (userspace-migrate, seed dQ7KbnBAuElJ): a shared anonymous 2 MiB page (its hugetlbfs inode
     /// internal), a store, MADV_HWPOISON. The rescue's munmap of the range now evicts that inode, so its poisoned folio
     /// leaves the page cache; the shadow found the unreadable 4 KiB through it and expected the written data there. It
