@@ -160,26 +160,16 @@ public sealed partial class Kernel
         nf.Flags = nf.Flags.With(PageFlags.PG_anon);
         nf.AnonVma = vma.AnonVma; nf.Index = idx;
         nf.RefCount--;
-        if (r.Shift >= h.Shift)
-        {
-            ZapEntry(r);
-            InstallLeaf(r, nf, nf.Pfn, true, true);
-            return FaultResult.Ok;
-        }
-        // the folio is mapped in pieces here (a design that maps hugetlb at 4 KiB, e.g. copy-around's fake-poisoned
-        // copy): the whole folio was copied, so every piece of this mapping's huge range moves to the copy at the same
-        // offset (the old code mapped the copy's first page at the faulting piece, and faulted again for every piece)
+        // break COW: every leaf of this mapping's huge range that maps the old folio moves to the copy at its own offset
+        // (one PUD/PMD leaf; or the 4 KiB pieces of a design that maps hugetlb at 4 KiB, e.g. copy-around's
+        // fake-poisoned copy: mapping the copy's first page at the faulting piece faulted again per piece), bracketed by
+        // mmu_notifier_invalidate_range_start/end over [haddr, haddr + huge_page_size(h)) so KVM drops its EPT mapping
+        // of the old folio (hugetlb_wp(): mmu_notifier_range_init(MMU_NOTIFY_CLEAR, ..., haddr, haddr + huge_page_size(h)))
         ulong hva = Units.AlignDown(va, h.Size);
-        var pieces = new List<(PteRef R, ulong Sub)>();
-        ForEachLeaf(t.Mm, hva, hva + h.Size, p =>
-        {
-            if (p.Entry.Present && old.ContainsPfn(p.Entry.Pfn)) pieces.Add((p, p.Entry.Pfn - old.Pfn));
-        });
-        foreach (var (p, sub) in pieces)
-        {
-            ZapEntry(p);
-            InstallLeaf(p, nf, nf.Pfn + sub, true, true);
-        }
+        var leaves = new List<FolioLeaf>();
+        CollectFolioLeaves(t.Mm, hva, hva + h.Size, old, leaves);
+        MmuNotifierInvalidate(t.Mm, hva, h.Size);
+        RemapFolioLeaves(leaves, nf, makeWritable: true);
         return FaultResult.Ok;
     }
 
@@ -212,6 +202,7 @@ public sealed partial class Kernel
             if (nf is null) return new(FaultKind.Oom);
             CopyFolioContent(old, nf);
             nf.Flags = nf.Flags.With(PageFlags.PG_anon); nf.AnonVma = vma.AnonVma ??= NewAnonVma(vma);
+            MmuNotifierInvalidate(t.Mm, pva, Units.PAGE_SIZE); // wp_page_copy(): mmu_notifier_invalidate_range_start() over the page
             ZapEntry(rr);
             InstallLeaf(rr, nf, nf.Pfn, true, true);
             return FaultResult.Ok;

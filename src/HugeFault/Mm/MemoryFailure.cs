@@ -531,15 +531,10 @@ public sealed partial class Kernel
         CopyFolioContent(old, nf);
         nf.Flags = nf.Flags.With(old.Flags.Raw & (PageFlags.PG_anon | PageFlags.PG_dirty));
         nf.AnonVma = old.AnonVma; nf.Index = old.Index;
-        var vmas = RmapVmas(old).ToList();
-        var remaps = new List<(MmStruct, PteRef, ulong, bool, bool)>();
-        foreach (var v in vmas)
+        var remaps = new List<FolioLeaf>();
+        foreach (var v in RmapVmas(old).ToList())
             foreach (var (s, e) in CandidateRanges(old, v))
-                ForEachLeaf(v.Mm, s, e, r =>
-                {
-                    var en = r.Entry;
-                    if (en.Present && old.ContainsPfn(en.Pfn)) remaps.Add((v.Mm, r, en.Pfn - old.Pfn, en.Writable, (en.Raw & Pte._PAGE_DIRTY) != 0));
-                });
+                CollectFolioLeaves(v.Mm, s, e, old, remaps);
         bool pageCacheMoved = false;
         if (old.Mapping is { } inode && !old.IsAnon)
         {
@@ -550,12 +545,8 @@ public sealed partial class Kernel
             old.Mapping = null;
         }
         if (nf.IsHugetlb) nf.RefCount--; // allocation reference: mappings and page cache hold their own
-        foreach (var (mm, r, idx, w, d) in remaps)
-        {
-            ZapEntry(r);
-            InstallLeaf(r, nf, nf.Pfn + idx, w, d);
-            MmuNotifierInvalidate(mm, r.Va, r.Size);
-        }
+        RemapFolioLeaves(remaps, nf, makeWritable: false);
+        foreach (var l in remaps) MmuNotifierInvalidate(l.Mm, l.R.Va, l.R.Size); // try_to_migrate_one(): each mapping's range
         // the old folio's page-cache reference went with its slot (an anonymous folio's references were its mappings,
         // dropped by ZapEntry(); memory_failure()'s own reference, if held, stays until DropMfRef())
         if (old.IsHugetlb && pageCacheMoved && Phys.Folios.ContainsKey(old.Pfn) && old.RefCount > 0) FolioPut(old);

@@ -126,6 +126,29 @@ public sealed partial class Kernel
         FolioPut(f);
     }
 
+    /// <summary>Adds to <paramref name="into"/> every present leaf of mm in [start, end) that maps a page of folio old (with its page index in the folio and its bits).</summary>
+    internal void CollectFolioLeaves(MmStruct mm, ulong start, ulong end, Folio old, List<FolioLeaf> into) =>
+        ForEachLeaf(mm, start, end, r =>
+        {
+            var en = r.Entry;
+            if (en.Present && old.ContainsPfn(en.Pfn)) into.Add(new FolioLeaf(mm, r, en.Pfn - old.Pfn, en.Writable, (en.Raw & Pte._PAGE_DIRTY) != 0));
+        });
+
+    /// <summary>
+    /// Moves each collected leaf to the same page of folio nf (clear_flush of the old entry, then set_pte_at()/set_huge_pte_at()
+    /// of the new one): what migrate_pages()' remove_migration_ptes() and hugetlb_wp()'s break-COW do to the mappings.
+    /// <paramref name="makeWritable"/>: hugetlb_wp() maps the copy writable and dirty; migration keeps each entry's bits.
+    /// The callers tell secondary MMUs (mmu notifier) over the ranges the kernel brackets.
+    /// </summary>
+    internal void RemapFolioLeaves(List<FolioLeaf> leaves, Folio nf, bool makeWritable)
+    {
+        foreach (var l in leaves)
+        {
+            ZapEntry(l.R);
+            InstallLeaf(l.R, nf, nf.Pfn + l.Page, makeWritable || l.Writable, makeWritable || l.Dirty);
+        }
+    }
+
     /// <summary>Zaps every entry in [start, end) of mm, descending into tables, and frees tables that became empty (unmap_page_range + free_pgtables).</summary>
     internal void ZapRange(MmStruct mm, ulong start, ulong end)
     {
@@ -289,6 +312,9 @@ public sealed partial class Kernel
         return true;
     }
 }
+
+/// <summary>A present leaf of mm mapping page <paramref name="Page"/> of a folio, with its write and dirty bits (see <see cref="Kernel.CollectFolioLeaves"/>).</summary>
+public readonly record struct FolioLeaf(MmStruct Mm, PteRef R, ulong Page, bool Writable, bool Dirty);
 
 /// <summary>
 /// A run of <see cref="Count"/> consecutive leaves of one table starting at entry <see cref="Index"/> (mapping

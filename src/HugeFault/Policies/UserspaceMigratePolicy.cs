@@ -108,17 +108,21 @@ public sealed class UserspaceMigratePolicy : RecoveryPolicyBase
         k.Stats.InaccessibleNs += ns;
         k.Act($"{owner.Comm}: pread() {Units.Size(copied)} of good data ({badPages.Count} x 4K EIO) from {inode.Name} into tmpfs; range inaccessible for {ns / 1e6:0.###} ms at {_bandwidth} GB/s");
         // 2. a tmpfs mapping with UFFDIO_POISON markers on the bad 4 KiB, mremap(MREMAP_FIXED)d over each of the owner's ranges
+        //    mremap_to() first do_munmap()s the target: the hugetlb range goes as an munmap would take it (its unconsumed
+        //    MAP_PRIVATE reservations back: hugetlb_vm_op_close(); remove_vma() fput()s vm_file, so the last reference to
+        //    a closed, unlinked file evicts it: hugetlbfs_evict_inode() -> remove_inode_hugepages()). Keeping the old VMA
+        //    object and only retargeting it left the file referenced by nobody yet never evicted: its good folios stayed
+        //    allocated after every task exited (long property mode, seed 8Ng-gM8DcXDJ).
         foreach (var (vma, hva) in mine)
         {
-            var part = k.SplitVmaRange(vma, hva, hva + size);
-            k.ZapRange(part.Mm, hva, hva + size);
-            part.File?.IMmap.Remove(part);
-            part.File = tmp; part.PgOff = 0; part.Hstate = null;
-            part.Flags &= ~(VmFlags.VM_HUGETLB | VmFlags.VM_HUGETLB_HGM | VmFlags.VM_NORESERVE);
-            part.Flags |= VmFlags.VM_SHARED;
-            tmp.IMmap.Add(part);
-            foreach (var off in badPages) k.PoisonSubpageMapping(part.Mm, hva + off, 0, marker: true);
-            k.Act($"{owner.Comm}: UFFDIO_POISON on {badPages.Count} x 4K of a tmpfs mapping, mremap(MREMAP_FIXED) over {part.Name}+{Units.Hex(hva - part.NameBase)}");
+            var mm = vma.Mm;
+            var copy = new Vma(mm, hva, hva + size, (vma.Flags & ~(VmFlags.VM_HUGETLB | VmFlags.VM_HUGETLB_HGM | VmFlags.VM_NORESERVE)) | VmFlags.VM_SHARED, tmp, 0)
+            { Name = vma.Name, NameBase = vma.NameBase, Uffd = vma.Uffd };
+            k.UnmapVmaRange(k.SplitVmaRange(vma, hva, hva + size), hva, hva + size);
+            mm.Vmas.Add(copy);
+            tmp.IMmap.Add(copy);
+            foreach (var off in badPages) k.PoisonSubpageMapping(mm, hva + off, 0, marker: true);
+            k.Act($"{owner.Comm}: UFFDIO_POISON on {badPages.Count} x 4K of a tmpfs mapping, mremap(MREMAP_FIXED) over {copy.Name}+{Units.Hex(hva - copy.NameBase)}");
         }
         // 3. the poisoned folio stays in the hugetlbfs page cache with memory_failure()'s reference: not freed, and
         //    the tmpfs copy stays as extra memory (no fallocate(PUNCH_HOLE): it would free nothing and zero other users)

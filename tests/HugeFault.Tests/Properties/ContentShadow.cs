@@ -33,16 +33,16 @@ public sealed class ContentShadow(Kernel k)
     }
 
     /// <summary>The file's page as a private mapping sees it before its own copy exists (null = zeros).</summary>
-    private ContentMap? FileView(Inode? f, ulong idx) =>
-        f is not null && f.PageCache.ContainsKey(idx) ? _shared.GetValueOrDefault((f, idx)) : null;
+    private ContentMap? FileView(Inode? f, ulong idx, bool dropped = false) =>
+        f is not null && (dropped || f.PageCache.ContainsKey(idx)) ? _shared.GetValueOrDefault((f, idx)) : null;
 
     /// <summary>The file's bytes [off, off + g) as a private mapping sees them before its own copy exists (null = zeros).</summary>
-    private ContentMap? FileView(Inode? f, ulong off, ulong g)
+    private ContentMap? FileView(Inode? f, ulong off, ulong g, bool dropped = false)
     {
         if (f is null) return null;
         ulong fs = f.FolioSize;
-        if (g == fs) return FileView(f, off / fs);
-        if (FileView(f, off / fs) is not { } whole) return null;
+        if (g == fs) return FileView(f, off / fs, dropped);
+        if (FileView(f, off / fs, dropped) is not { } whole) return null;
         var c = new ContentMap();
         c.CopyFrom(whole, (uint)((off % fs) >> Units.CACHELINE_SHIFT), 0, (uint)(g >> Units.CACHELINE_SHIFT));
         return c;
@@ -89,10 +89,85 @@ public sealed class ContentShadow(Kernel k)
     {
         foreach (var ((mm, name, idx), cm) in _own.Where(kv => kv.Key.Mm == parent).ToList())
         {
-            if (parent.Vmas.FirstOrDefault(x => x.Name == name) is not { } v) continue; // unmapped since: Sync drops it
+            if (OwnerOf(parent, name, idx) is not { } v) continue; // unmapped since: Sync drops it
             _own[(child, name, idx)] = Clone(cm, Granule(v));
         }
     }
+
+    /// <summary>
+    /// The VMA of mm that a private page's key (mapping name, index in granules) belongs to. A split leaves several VMAs
+    /// with one name, and after vma-convert they differ in granule (the converted 4 KiB part keeps the name; fork
+    /// orders the child's VMAs by address, so "the first VMA with that name" was the 4 KiB one in a child and a 2 MiB
+    /// page's copy kept only its first 4 KiB: seed 5DhksjwqqdsI).
+    /// </summary>
+    private static Vma? OwnerOf(MmStruct mm, string name, ulong idx) => mm.Vmas.FirstOrDefault(x =>
+        x.Name == name && !x.IsShared && !Unshadowed(x) && Granule(x) is var g
+        && idx * g >= Units.AlignDown(x.FileOffset(x.Start), g) && idx * g < x.FileOffset(x.End));
+
+    /// <summary>What the shadow expects of a VMA's page idx (granule g): the file's page if shared, else mm's own copy or the file's view.</summary>
+    private ContentMap? Want(MmStruct mm, bool shared, Inode? file, string name, ulong g, ulong idx) =>
+        shared ? _shared.GetValueOrDefault((file!, idx)) : _own.TryGetValue((mm, name, idx), out var own) ? own : FileView(file, idx * g, g);
+
+    /// <summary>Where every live mm's VMAs pointed before a step (see <see cref="FollowRemaps"/>).</summary>
+    public List<(MmStruct Mm, List<VmaInfo> Layout)> Snapshot()
+    {
+        var list = new List<(MmStruct, List<VmaInfo>)>();
+        foreach (var t in k.Tasks)
+            if (t.Alive && t.Mm.Users > 0 && !list.Exists(x => x.Item1 == t.Mm)) list.Add((t.Mm, Layout(t.Mm)));
+        return list;
+    }
+
+    /// <summary>
+    /// A step moved a range of a live mm to another file (userspace-migrate: the agent pread()s the good 4 KiB pages of the
+    /// poisoned hugetlb page into a fresh tmpfs file and mremap()s it over the range): the new file's pages, which no store
+    /// wrote, start as what the range held before, with zeros in the 4 KiB pages the agent could not read and marked with
+    /// UFFDIO_POISON (pread() fails on a raw poisoned page: adjust_range_hwpoison()). The markers, not the old folio, say
+    /// which: the old file may be gone by then (the remap's munmap evicts a file nobody else holds). Without this the
+    /// shadow expected zeros in the whole copy (seeds 50M3Vl0bd4zJ and 8MeOas97JnxJ).
+    /// </summary>
+    public void FollowRemaps(List<(MmStruct Mm, List<VmaInfo> Layout)> before)
+    {
+        foreach (var (mm, old) in before)
+        {
+            if (mm.Users == 0) continue;
+            foreach (var v in mm.Vmas)
+            {
+                if (!v.IsShared || v.File is not { } file || Unshadowed(v) || old.Exists(x => x.File == file && x.Start <= v.Start && x.End >= v.End)) continue;
+                ulong g = Granule(v);
+                for (ulong page = v.Start; page + g <= v.End; page += g)
+                {
+                    ulong foff = v.FileOffset(page);
+                    if (foff % g != 0 || _shared.ContainsKey((file, foff / g)) || !file.PageCache.ContainsKey(foff / g)) continue;
+                    var cm = new ContentMap();
+                    for (ulong cur = page; cur < page + g;)
+                    {
+                        if (old.FirstOrDefault(x => cur >= x.Start && cur < x.End) is not { } x) { cur = Units.AlignDown(cur, Units.PAGE_SIZE) + Units.PAGE_SIZE; continue; }
+                        ulong xg = x.Granule, xpage = Units.AlignDown(cur, xg), n = Math.Min(Math.Min(xpage + xg, x.End), page + g) - cur;
+                        // what the range held before the step, even where the step dropped the old file's page (the remap's
+                        // munmap evicts a file nobody else holds: a private view of it is then no longer in a page cache)
+                        ulong xidx = x.FileOffset(xpage) / xg;
+                        var src = x.Unshadowed ? null : x.Shared ? _shared.GetValueOrDefault((x.File!, xidx))
+                            : _own.TryGetValue((mm, x.Name, xidx), out var own) ? own : FileView(x.File, xidx * xg, xg, dropped: true);
+                        if (src is not null)
+                            cm.CopyFrom(src, (uint)((cur - xpage) >> Units.CACHELINE_SHIFT), (uint)((cur - page) >> Units.CACHELINE_SHIFT), (uint)(n >> Units.CACHELINE_SHIFT));
+                        cur += n;
+                    }
+                    // the pages the agent could not read (and marked): zeros in the copy; a load there gets SIGBUS
+                    k.ForEachLeafRun(mm, page, page + g, r =>
+                    {
+                        for (int i = 0; i < r.Count; i++)
+                            if (r.EntryAt(i).IsPoisonMarker)
+                            {
+                                ulong at = r.Va + (ulong)i * r.Size - page;
+                                cm.Zero((uint)(at >> Units.CACHELINE_SHIFT), (uint)((at + r.Size) >> Units.CACHELINE_SHIFT));
+                            }
+                    });
+                    _shared[(file, foff / g)] = cm;
+                }
+            }
+        }
+    }
+
 
     /// <summary>Follows the model's page drops: file pages that left the page cache, private copies no longer mapped.</summary>
     public void Sync()
@@ -188,7 +263,7 @@ public sealed class ContentShadow(Kernel k)
                 if (Unshadowed(v)) { cur = v.End; continue; }
                 ulong g = Granule(v), page = Units.AlignDown(cur, g), n = Math.Min(page + g, va + len) - cur;
                 ulong idx = v.FileOffset(page) / g;
-                var want = v.IsShared ? _shared.GetValueOrDefault((v.File!, idx)) : _own.TryGetValue((t.Mm, v.Name, idx), out var own) ? own : FileView(v.File, idx * g, g);
+                var want = Want(t.Mm, v.IsShared, v.File, v.Name, g, idx);
                 var r = k.Walk(t.Mm, cur);
                 var f = k.Phys.FolioOf(r.Entry.Pfn)!;
                 ulong folioOffOfPage = ((r.Entry.Pfn - f.Pfn) << Units.PAGE_SHIFT) + (cur - r.Va) - (cur - page);

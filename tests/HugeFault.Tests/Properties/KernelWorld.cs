@@ -148,7 +148,9 @@ public sealed class KernelWorld
             var n = K.Spawn("P" + Tasks.Count); Tasks.Add(n);
             return $"spawn {n}";
         }
+        var layout = Shadow.Snapshot();
         string r = Do(op, t);
+        Shadow.FollowRemaps(layout);
         foreach (var dead in Tasks.Where(x => !x.Alive).ToList()) Forget(dead);
         K.FlushCounters();
         return r;

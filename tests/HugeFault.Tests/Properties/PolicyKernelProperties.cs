@@ -69,6 +69,85 @@ public class PolicyKernelProperties
     }
 
     /// <summary>
+    /// Found by the long mode (userspace-migrate, seeds 50M3Vl0bd4zJ and 8MeOas97JnxJ): a store to a shared 2 MiB memfd
+    /// page, an error the agent rescues (its good 4 KiB pages pread() into tmpfs, mapped over the range), then a load of
+    /// the copy. The model was right; the shadow did not follow the range to the new file and expected zeros there.
+    /// Each sequence now passes, and the loads it checks read data, not zeros.
+    /// </summary>
+    [Theory]
+    [InlineData("MemfdCreate(P6,S1,507465,645139,706694), MemfdCreate(P7,S0,1013308,270603,737073), MmapFile(P3,S7,308074,772082,449943), Load(P4,S5,760056,551435,1292), MmapFile(P3,S7,285490,808553,436467), Store(P0,S0,632441,363420,911898), HwErrorLatent(P4,S4,331762,205504,264472), Load(P0,S1,747734,322255,374935)")]
+    [InlineData("Exit(P4,S7,738155,3485,692146), Munmap(P0,S1,79953,409076,89100), MadvHwpoison(P4,S3,771502,647499,467235), Load(P7,S3,768730,284681,963493), MmapFile(P6,S7,490736,422275,313992), MadvHwpoison(P1,S6,800211,615594,223733), Load(P1,S2,51676,798745,682747), Fork(P7,S3,712805,178473,203712), Store(P5,S3,531286,296462,341081), Exit(P7,S3,637815,159390,627495), HwErrorScrub(P6,S0,527407,378067,993375), Load(P7,S0,159846,558309,502935)")]
+    public void The_shadow_follows_the_userspace_rescue_copy_to_its_tmpfs_file(string sequence)
+    {
+        var w = KernelWorld.RunChecked(Parse(sequence), policy: "userspace-migrate", recordTrace: true); // every invariant, the last load's bytes included
+        Assert.Contains(w.K.Trace, e => e.Describe().Contains("of good data", StringComparison.Ordinal));
+        var (t, va, len) = w.CompletedLoad!.Value;
+        Assert.Equal(Fs.FsKind.Tmpfs, t.Mm.FindVma(va)!.File!.Kind);
+        var r = w.K.Walk(t.Mm, va);
+        var f = w.K.Phys.FolioOf(r.Entry.Pfn)!;
+        uint line = (uint)((((r.Entry.Pfn - f.Pfn) << Units.PAGE_SHIFT) + (va - r.Va) + len / 2) >> Units.CACHELINE_SHIFT);
+        Assert.NotEqual(ContentTag.Zero, f.Content!.Tag(line)); // data where the shadow used to expect zeros
+    }
+
+    /// <summary>
+    /// Found by the long mode (userspace-migrate, seed b6Sx0YCrZ1DJ): one memfd page mapped MAP_SHARED and MAP_PRIVATE by
+    /// A, fd closed, a store through the shared mapping, MADV_HWPOISON through the private one. Both ranges move to the
+    /// copy and the file is evicted; the shadow took the private range's view of the file from the page cache, empty by
+    /// then, and expected zeros in the copy. It now takes the file's shadow as it was before the step.
+    /// </summary>
+    [Fact]
+    public void The_shadow_follows_a_private_view_of_a_file_the_rescue_evicts()
+    {
+        var w = KernelWorld.RunChecked(Parse("Load(P2,S7,915903,450605,259960), PunchHole(P1,S5,637627,172443,235710), MmapFile(P1,S6,544636,982681,485562), HwErrorScrub(P7,S4,490818,533433,907097), Load(P3,S7,798944,1017119,869298), Pread(P1,S7,49569,881384,746759), MmapFile(P5,S7,848233,892836,93126), MmapFile(P2,S1,367197,355269,665640), Close(P1,S7,337980,995799,430441), Store(P4,S7,175524,555508,548294), MadvHwpoison(P6,S2,87587,816339,284076)"),
+            policy: "userspace-migrate", exitAtEnd: true, recordTrace: true);
+        Assert.Contains(w.K.Trace, e => e.Describe().Contains("of good data", StringComparison.Ordinal));
+    }
+
+    /// <summary>
+    /// Found by the long mode (userspace-migrate, seed dQ7KbnBAuElJ): a shared anonymous 2 MiB page (its hugetlbfs inode
+    /// internal), a store, MADV_HWPOISON. The rescue's munmap of the range now evicts that inode, so its poisoned folio
+    /// leaves the page cache; the shadow found the unreadable 4 KiB through it and expected the written data there. It
+    /// now takes the UFFDIO_POISON markers of the new mapping: zeros in the copy under them.
+    /// </summary>
+    [Fact]
+    public void The_shadow_expects_zeros_in_the_copy_where_the_agent_marked_a_page_poisoned()
+    {
+        var w = KernelWorld.RunChecked(Parse("MmapAnon(P0,S7,787575,656823,695952), Store(P1,S2,306187,694396,786042), MadvHwpoison(P5,S2,757973,904243,581263)"),
+            policy: "userspace-migrate", recordTrace: true);
+        var t = w.Tasks[0];
+        ulong bad = w.Maps[0].Va + 0x100000;
+        Assert.True(w.K.Walk(t.Mm, bad).Entry.IsPoisonMarker);
+        Assert.Contains(w.K.Trace, e => e.Describe().Contains("of good data", StringComparison.Ordinal));
+        w.ExitAll();
+        Assert.Empty(Invariants.CheckAfterExit(w));
+    }
+
+    /// <summary>
+    /// Found by the long mode (vma-convert, seed 5DhksjwqqdsI): a private 2 MiB-page mapping converted in its first half,
+    /// fork, fork again. The grandchild's VMAs come in address order, so the shadow's fork took the converted 4 KiB half
+    /// (same name) for the granule of the hugetlb half's page and kept 4 KiB of its 2 MiB. The model was right.
+    /// </summary>
+    [Fact]
+    public void The_shadow_forks_a_private_page_with_the_granule_of_the_VMA_that_holds_it()
+    {
+        var ops = Parse("Exit(P5,S2,215744,258150,509117), MmapAnon(P4,S4,530898,255169,137957), Store(P0,S1,799857,948004,131143), HwErrorScrub(P0,S1,558784,641804,523707), Fork(P0,S2,57081,334837,927033), Fork(P7,S5,612260,393268,160123)");
+        var w = KernelWorld.RunChecked(ops, policy: "vma-convert"); // every private page of every mm checked after each step
+        Assert.Equal(1, w.K.Stats.HugePagesConverted);
+        var grandchild = w.Tasks[^1].Mm;
+        Assert.Equal(grandchild.Vmas.Where(v => v.Name == "m0").OrderBy(v => v.Start).Select(v => v.IsHugetlb), new[] { false, true });
+        var half = grandchild.Vmas.Single(v => v.Name == "m0" && v.IsHugetlb);
+        var f = w.K.Phys.FolioOf(w.K.Walk(grandchild, half.Start).Entry.Pfn)!;
+        Assert.NotEqual(ContentTag.Zero, f.Content!.Tag((uint)(f.Size >> Units.CACHELINE_SHIFT) - 1)); // the line the shadow expected zero
+        w.ExitAll();
+        Assert.Empty(Invariants.CheckAfterExit(w));
+    }
+
+    /// <summary>Ops as <see cref="Op.ToString"/> prints them (a failure's "minimal reproduction" line).</summary>
+    private static Op[] Parse(string s) => System.Text.RegularExpressions.Regex.Matches(s, @"(\w+)\(P(\d+),S(\d+),(\d+),(\d+),(\d+)\)")
+        .Select(m => new Op(Enum.Parse<OpKind>(m.Groups[1].Value), int.Parse(m.Groups[2].Value), int.Parse(m.Groups[3].Value),
+            int.Parse(m.Groups[4].Value), int.Parse(m.Groups[5].Value), int.Parse(m.Groups[6].Value))).ToArray();
+
+    /// <summary>
     /// Found by the long mode (vma-convert, HUGEFAULT_PBT_MASTER=3, seed 4gp2-KVlWOrI): a 2 MiB memfd mapped shared and
     /// MAP_PRIVATE over the same offsets, MADV_HWPOISON through the shared mapping: the private VMA's range is converted
     /// away from hugetlb with its reservation still unconsumed, and a non-hugetlb VMA never returns it, so
