@@ -134,4 +134,27 @@ public class CompactFormsTests
             }
         }, iter: 80, stream: 1002, print: ops => string.Join(" ", ops.Select(o => $"{o.Kind}:{o.Index}:{o.Value}")));
     }
+
+    /// <summary>
+    /// PhysicalMemory.FirstPoisonedLine answers from the poisoned set's Min/Max when it can (none, one or two lines, a
+    /// range starting at or below the lowest) and from a view otherwise: against the plain answer (the lowest poisoned
+    /// line in the range) for random poison and ranges in a small window, so every fast path and the view are reached.
+    /// </summary>
+    [Fact]
+    public void FirstPoisonedLine_is_the_lowest_poisoned_line_in_the_range()
+    {
+        var gen = from lines in Gen.Int[0, 63].Array[0, 6]
+                  from q in (from a in Gen.Int[0, 64 * 64 + 63] from n in Gen.Int[0, 64 * 24] select (a, n)).Array[1, 20]
+                  select (lines, q);
+        Pbt.Run(gen, c =>
+        {
+            var pm = new PhysicalMemory(Units.GiB);
+            foreach (int l in c.lines) pm.PoisonLine((ulong)l * 64, PoisonKind.Permanent);
+            foreach (var (a, n) in c.q)
+            {
+                ulong? want = c.lines.Select(l => (ulong)l * 64).Where(l => l + 64 > (ulong)a && l < (ulong)a + (ulong)n).Order().Cast<ulong?>().FirstOrDefault();
+                Assert.Equal(want, pm.FirstPoisonedLine((ulong)a, (ulong)n));
+            }
+        }, iter: 200, stream: 1006, print: c => $"lines [{string.Join(",", c.lines)}] ranges [{string.Join(" ", c.q)}]");
+    }
 }
