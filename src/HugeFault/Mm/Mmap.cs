@@ -79,9 +79,7 @@ public sealed partial class Kernel
         }
         if (anon && h is null) vma.File = null;
         if (!shared && (anon || h is not null)) vma.AnonVma = new AnonVma();
-        vma.AnonVma?.Vmas.Add(vma);
-        file?.IMmap.Add(vma);
-        t.Mm.Vmas.Add(vma);
+        VmaLink(vma);
         t.Mm.MmapBase = va;
         if (anon && h is null && shared)
         {
@@ -179,9 +177,15 @@ public sealed partial class Kernel
         var tail = new Vma(mm, e, v.End, v.Flags, v.File, v.PgOff + ((e - v.Start) >> Units.PAGE_SHIFT))
         { Hstate = v.Hstate, AnonVma = v.AnonVma, Name = v.Name, NameBase = v.NameBase, Uffd = v.Uffd, PrivateResv = v.PrivateResv };
         v.End = s;
-        mm.Vmas.Add(tail);
-        v.File?.IMmap.Add(tail);
-        v.AnonVma?.Vmas.Add(tail);
+        VmaLink(tail);
+    }
+
+    /// <summary>vma_link(): a new VMA goes into its mm's VMA tree, its file's i_mmap and its anon_vma's chain (<see cref="DetachVma"/> undoes it).</summary>
+    internal static void VmaLink(Vma v)
+    {
+        v.Mm.Vmas.Add(v);
+        v.File?.IMmap.Add(v);
+        v.AnonVma?.Vmas.Add(v);
     }
 
     private void DetachVma(Vma v)
@@ -214,9 +218,7 @@ public sealed partial class Kernel
         {
             var nv = new Vma(child.Mm, v.Start, v.End, v.Flags & ~(VmFlags.VM_UFFD_MISSING | VmFlags.VM_UFFD_MINOR | VmFlags.VM_UFFD_WP), v.File, v.PgOff)
             { Hstate = v.Hstate, AnonVma = v.AnonVma, Name = v.Name, NameBase = v.NameBase };
-            child.Mm.Vmas.Add(nv);
-            v.File?.IMmap.Add(nv);
-            v.AnonVma?.Vmas.Add(nv);
+            VmaLink(nv);
             DupUserfaultfd(v, nv, uffdCtxs);
             if (v.PrivateResv is not null) nv.PrivateResv = new HashSet<ulong>(); // the parent owns the reservations
             if (v.AnonVma is null) continue;
@@ -362,8 +364,8 @@ public sealed partial class Kernel
         Vma Clone(ulong a, ulong b) => new(mm, a, b, v.Flags, v.File, v.PgOff + ((a - v.Start) >> Units.PAGE_SHIFT))
         { Hstate = v.Hstate, AnonVma = v.AnonVma, Name = v.Name, NameBase = v.NameBase, Uffd = v.Uffd, PrivateResv = v.PrivateResv };
         var mid = Clone(s, e);
-        if (e < v.End) { var tail = Clone(e, v.End); mm.Vmas.Add(tail); v.File?.IMmap.Add(tail); v.AnonVma?.Vmas.Add(tail); }
-        mm.Vmas.Add(mid); v.File?.IMmap.Add(mid); v.AnonVma?.Vmas.Add(mid);
+        if (e < v.End) VmaLink(Clone(e, v.End));
+        VmaLink(mid);
         if (s > v.Start) v.End = s;
         else { mm.Vmas.Remove(v); v.File?.IMmap.Remove(v); v.AnonVma?.Vmas.Remove(v); }
         return mid;

@@ -119,8 +119,7 @@ public sealed class UserspaceMigratePolicy : RecoveryPolicyBase
             var copy = new Vma(mm, hva, hva + size, (vma.Flags & ~(VmFlags.VM_HUGETLB | VmFlags.VM_HUGETLB_HGM | VmFlags.VM_NORESERVE)) | VmFlags.VM_SHARED, tmp, 0)
             { Name = vma.Name, NameBase = vma.NameBase, Uffd = vma.Uffd };
             k.UnmapVmaRange(k.SplitVmaRange(vma, hva, hva + size), hva, hva + size);
-            mm.Vmas.Add(copy);
-            tmp.IMmap.Add(copy);
+            Kernel.VmaLink(copy);
             foreach (var off in badPages) k.PoisonSubpageMapping(mm, hva + off, 0, marker: true);
             k.Act($"{owner.Comm}: UFFDIO_POISON on {badPages.Count} x 4K of a tmpfs mapping, mremap(MREMAP_FIXED) over {copy.Name}+{Units.Hex(hva - copy.NameBase)}");
         }
