@@ -6,8 +6,17 @@ namespace HugeFault.Cli;
 /// <summary>The <c>hugefault</c> command: a thin shell over the HugeFault library.</summary>
 public static class Program
 {
-    /// <summary>The command tree; "hugefault" is the usage name whatever the executable is called.</summary>
-    public static RootCommand Root()
+    /// <summary>
+    /// The command tree, built once per process and shared by every <see cref="Run"/> (parsing only reads it). The
+    /// commands' options are static, so building a tree per run re-attached each option to new parents and kept every
+    /// old tree alive: an in-process caller (the test suite, the fuzz campaign) slowed down run after run.
+    /// </summary>
+    public static RootCommand Root() => Tree.Value;
+
+    private static readonly Lazy<RootCommand> Tree = new(Build, LazyThreadSafetyMode.ExecutionAndPublication);
+
+    /// <summary>"hugefault" is the usage name whatever the executable is called.</summary>
+    private static RootCommand Build()
     {
         var root = new RootCommand("HugeFault: what one bad cacheline in a HugeTLB page costs, under mainline Linux and every proposed recovery design.")
         {
