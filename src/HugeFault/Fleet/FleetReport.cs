@@ -280,6 +280,12 @@ public sealed record FleetReport(FleetContext Context, FleetTally Tally)
             foreach (var (name, v) in new[] { ("mode_patterns", t.ModePatterns), ("mode_frames", t.ModeFrames), ("mode_lines", t.ModeLines) })
                 ReadMatrix(raw, name, 1, v.Length, (_, j, x) => v[j] = x.GetInt64(), vector: true);
             ReadMatrix(raw, "series", policies.Length, bins, (i, j, x) => t.Series[i, j] = x.GetInt64());
+            // what no run can write: a negative count or sum of squares (the server count is checked against the shard by the merge)
+            if (t.ServersTouched < 0) return (null, $"malformed fleet JSON: raw.servers_touched is negative ({t.ServersTouched})");
+            foreach (var (name, m) in new[] { ("sum_sq", t.SumSq), ("diff_sum_sq", t.DiffSumSq) })
+                foreach (var x in m) if (x < 0) return (null, $"malformed fleet JSON: raw.{name} holds a negative sum of squares ({x})");
+            if (t.ServerSumSq.Any(x => x < 0) || t.ModePatterns.Concat(t.ModeFrames).Concat(t.ModeLines).Any(x => x < 0))
+                return (null, "malformed fleet JSON: raw.server_sum_sq or a raw.mode_* count is negative");
             return (new FleetReport(ctx, t), null);
         }
         catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException or OverflowException)

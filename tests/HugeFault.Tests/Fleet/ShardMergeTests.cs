@@ -128,6 +128,8 @@ public class ShardMergeTests
             (r => r["series"]!.AsArray().RemoveAt(1), "raw.series has 1 rows, expected 2"),
             (r => r["server_sum"]!.AsArray().Add(0), "raw.server_sum has"),
             (r => r["sum_sq"]![1]![2] = System.Text.Json.Nodes.JsonNode.Parse("1" + new string('0', 45)), "malformed fleet JSON"),
+            (r => r["sum_sq"]![1]![2] = -5, "raw.sum_sq holds a negative sum of squares"),
+            (r => r["servers_touched"] = -1, "raw.servers_touched is negative"),
         };
         foreach (var (tamper, message) in cases)
         {
