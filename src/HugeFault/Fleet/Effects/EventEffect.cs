@@ -112,6 +112,15 @@ public sealed record EventEffect
     /// </summary>
     public int Tally { get; private init; }
 
+    /// <summary>
+    /// Everything the fleet reads of the effect (its <see cref="Trajectory"/>, page tables and extra memory) as a small
+    /// integer: policies whose effects of an event have equal ids do exactly the same with it, tallies included.
+    /// </summary>
+    public int Behaviour { get; private init; }
+
+    /// <summary>The effect adds to the guest-memory or fallback tallies (else <see cref="PolicyRun"/> skips counting it).</summary>
+    public bool Counts { get; private init; }
+
     public long ExtraAt(long pages, long regions) => pages > 1 || regions > 1 ? Math.Max(ExtraFirst, ExtraFurther) : ExtraFirst;
 
     /// <summary>What the page is after the event (where the data lives, what is lost and stranded, what its release does): events with equal keys leave equal pages behind.</summary>
@@ -128,8 +137,12 @@ public sealed record EventEffect
         var key = new TrajectoryKey(Backing, Repaired, Fallback, Release, GuestLost, UnknownLost, Stranded, Mces, ActionRequired, GuestDied, PanicOne, PanicMore);
         int id = Trajectories.GetOrAdd(key, _ => Interlocked.Increment(ref _nextTrajectory));
         int tally = Tallies.GetOrAdd(new TallyKey(Backing, Repaired, Fallback, Release, GuestLost, Stranded), _ => Interlocked.Increment(ref _nextTally));
-        return this with { Trajectory = id, Tally = tally };
+        int behaviour = Behaviours.GetOrAdd((id, PageTables, ExtraFirst, ExtraFurther), _ => Interlocked.Increment(ref _nextBehaviour));
+        return this with { Trajectory = id, Tally = tally, Behaviour = behaviour, Counts = Fallback || GuestLost != default };
     }
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(int, Affine, long, long), int> Behaviours = new();
+    private static int _nextBehaviour;
 
     private readonly record struct TallyKey(FrameBacking Backing, bool Repaired, bool Fallback, FrameRelease Release, Affine GuestLost, Affine Stranded);
 
