@@ -135,6 +135,10 @@ public sealed record FleetConfig
     public FleetGuestConfig Guest { get; init; } = new();
     public long Servers { get; init; } = 100_000;
     public double Years { get; init; } = 1.0;
+
+    /// <summary>Longest mission a run may simulate, and the monthly bins of its time series.</summary>
+    public const double MaxYears = 20;
+    public const int MaxBins = (int)MaxYears * 12;
     public ulong Seed { get; init; } = 1;
     public IReadOnlyList<string> Policies { get; init; } = FleetPolicies.Names;
     /// <summary>Parameters of each policy's kernel model (<c>policy_params.NAME.KEY</c>), passed as they are.</summary>
@@ -232,7 +236,7 @@ public sealed record FleetConfig
         }
 
         if (Servers < 1 || Servers > 10_000_000_000L) e.Add(new("run.servers", $"must be between 1 and 1e10 (got {Servers})"));
-        if (!(Years > 0 && Years <= 20)) e.Add(new("run.years", $"must be in (0, 20] (got {Years})"));
+        if (!(Years > 0 && Years <= MaxYears)) e.Add(new("run.years", $"must be in (0, {MaxYears:0}] (got {Years})"));
         if (Policies.Count == 0) e.Add(new("run.policies", "must name at least one policy"));
         var unknown = Policies.Where(p => !FleetPolicies.TryParse(p, out _)).ToList();
         foreach (var p in unknown.Take(MaxListed)) e.Add(new("run.policies", $"unknown policy '{p}'; use {string.Join(", ", FleetPolicies.Names)}"));

@@ -263,54 +263,57 @@ public sealed record FleetReport(FleetContext Context, FleetTally Tally)
                 c.GetProperty("p_server_fault_free").GetDouble());
             var raw = root.GetProperty("raw");
             var policies = raw.GetProperty("policies").EnumerateArray().Select(x => x.GetString() ?? "").ToArray();
-            var t = new FleetTally(policies, raw.GetProperty("bins").GetInt32());
+            // the counts that size the tallies come from the file: out-of-range ones are refused before anything is allocated
+            int bins = raw.GetProperty("bins").GetInt32();
+            if (bins is < 1 or > FleetConfig.MaxBins)
+                return (null, $"malformed fleet JSON: raw.bins must be 1 to {FleetConfig.MaxBins} (one per month of at most {FleetConfig.MaxYears:0} years), got {bins}");
+            if (policies.Length == 0 || policies.Any(string.IsNullOrEmpty) || policies.Distinct().Count() != policies.Length)
+                return (null, "malformed fleet JSON: raw.policies must list each policy once, by name");
+            var t = new FleetTally(policies, bins);
             t.Servers = raw.GetProperty("servers").GetInt64();
             t.ServersTouched = raw.GetProperty("servers_touched").GetInt64();
-            ReadMatrix(raw.GetProperty("sum"), t.Sum);
-            ReadMatrix(raw.GetProperty("sum_sq"), t.SumSq);
-            ReadMatrix(raw.GetProperty("diff_sum"), t.DiffSum);
-            ReadMatrix(raw.GetProperty("diff_sum_sq"), t.DiffSumSq);
-            ReadVector(raw.GetProperty("server_sum"), t.ServerSum);
-            ReadVector(raw.GetProperty("server_sum_sq"), t.ServerSumSq);
-            ReadLongs(raw.GetProperty("mode_patterns"), t.ModePatterns);
-            ReadLongs(raw.GetProperty("mode_frames"), t.ModeFrames);
-            ReadLongs(raw.GetProperty("mode_lines"), t.ModeLines);
-            int p = 0;
-            foreach (var row in raw.GetProperty("series").EnumerateArray())
-            {
-                int b = 0;
-                foreach (var x in row.EnumerateArray()) t.Series[p, b++] = x.GetInt64();
-                p++;
-            }
+            // every array must have exactly the shape the tallies have: a value missing or added is refused, not read as 0
+            foreach (var (name, m) in new[] { ("sum", t.Sum), ("sum_sq", t.SumSq), ("diff_sum", t.DiffSum), ("diff_sum_sq", t.DiffSumSq) })
+                ReadMatrix(raw, name, m.GetLength(0), m.GetLength(1), (i, j, x) => m[i, j] = Int128.Parse(x.GetRawText(), CultureInfo.InvariantCulture));
+            foreach (var (name, v) in new[] { ("server_sum", t.ServerSum), ("server_sum_sq", t.ServerSumSq) })
+                ReadMatrix(raw, name, 1, v.Length, (_, j, x) => v[j] = Int128.Parse(x.GetRawText(), CultureInfo.InvariantCulture), vector: true);
+            foreach (var (name, v) in new[] { ("mode_patterns", t.ModePatterns), ("mode_frames", t.ModeFrames), ("mode_lines", t.ModeLines) })
+                ReadMatrix(raw, name, 1, v.Length, (_, j, x) => v[j] = x.GetInt64(), vector: true);
+            ReadMatrix(raw, "series", policies.Length, bins, (i, j, x) => t.Series[i, j] = x.GetInt64());
+            // what no run can write: a negative count or sum of squares (the server count is checked against the shard by the merge)
+            if (t.ServersTouched < 0) return (null, $"malformed fleet JSON: raw.servers_touched is negative ({t.ServersTouched})");
+            foreach (var (name, m) in new[] { ("sum_sq", t.SumSq), ("diff_sum_sq", t.DiffSumSq) })
+                foreach (var x in m) if (x < 0) return (null, $"malformed fleet JSON: raw.{name} holds a negative sum of squares ({x})");
+            if (t.ServerSumSq.Any(x => x < 0) || t.ModePatterns.Concat(t.ModeFrames).Concat(t.ModeLines).Any(x => x < 0))
+                return (null, "malformed fleet JSON: raw.server_sum_sq or a raw.mode_* count is negative");
             return (new FleetReport(ctx, t), null);
         }
-        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException or IndexOutOfRangeException)
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException or OverflowException)
         {
             return (null, $"malformed fleet JSON: {e.Message}");
         }
     }
 
-    private static void ReadMatrix(JsonElement e, Int128[,] m)
+    /// <summary>Reads array <c>raw.name</c> (of <paramref name="rows"/> arrays of <paramref name="cols"/> numbers, or one array of them), refusing any other shape.</summary>
+    private static void ReadMatrix(JsonElement raw, string name, int rows, int cols, Action<int, int, JsonElement> set, bool vector = false)
     {
+        var e = raw.GetProperty(name);
+        if (vector)
+        {
+            if (e.GetArrayLength() != cols) throw new FormatException($"raw.{name} has {e.GetArrayLength()} values, expected {cols}");
+            int j = 0;
+            foreach (var x in e.EnumerateArray()) set(0, j++, x);
+            return;
+        }
+        if (e.GetArrayLength() != rows) throw new FormatException($"raw.{name} has {e.GetArrayLength()} rows, expected {rows} (one per policy)");
         int i = 0;
         foreach (var row in e.EnumerateArray())
         {
+            if (row.GetArrayLength() != cols) throw new FormatException($"raw.{name} row {i} has {row.GetArrayLength()} values, expected {cols}");
             int j = 0;
-            foreach (var x in row.EnumerateArray()) m[i, j++] = Int128.Parse(x.GetRawText(), CultureInfo.InvariantCulture);
+            foreach (var x in row.EnumerateArray()) set(i, j++, x);
             i++;
         }
-    }
-
-    private static void ReadVector(JsonElement e, Int128[] v)
-    {
-        int j = 0;
-        foreach (var x in e.EnumerateArray()) v[j++] = Int128.Parse(x.GetRawText(), CultureInfo.InvariantCulture);
-    }
-
-    private static void ReadLongs(JsonElement e, long[] v)
-    {
-        int j = 0;
-        foreach (var x in e.EnumerateArray()) v[j++] = x.GetInt64();
     }
 
     /// <summary>Merges shard reports: exact sums; contexts must agree on seed, years, VM density and policies.</summary>

@@ -113,6 +113,40 @@ public class ShardMergeTests
     }
 
     [Fact]
+    public void A_shard_whose_raw_tallies_have_the_wrong_shape_or_size_is_refused_in_one_line()
+    {
+        // Found by the fuzz campaign (seed 9): "bins": -1 ended in an OverflowException (input 3905), and a value deleted
+        // from a row of raw.sum was read as 0 until the report's interval came out infinite (input 85983); both exit 70.
+        string b = Shard("sizes1.json", 1, 2), text = File.ReadAllText(b);
+        var cases = new (Action<System.Text.Json.Nodes.JsonObject> Tamper, string Message)[]
+        {
+            (r => r["bins"] = -1, "raw.bins must be 1 to 240"),
+            (r => r["bins"] = 0, "raw.bins must be 1 to 240"),
+            (r => r["bins"] = 2_000_000_000, "raw.bins must be 1 to 240"),
+            (r => r["policies"]![0] = "hgm", "raw.policies must list each policy once"),
+            (r => r["sum"]![0]!.AsArray().RemoveAt(3), "raw.sum row 0 has 14 values, expected 15"),
+            (r => r["series"]!.AsArray().RemoveAt(1), "raw.series has 1 rows, expected 2"),
+            (r => r["server_sum"]!.AsArray().Add(0), "raw.server_sum has"),
+            (r => r["sum_sq"]![1]![2] = System.Text.Json.Nodes.JsonNode.Parse("1" + new string('0', 45)), "malformed fleet JSON"),
+            (r => r["sum_sq"]![1]![2] = -5, "raw.sum_sq holds a negative sum of squares"),
+            (r => r["servers_touched"] = -1, "raw.servers_touched is negative"),
+        };
+        foreach (var (tamper, message) in cases)
+        {
+            var root = System.Text.Json.Nodes.JsonNode.Parse(text)!.AsObject();
+            tamper(root["raw"]!.AsObject());
+            string path = Path.Combine(Dir, "sizes-tampered.json");
+            File.WriteAllText(path, root.ToJsonString());
+            foreach (string[] args in new[] { new[] { "fleet", "merge", path, "--partial", "--json" }, ["fleet", "merge", path, b] })
+            {
+                var r = CliProcess.InProcess(args);
+                Assert.Equal(2, r.Exit);
+                Assert.Contains(message, OneLine(r.Err));
+            }
+        }
+    }
+
+    [Fact]
     public void The_environment_chooses_a_shard_only_with_shard_auto_and_a_rerun_task_runs_exactly_its_shard()
     {
         var slurm = new Dictionary<string, string> { ["SLURM_ARRAY_TASK_ID"] = "2", ["SLURM_ARRAY_TASK_MIN"] = "0", ["SLURM_ARRAY_TASK_MAX"] = "3", ["SLURM_ARRAY_TASK_COUNT"] = "4" };

@@ -18,11 +18,12 @@ public class InputFuzzTests
         for (long i = first; i < first + count && hangs < 3; i++) // a hung input keeps its thread: stop after three
         {
             var o = InputFuzzer.Run(fuzzer.Generate(i), dir);
-            outs.Add(o);
+            outs.Add(o.Finding ? o : o with { Input = o.Input with { Text = "", Companion = null } }); // a finding's input is written out below; the rest need not stay in memory
             if (o.Verdict.StartsWith("hang", StringComparison.Ordinal)) hangs++;
             if ((i - first + 1) % 1000 == 0) // a campaign stopped part-way still says how far it got
                 File.AppendAllText(Path.Combine(dir, "progress.txt"), $"seed {seed}: inputs {first}..{i} done in {sw.Elapsed.TotalSeconds:0} s, findings {outs.Count(x => x.Finding)}\n");
             if (o.Finding) File.WriteAllText(Path.Combine(dir, $"finding-{i}.txt"), $"seed {seed} input {i}: {o.Verdict}\n{o.Input.Origin}: {o.Input.Mutation}\nargs: {string.Join(' ', o.Input.ExtraArgs)}\n{o.FirstErrorLine}\n---\n{o.Input.Text}");
+            if (o.Finding && o.Input.Companion is { } other) File.WriteAllText(Path.Combine(dir, $"finding-{i}-other.json"), other); // the shard merged beside it
         }
         return (outs, InputFuzzer.Summary(outs, sw.Elapsed, Process.GetCurrentProcess().PeakWorkingSet64));
     }
