@@ -22,6 +22,12 @@ public static partial class ScenarioParser
         public const double MaxReal = 1e9;
         /// <summary>Hugepage counts written to nr_hugepages (the kernel clamps to what it can allocate).</summary>
         public const long MaxPages = 1L << 40;
+        /// <summary>
+        /// Guest RAM on 4 KiB pages, all VMs of a scenario together: the model populates it at vm_create as one folio per
+        /// page (a 4 GiB guest is a million folios and about 3 s of work), so larger 4K-backed guests are refused rather
+        /// than run for minutes. 1G- and 2M-backed guests have no such limit.
+        /// </summary>
+        public const ulong MaxSmallPageGuestRam = 8UL << 30;
     }
 
     private sealed class ArgReader(string op, IReadOnlyDictionary<string, Arg> a, List<ScenarioError> errors)

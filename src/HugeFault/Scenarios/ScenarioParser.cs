@@ -574,6 +574,7 @@ public static partial class ScenarioParser
             var known = new HashSet<string>(procs.Select(p => p.Name));
             var maps = new HashSet<string>(); var fds = new HashSet<string>(); var vars = new HashSet<string>(); var vms = new HashSet<string>(); var shms = new HashSet<string>();
             var vcpus = new Dictionary<string, int>();
+            ulong smallPageRam = 0; // guest RAM on 4 KiB pages, all VMs
             foreach (var s in steps)
             {
                 void Need(string key, HashSet<string> set, string what, string hint)
@@ -599,7 +600,13 @@ public static partial class ScenarioParser
                 if (s.Expect?.Pfn is { } pe && !vars.Contains(pe.Var)) errors.Add(new ScenarioError(pe.Pos, $"variable '${pe.Var}' is not set before step {s.Index}", "set it with an earlier pfn_of {save: name}"));
                 if (s.Op == "vm_create" && s.Args.TryGetValue("name", out var vn))
                 {
-                    known.Add(vn.Text); vms.Add(vn.Text); maps.Add(vn.Text + ".ram");
+                    if (!known.Add(vn.Text)) errors.Add(new ScenarioError(vn.Pos, $"vm name '{vn.Text}' is already a process, thread or VM", "give each vm_create its own name"));
+                    vms.Add(vn.Text); maps.Add(vn.Text + ".ram");
+                    ulong smallBefore = smallPageRam; // the limit is reported once, at the VM that crosses it
+                    if (s.Call is VmCreateOp { PageSize: Units.PAGE_SIZE } small && smallBefore <= Limits.MaxSmallPageGuestRam
+                        && (smallPageRam += Math.Min(small.Ram, Limits.MaxSmallPageGuestRam + 1)) > Limits.MaxSmallPageGuestRam)
+                        errors.Add(new ScenarioError(s.Args.TryGetValue("ram", out var sr) ? sr.Pos : vn.Pos,
+                            $"guest RAM on 4K pages adds up to more than {Units.Size(Limits.MaxSmallPageGuestRam)} (the model keeps every 4 KiB page of it as a folio)", "use page_size: 2M or 1G for larger guests"));
                     int nv = s.Call is VmCreateOp vco ? vco.Vcpus : 1;
                     vcpus[vn.Text] = nv;
                     for (int i = 0; i < nv; i++) known.Add($"{vn.Text}/vcpu{i}");

@@ -194,6 +194,25 @@ public class ScenarioParserTests
         Assert.Equal(7, e.Pos.Line);
     }
 
+    [Fact]
+    public void A_vm_name_used_twice_is_an_error_at_the_second_name()
+    {
+        // fuzz seed 10, input 93813: 128 vm_create steps of one name ran (each a new VM) until the CPU limit
+        var lines = With("  - vm_create: {name: v, ram: 1G}", "  - vm_create: {name: v, ram: 1G}");
+        Assert.Equal(7, Single(lines, "vm name 'v' is already a process, thread or VM").Pos.Line);
+        Single(With("  - vm_create: {name: A, ram: 1G}"), "vm name 'A' is already a process, thread or VM");
+    }
+
+    [Fact]
+    public void Guest_ram_on_4k_pages_beyond_the_limit_is_refused_once_at_the_vm_that_crosses_it()
+    {
+        string Vm(string name, string ram) => $"  - vm_create: {{name: {name}, ram: {ram}, page_size: 4K}}";
+        Assert.Empty(Errors(With(Vm("a", "4G"), Vm("b", "4G"), "  - vm_create: {name: c, ram: 64G, page_size: 1G}")));
+        var e = Single(With(Vm("a", "4G"), Vm("b", "4G"), Vm("c", "4K"), Vm("d", "4G")), "guest RAM on 4K pages adds up to more than 8G");
+        Assert.Equal(8, e.Pos.Line);
+        Assert.Contains("page_size: 2M or 1G", e.Hint);
+    }
+
     [Theory]
     [InlineData("8X")]
     [InlineData("1.5G")]
