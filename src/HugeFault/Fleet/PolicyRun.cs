@@ -66,6 +66,7 @@ internal sealed partial class PolicyRun
         _policy = pi;
         _followerCount = 0;
         for (int q = 0; q < candidates.Length; q++) if (candidates[q] && q != pi) _followers[_followerCount++] = q;
+        StartMembers();
         var o = _out;
         ulong seed = _m.Config.Seed;
         int siteCount = _sites.Count;

@@ -40,6 +40,7 @@ internal sealed partial class PolicyRun
     private void Drop(int i)
     {
         ReleaseHolder(i);
+        LeaveMembers(_followers[i]);
         _followers[i] = _followers[--_followerCount];
         _fx[i] = _fx[_followerCount];
     }
@@ -101,13 +102,16 @@ internal sealed partial class PolicyRun
     {
         int pi = _policy;
         int owner = _host.Owner[f];
-        // Each follower's effect, read once (the loops below and Drop keep the array in step with the followers).
+        // Each follower's effect, read once (the loops below and Drop keep the array in step with the followers), unless
+        // every follower's effect behaves as the leader's: then nobody is dropped or split off, and each counts e.
+        bool agree = MembersAgree(e);
         var fx = _fx;
-        for (int i = 0; i < _followerCount; i++) fx[i] = EffectOf(_followers[i]);
+        if (!agree) for (int i = 0; i < _followerCount; i++) fx[i] = EffectOf(_followers[i]);
         // A host panic ends everything on the host; followers stay only if they panic too (and then share the reboot).
         bool panic = e.Panics(pages);
-        for (int i = 0; i < _followerCount; i++)
-            if (fx[i].Panics(pages) != panic) Drop(i--);
+        if (!agree)
+            for (int i = 0; i < _followerCount; i++)
+                if (fx[i].Panics(pages) != panic) Drop(i--);
         if (panic)
         {
             PanicHost();
@@ -116,14 +120,17 @@ internal sealed partial class PolicyRun
         bool dies = owner >= 0 && Dies(e, uKill, owner, pages, regions, t);
         // A follower whose effect differs stays only if that changes nothing on the host: the VM dies of this event under
         // both and the page ends up the same (rewritten or not, held and released alike, or moved alike).
-        for (int i = 0; i < _followerCount; i++)
+        if (!agree)
         {
-            var q = fx[i];
-            if (q.Trajectory == e.Trajectory) continue;
-            if (dies && q.Repaired == e.Repaired && SameEnd(e, q, first) && Dies(q, uKill, owner, pages, regions, t)) continue;
-            Drop(i--);
+            for (int i = 0; i < _followerCount; i++)
+            {
+                var q = fx[i];
+                if (q.Trajectory == e.Trajectory) continue;
+                if (dies && q.Repaired == e.Repaired && SameEnd(e, q, first) && Dies(q, uKill, owner, pages, regions, t)) continue;
+                Drop(i--);
+            }
+            SplitHolders(e.Tally);
         }
-        SplitHolders(e.Tally);
         bool repaired = e.Repaired;
         if (!repaired) _host.AddRaw(f, pages);
         Account(pi, e, lines, pages, regions);
@@ -131,7 +138,7 @@ internal sealed partial class PolicyRun
         for (int i = 0; i < _followerCount; i++)
         {
             int q = _followers[i];
-            var eq = fx[i];
+            var eq = agree ? e : fx[i];
             if (Holds(q))
             {
                 Account(q, eq, lines, pages, regions);
@@ -179,17 +186,20 @@ internal sealed partial class PolicyRun
         }
         int mappings = _mappings;
         AddPageTables(pi, ptFrame, owner, moved, e.PageTables.At(pages, regions) * mappings);
-        for (int i = 0; i < _followerCount; i++) AddPageTables(_followers[i], ptFrame, owner, moved, fx[i].PageTables.At(pages, regions) * mappings);
+        for (int i = 0; i < _followerCount; i++) AddPageTables(_followers[i], ptFrame, owner, moved, (agree ? e : fx[i]).PageTables.At(pages, regions) * mappings);
         if (dies) Kill(owner);
     }
 
     /// <summary>A policy's own tallies of the event: guest memory lost, good data lost, fallbacks (and, for the leader, extra memory).</summary>
     private void Account(int p, EventEffect e, long lines, long pages, long regions)
     {
-        long lost = Math.Clamp(e.GuestLost.At(pages, regions), 0, FleetPolicies.GiB);
-        _guestLost[p] += lost;
-        _goodDataLost[p] += Math.Max(0, lost - lines * 64);
-        if (e.Fallback) _fallbacks[p]++;
+        if (e.Counts)
+        {
+            long lost = Math.Clamp(e.GuestLost.At(pages, regions), 0, FleetPolicies.GiB);
+            _guestLost[p] += lost;
+            _goodDataLost[p] += Math.Max(0, lost - lines * 64);
+            if (e.Fallback) _fallbacks[p]++;
+        }
         if (p == _policy) _tally.NoteExtra(p, e.ExtraAt(pages, regions));
     }
 

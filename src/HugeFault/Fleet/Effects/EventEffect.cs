@@ -100,7 +100,7 @@ public sealed record EventEffect
     public long ExtraFurther { get; init; }
     /// <summary>
     /// Everything that decides the fleet's trajectory (frame states, VM deaths, capacity, guest memory, counts), not the
-    /// page-table or extra memory nor the signal, as a small integer: equal ids mean equal fields, so policies whose
+    /// page-table or extra memory, the signal nor whether the policy fell back, as a small integer: equal ids mean equal fields, so policies whose
     /// effects have equal ids on a server's events make the same decisions there and share one run.
     /// </summary>
     public int Trajectory { get; private init; }
@@ -108,16 +108,28 @@ public sealed record EventEffect
     /// <summary>
     /// What decides a policy's own tallies of stranded capacity, guest memory and fallbacks (where the data lives, what
     /// the page becomes on release, what is lost and stranded) as a small integer: two policies of a run whose effects
-    /// have equal ids on every event so far have equal tallies, kept once (equal <see cref="Trajectory"/> implies equal ids).
+    /// have equal ids on every event so far have equal tallies, kept once (equal <see cref="Trajectory"/> ids with different
+    /// tally ids differ only in <see cref="Fallback"/>).
     /// </summary>
     public int Tally { get; private init; }
+
+    /// <summary>
+    /// Everything the fleet reads of the effect (its <see cref="Trajectory"/> and <see cref="Tally"/>, page tables and extra memory) as a small
+    /// integer: policies whose effects of an event have equal ids do exactly the same with it, tallies included.
+    /// </summary>
+    public int Behaviour { get; private init; }
+
+    /// <summary>The effect adds to the guest-memory or fallback tallies (else <see cref="PolicyRun"/> skips counting it).</summary>
+    public bool Counts { get; private init; }
 
     public long ExtraAt(long pages, long regions) => pages > 1 || regions > 1 ? Math.Max(ExtraFirst, ExtraFurther) : ExtraFirst;
 
     /// <summary>What the page is after the event (where the data lives, what is lost and stranded, what its release does): events with equal keys leave equal pages behind.</summary>
     public (FrameBacking, bool, FrameRelease, Affine, Affine) FrameKey => (Backing, Repaired, Release, Stranded, GuestLost);
 
-    private readonly record struct TrajectoryKey(FrameBacking Backing, bool Repaired, bool Fallback, FrameRelease Release, Affine GuestLost,
+    // Not Fallback: whether the policy fell back is a count of its own (a tally, kept per policy like guest memory), not
+    // something the host does differently; a design that falls back on an event shares the run of the design it fell back to.
+    private readonly record struct TrajectoryKey(FrameBacking Backing, bool Repaired, FrameRelease Release, Affine GuestLost,
         Affine UnknownLost, Affine Stranded, Affine Mces, Affine ActionRequired, Affine GuestDied, bool PanicOne, bool PanicMore);
 
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<TrajectoryKey, int> Trajectories = new();
@@ -125,11 +137,15 @@ public sealed record EventEffect
     /// <summary>The effect with its <see cref="Trajectory"/> id set (interned process-wide).</summary>
     public EventEffect Sealed()
     {
-        var key = new TrajectoryKey(Backing, Repaired, Fallback, Release, GuestLost, UnknownLost, Stranded, Mces, ActionRequired, GuestDied, PanicOne, PanicMore);
+        var key = new TrajectoryKey(Backing, Repaired, Release, GuestLost, UnknownLost, Stranded, Mces, ActionRequired, GuestDied, PanicOne, PanicMore);
         int id = Trajectories.GetOrAdd(key, _ => Interlocked.Increment(ref _nextTrajectory));
         int tally = Tallies.GetOrAdd(new TallyKey(Backing, Repaired, Fallback, Release, GuestLost, Stranded), _ => Interlocked.Increment(ref _nextTally));
-        return this with { Trajectory = id, Tally = tally };
+        int behaviour = Behaviours.GetOrAdd((id, tally, PageTables, ExtraFirst, ExtraFurther), _ => Interlocked.Increment(ref _nextBehaviour));
+        return this with { Trajectory = id, Tally = tally, Behaviour = behaviour, Counts = Fallback || GuestLost != default };
     }
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(int, int, Affine, long, long), int> Behaviours = new();
+    private static int _nextBehaviour;
 
     private readonly record struct TallyKey(FrameBacking Backing, bool Repaired, bool Fallback, FrameRelease Release, Affine GuestLost, Affine Stranded);
 
