@@ -10,15 +10,9 @@ public class DramCommandTests
     private const string ExactCommand =
         "dram --chips 18 --width 4 --ranks 1 --banks 8 --rows 16384 --columns 2048 --years 7 --scrub-hours 3 --fit jaguar --ecc chipkill --trials 1000000 --seed 7";
 
-    private static (int Exit, string Out, string Err) Invoke(string args)
-    {
-        var root = new RootCommand("test root");
-        root.Subcommands.Add(DramCommand.Create());
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int exit = root.Parse(args).Invoke(new InvocationConfiguration { Output = stdout, Error = stderr });
-        return (exit, stdout.ToString(), stderr.ToString());
-    }
+    // through Program.Run, the entry point (no argument here holds a space)
+    private static (int Exit, string Out, string Err) Invoke(string args) =>
+        HugeFault.Tests.Cli.CliProcess.InProcess(args.Split(' ', StringSplitOptions.RemoveEmptyEntries));
 
     [Fact]
     public void The_exact_command_from_the_brief_prints_a_table_with_the_three_probabilities()

@@ -7,15 +7,8 @@ namespace HugeFault.Tests.Fleet;
 
 public class FleetCommandTests
 {
-    internal static (int Exit, string Out, string Err) Invoke(params string[] args)
-    {
-        var root = new RootCommand("test root");
-        root.Subcommands.Add(FleetCommand.Create());
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int exit = root.Parse(args).Invoke(new InvocationConfiguration { Output = stdout, Error = stderr });
-        return (exit, stdout.ToString(), stderr.ToString());
-    }
+    // through Program.Run, the entry point (a root built here would re-attach the command's static options each call)
+    internal static (int Exit, string Out, string Err) Invoke(params string[] args) => HugeFault.Tests.Cli.CliProcess.InProcess(args);
 
     private static string Temp(string name, string text)
     {

@@ -66,19 +66,14 @@ public class FleetPolicyPluginTests
     public void The_fleet_command_runs_a_registered_policy_named_in_its_config()
     {
         string name = FreeOnReleasePolicy.Register();
-        var root = new RootCommand("test root");
-        root.Subcommands.Add(FleetCommand.Create());
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
         // named in the study's file (the --policy flag lists the registry's default set)
         string dir = Path.Combine(Path.GetTempPath(), "hugefault-fleet-tests", Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dir);
         string yaml = Path.Combine(dir, "plugin.yaml");
         File.WriteAllText(yaml, $"run:\n  policies: [{RecoveryPolicies.Baseline}, {name}]\n");
-        int exit = root.Parse(["fleet", yaml, "--servers", "2000", "--seed", "4", "--json"])
-            .Invoke(new InvocationConfiguration { Output = stdout, Error = stderr });
-        Assert.True(exit == 0, stderr.ToString());
-        using var doc = JsonDocument.Parse(stdout.ToString());
+        var (exit, stdout, stderr) = HugeFault.Tests.Cli.CliProcess.InProcess("fleet", yaml, "--servers", "2000", "--seed", "4", "--json");
+        Assert.True(exit == 0, stderr);
+        using var doc = JsonDocument.Parse(stdout);
         Assert.True(doc.RootElement.GetProperty("policies").TryGetProperty(name, out _));
     }
 
