@@ -55,11 +55,13 @@ public sealed class VmaConvertPolicy : RecoveryPolicyBase
     }
 
     /// <summary>
-    /// memory_failure() on a hugetlb folio already poisoned. A range converted earlier stays converted: when the file's
+    /// memory_failure() on a hugetlb folio already poisoned (try_memory_failure_hugetlb() after hugetlb_update_hwpoison()
+    /// said MF_HUGETLB_FOLIO_PRE_POISONED or MF_HUGETLB_PAGE_PRE_POISONED). A range converted earlier stays converted: when the file's
     /// folio there was punched out and a new one faulted or fallocated in, the converted VMA maps the new (hugetlb) folio
     /// with 4 KiB PTEs, poisoned or not, as any 4 KiB mapping maps the clean pages of a folio. Its newly bad raw page gets
     /// a hwpoison entry in those mappings, as on the first error; hugetlb mappings of the folio are mainline's (it was
-    /// unmapped from them when first poisoned). Found by the property test (seed 7Ow171x2u9oI, iteration 99,431 of 10^6).
+    /// unmapped from them when first poisoned). Found by the property test (seed 7Ow171x2u9oI, iteration 99,431 of 10^6);
+    /// scenarios/regressions/vma-convert-repoison-after-punch.yaml.
     /// </summary>
     public override int HandleRepoisonHugetlb(Kernel k, MfContext ctx)
     {
