@@ -36,6 +36,23 @@ internal sealed class PendingQueue
         get => RescanFirst ? Rescan.Time : _items[_head].Time;
     }
 
+    /// <summary>The site of the next event if there is one at time <paramref name="t"/>, else −1; <see cref="Take"/> then takes it.</summary>
+    public int SiteAt(double t)
+    {
+        _peekRescan = RescanFirst;
+        if (_peekRescan) return Rescan.Time == t ? Rescan.Site : -1;
+        return _head < _count && _items[_head].Time == t ? _items[_head].Site : -1;
+    }
+
+    private bool _peekRescan;
+
+    /// <summary>Takes the event <see cref="SiteAt"/> returned.</summary>
+    public void Take()
+    {
+        if (_peekRescan) Rescan.Pop();
+        else _head++;
+    }
+
     private bool RescanFirst
     {
         [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
@@ -81,7 +98,8 @@ internal sealed class PendingQueue
     public Pending Pop() => RescanFirst ? Rescan.Pop() : _items[_head++];
 
     private Pending[] _radix = new Pending[64];
-    private readonly int[] _counts = new int[256];
+    /// <summary>The radix sort's eight byte histograms (one pass over the keys fills them all).</summary>
+    private readonly int[] _counts = new int[8 * 256];
 
     /// <summary>
     /// Sorts a batch by (time, site). A batch is added in increasing site order, so a stable sort by time alone gives
@@ -120,17 +138,34 @@ internal sealed class PendingQueue
             return;
         }
         if (_radix.Length < a.Length) _radix = new Pending[Math.Max(a.Length, 2 * _radix.Length)];
+        // Every byte's histogram in one pass (a scatter pass permutes the keys, so the histograms stay right).
+        var counts = _counts.AsSpan();
+        counts.Clear();
+        foreach (ref readonly var p in a)
+        {
+            ulong k = BitConverter.DoubleToUInt64Bits(p.Time);
+            counts[(int)(k & 0xFF)]++;
+            counts[256 + (int)((k >> 8) & 0xFF)]++;
+            counts[512 + (int)((k >> 16) & 0xFF)]++;
+            counts[768 + (int)((k >> 24) & 0xFF)]++;
+            counts[1024 + (int)((k >> 32) & 0xFF)]++;
+            counts[1280 + (int)((k >> 40) & 0xFF)]++;
+            counts[1536 + (int)((k >> 48) & 0xFF)]++;
+            counts[1792 + (int)(k >> 56)]++;
+        }
         var src = a;
         var dst = _radix.AsSpan(0, a.Length);
         bool inA = true;
-        for (int shift = 0; shift < 64; shift += 8)
+        ulong first = BitConverter.DoubleToUInt64Bits(a[0].Time);
+        for (int d = 0; d < 8; d++)
         {
-            Array.Clear(_counts);
-            foreach (ref readonly var p in src) _counts[(int)((BitConverter.DoubleToUInt64Bits(p.Time) >> shift) & 0xFF)]++;
-            if (_counts[(int)((BitConverter.DoubleToUInt64Bits(src[0].Time) >> shift) & 0xFF)] == src.Length) continue;
+            int shift = d * 8;
+            var c = counts.Slice(d * 256, 256);
+            // a byte every key shares (in any order of the keys, so the first key's tells)
+            if (c[(int)((first >> shift) & 0xFF)] == src.Length) continue;
             int sum = 0;
-            for (int b = 0; b < 256; b++) { int c = _counts[b]; _counts[b] = sum; sum += c; }
-            foreach (ref readonly var p in src) dst[_counts[(int)((BitConverter.DoubleToUInt64Bits(p.Time) >> shift) & 0xFF)]++] = p;
+            for (int b = 0; b < 256; b++) { int n = c[b]; c[b] = sum; sum += n; }
+            foreach (ref readonly var p in src) dst[c[(int)((BitConverter.DoubleToUInt64Bits(p.Time) >> shift) & 0xFF)]++] = p;
             var t = src; src = dst; dst = t;
             inA = !inA;
         }

@@ -70,12 +70,15 @@ public sealed class FleetTally
             }
             for (int b = 0; b < Bins; b++) Series[p, b] += o.Series[p, b];
         }
+        // (zeros skipped: most touched servers have faults but no pattern, and an Int128 square is not free)
         for (int k = 0; k < ServerOutcome.ServerMetrics; k++)
         {
             long x = o.Server[k];
+            if (x == 0) continue;
             ServerSum[k] += x;
             ServerSumSq[k] += (Int128)x * x;
         }
+        if (o.Server[(int)ServerMetric.UePatterns] == 0) return;
         for (int i = 0; i < ServerOutcome.Modes; i++)
         {
             ModePatterns[i] += o.ModePatterns[i];

@@ -148,11 +148,7 @@ internal sealed partial class HostFrames
     private void SetFreeRange(int from, int to)
     {
         Array.Clear(_freeBits);
-        for (int w = from >> 6; w <= (to - 1) >> 6; w++)
-        {
-            int lo = Math.Max(from, w << 6) - (w << 6), hi = Math.Min(to, (w + 1) << 6) - (w << 6);
-            _freeBits[w] = (hi - lo == 64 ? ulong.MaxValue : ((1UL << (hi - lo)) - 1)) << lo;
-        }
+        for (int w = from >> 6; w <= (to - 1) >> 6; w++) _freeBits[w] = RangeMask(w, from, to);
         _firstFreeWord = from >> 6;
     }
 
@@ -228,10 +224,34 @@ internal sealed partial class HostFrames
         vm.Gen++;
         vm.Alive = true;
         vm.Held = 0;
-        vm.FirstFrame = -1;
-        // first fit, the lowest free frames a bitmap word at a time (the frames TakeFreeFrame would return one by one)
-        int first = -1, left = size;
         FreeCount -= size;
+        vm.FirstFrame = PlaceFrames(slot, size);
+        Departures.Push(vm.End, slot, vm.Gen);
+    }
+
+    /// <summary>
+    /// First fit: the <paramref name="size"/> lowest free frames become the VM's (the frames TakeFreeFrame would return
+    /// one by one), linked from the highest down; returns the highest. When they are one run of frames (always on a
+    /// host filled after a reboot) a span at a time, else a bitmap word at a time.
+    /// </summary>
+    private int PlaceFrames(int slot, int size)
+    {
+        int w0 = _firstFreeWord;
+        while (_freeBits[w0] == 0) w0++;
+        int f0 = (w0 << 6) + BitOperations.TrailingZeroCount(_freeBits[w0]);
+        if (FreeRun(f0, size))
+        {
+            int end = f0 + size;
+            if (!_allDirty) for (int f = f0; f < end; f++) Touch(f);
+            State.AsSpan(f0, size).Fill((byte)FrameState.Guest);
+            Owner.AsSpan(f0, size).Fill(slot);
+            _next[f0] = -1;
+            for (int f = f0 + 1; f < end; f++) _next[f] = f - 1;
+            for (int i = w0; i <= (end - 1) >> 6; i++) _freeBits[i] &= ~RangeMask(i, f0, end);
+            _firstFreeWord = (end - 1) >> 6;
+            return end - 1;
+        }
+        int first = -1, left = size;
         for (int i = _firstFreeWord; left > 0; i++)
         {
             ulong b = _freeBits[i];
@@ -251,8 +271,27 @@ internal sealed partial class HostFrames
             }
             _freeBits[i] = b;
         }
-        vm.FirstFrame = first;
-        Departures.Push(vm.End, slot, vm.Gen);
+        return first;
+    }
+
+    /// <summary>The bits of word <paramref name="i"/> for frames in [<paramref name="from"/>, <paramref name="to"/>).</summary>
+    private static ulong RangeMask(int i, int from, int to)
+    {
+        int lo = Math.Max(from, i << 6) - (i << 6), hi = Math.Min(to, (i + 1) << 6) - (i << 6);
+        return hi - lo == 64 ? ulong.MaxValue : ((1UL << (hi - lo)) - 1) << lo;
+    }
+
+    /// <summary>Are frames [<paramref name="f0"/>, <paramref name="f0"/> + <paramref name="size"/>) all free?</summary>
+    private bool FreeRun(int f0, int size)
+    {
+        int end = f0 + size;
+        if (end > _m.Frames) return false;
+        for (int i = f0 >> 6; i <= (end - 1) >> 6; i++)
+        {
+            ulong need = RangeMask(i, f0, end);
+            if ((_freeBits[i] & need) != need) return false;
+        }
+        return true;
     }
 
     /// <summary>Lowest free pool frame (first fit over the bitmap, from the lowest word that may hold one).</summary>
@@ -270,6 +309,9 @@ internal sealed partial class HostFrames
         }
         throw new InvalidOperationException("no free frame although the count said so");
     }
+
+    /// <summary>Is frame <paramref name="f"/> in the free-page bitmap?</summary>
+    internal bool IsFree(int f) => (_freeBits[f >> 6] & (1UL << (f & 63))) != 0;
 
     private void MarkFree(int f)
     {
@@ -289,15 +331,19 @@ internal sealed partial class HostFrames
         }
     }
 
-    /// <summary>The VM exits (lifetime over or killed): each frame is released (<paramref name="release"/>) and the slot reused.</summary>
-    public void EndVm(int slot, Action<int> release)
+    /// <summary>
+    /// The VM exits (lifetime over or killed) and the slot is reused: each healthy frame not flagged in
+    /// <paramref name="releaseAlso"/> goes back to the pool here, every other frame is released by <paramref name="release"/>.
+    /// </summary>
+    public void EndVm(int slot, Action<int> release, bool[] releaseAlso)
     {
         ref var vm = ref _vms[slot];
         vm.Alive = false;
         for (int f = vm.FirstFrame; f >= 0;)
         {
             int next = _next[f];
-            release(f);
+            if (State[f] == (byte)FrameState.Guest && !releaseAlso[f]) ReturnToPool(f);
+            else release(f);
             Touch(f);
             Owner[f] = -1;
             _next[f] = -1;

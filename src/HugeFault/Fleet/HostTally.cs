@@ -80,8 +80,28 @@ internal sealed class HostTally
         if (v == old) return;
         _strandedIn.Set(p, f, v);
         ref var m = ref _members[p];
-        Integrate(p, ref m, t);
+        // (again at the same time, as for the frames one patrol scrub finds, integrating adds nothing: BinEnd > LastT always)
+        if (t != m.LastT) Integrate(p, ref m, t);
         m.Level += v - old;
+    }
+
+    /// <summary>
+    /// Frame <paramref name="f"/> accounts for <paramref name="pages"/> more stranded pages (at most a gigabyte in all)
+    /// under each of <paramref name="policies"/> from <paramref name="t"/> on: <see cref="SetStranded"/> of each, in order.
+    /// </summary>
+    public void AddStranded(ReadOnlySpan<int> policies, int f, long pages, double t)
+    {
+        if (pages == 0) return;
+        var row = _strandedIn.Row(f);
+        foreach (int p in policies)
+        {
+            long old = row[p], v = Math.Clamp(old + pages, 0, PagesPerGiB);
+            if (v == old) continue;
+            row[p] = v;
+            ref var m = ref _members[p];
+            if (t != m.LastT) Integrate(p, ref m, t);
+            m.Level += v - old;
+        }
     }
 
     /// <summary>Every frame back to nothing stranded at <paramref name="t"/> (the host rebooted).</summary>

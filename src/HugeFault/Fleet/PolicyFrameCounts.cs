@@ -22,15 +22,28 @@ internal sealed class PolicyFrameCounts
         _isDirty = new bool[frames];
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public long Get(int p, int f) => _values[f * _policies + p];
 
     /// <summary>True if some policy's count of frame <paramref name="f"/> may be non-zero.</summary>
     public bool Touched(int f) => _isDirty[f];
 
+    /// <summary><see cref="Touched"/> of every frame, indexed by frame (read only).</summary>
+    public bool[] TouchedFrames => _isDirty;
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public void Set(int p, int f, long v)
     {
         if (!_isDirty[f]) { _isDirty[f] = true; _dirty[_dirtyCount++] = f; }
         _values[f * _policies + p] = v;
+    }
+
+    /// <summary>Frame <paramref name="f"/>'s counts, one per policy (marked touched: the caller may write them).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    public Span<long> Row(int f)
+    {
+        if (!_isDirty[f]) { _isDirty[f] = true; _dirty[_dirtyCount++] = f; }
+        return _values.AsSpan(f * _policies, _policies);
     }
 
     /// <summary>Policy <paramref name="to"/>'s counts become <paramref name="from"/>'s.</summary>

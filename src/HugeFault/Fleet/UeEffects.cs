@@ -83,9 +83,13 @@ internal sealed partial class PolicyRun
                 for (int i = 0; i < _followerCount; i++) if (Holds(_followers[i])) AddStranded(_followers[i], f, pages);
                 return;
             case FrameState.Free:
+            {
                 // nobody dies: a follower must agree exactly (Apply drops the others)
-                Apply(Lookup(-1, EventClass.FreeId(sp.Kind, _host.FreeCount > 1)), sp.Lines, s.UKill, f, -1, pages, regions, ev.Time);
+                var e = Lookup(-1, EventClass.FreeId(sp.Kind, _host.FreeCount > 1));
+                if (owner < 0 && DissolvesAlike(e, pages)) DissolveFree(e, ev.Time, f, sp.Lines, pages, regions);
+                else Apply(e, sp.Lines, s.UKill, f, -1, pages, regions, ev.Time);
                 return;
+            }
         }
         bool enlightened = _host.VmAt(owner).UEnlightened < _enlightenedFraction;
         int id = EventClass.MappedId(sp.Kind, consumed, _host.FreeCount > 0, enlightened);
@@ -245,11 +249,11 @@ internal sealed partial class PolicyRun
     /// <summary>The VM exits: its frames are released, and the page tables of its memory outside the pool go with it.</summary>
     private void EndVm(int slot)
     {
-        _host.EndVm(slot, _release);
+        _host.EndVm(slot, _release, _framePt.TouchedFrames);
         ReleaseVmPageTables(slot);
     }
 
-    /// <summary>A frame of an exiting VM: healthy ones go back to the pool, a held one becomes what its first error's effect says.</summary>
+    /// <summary>A frame of an exiting VM (healthy ones without page tables went back to the pool in <see cref="HostFrames.EndVm"/>): healthy ones go back to the pool, a held one becomes what its first error's effect says.</summary>
     private void ReleaseFrame(int f)
     {
         switch (_host.StateOf(f))

@@ -35,6 +35,52 @@ public class HostFramesProperties
     }
 
     private static readonly FleetModel Model = new(new FleetConfig { Servers = 1, Policies = ["mainline"] });
+    private static readonly bool[] NoPageTables = new bool[Model.Frames];
+
+    [Fact]
+    public void A_VM_gets_the_lowest_free_frames_linked_from_the_highest_down_whether_they_are_one_run_or_scattered()
+    {
+        // Placement takes a span at a time when the lowest free frames are one run, a bitmap word at a time otherwise:
+        // either way first fit. Steps: arrivals, exits, frames taken out of the pool (which scatter the free frames).
+        Pbt.Run(Step.Array[1, 60], steps =>
+        {
+            var h = new HostFrames(Model);
+            h.Reset();
+            h.Fill(0, seed: 5, index: 3, generation: 0);
+            var rng = Xoshiro256StarStar.Create(17);
+            double t = 1;
+            int placed = 0;
+            foreach (var (op, vmPick, framePick) in steps)
+            {
+                t += 1;
+                var live = Enumerable.Range(0, h.VmCount).Where(i => h.VmAt(i).Alive).ToList();
+                switch (op % 3)
+                {
+                    case 0:
+                        var free = Enumerable.Range(0, Model.Frames).Where(h.IsFree).ToList();
+                        var gens = Enumerable.Range(0, h.VmCount).Select(i => (h.VmAt(i).Alive, h.VmAt(i).Gen)).ToList();
+                        h.Arrive(ref rng, t);
+                        int slot = Enumerable.Range(0, h.VmCount).FirstOrDefault(i => h.VmAt(i).Alive && (i >= gens.Count || gens[i] != (true, h.VmAt(i).Gen)), -1);
+                        if (slot < 0) break;
+                        placed++;
+                        var got = new List<int>();
+                        for (int f = h.VmAt(slot).FirstFrame; f >= 0; f = h.NextFrameOf(f)) got.Add(f);
+                        var want = free.Take(h.VmAt(slot).Size).Reverse().ToList();
+                        Assert.Equal(want, got);
+                        Assert.All(got, f => Assert.False(h.IsFree(f)));
+                        Assert.All(got, f => Assert.Equal((slot, FrameState.Guest), (h.Owner[f], h.StateOf(f))));
+                        Assert.Equal(free.Count - got.Count, Enumerable.Range(0, Model.Frames).Count(h.IsFree));
+                        break;
+                    case 1 when live.Count > 0:
+                        h.EndVm(live[vmPick % live.Count], h.ReturnToPool, NoPageTables);
+                        break;
+                    case 2:
+                        h.MarkNotFree(Model.PoolStart + framePick % Model.PoolFrames);
+                        break;
+                }
+            }
+        }, iter: 300, stream: 1415, print: s => string.Join(" ", s.Select(x => $"{x.Op}/{x.Vm}/{x.Frame}")));
+    }
 
     /// <summary>One thing a run does: (operation, VM choice, frame choice).</summary>
     private static readonly Gen<(int Op, int Vm, int Frame)> Step = Gen.Select(Gen.Int[0, 7], Gen.Int[0, 63], Gen.Int[0, 127]);
@@ -63,7 +109,7 @@ public class HostFramesProperties
                 {
                     case 0: h.Arrive(ref rng, t); break;
                     case 1 when slot >= 0:
-                        h.EndVm(slot, f => { if (h.StateOf(f) == FrameState.Guest) h.ReturnToPool(f); else h.SetState(f, FrameState.Broken); });
+                        h.EndVm(slot, f => { if (h.StateOf(f) == FrameState.Guest) h.ReturnToPool(f); else h.SetState(f, FrameState.Broken); }, NoPageTables);
                         break;
                     case 2 when frame >= 0 && h.FreeCount > 0:
                         int nf = h.TakeFreeFrame();
