@@ -12,6 +12,8 @@ internal sealed partial class PolicyRun
 {
     /// <summary>The run's members that keep their own tallies now (the leader first), for <see cref="DissolveFree"/>.</summary>
     private int[] _holding = [];
+    /// <summary>How many of <see cref="_holding"/> are listed, or −1 when the holders changed since (SharedTallies.cs, Drop).</summary>
+    private int _holdingCount = -1;
 
     /// <summary>Does an event with effect <paramref name="e"/> on a free page take <see cref="DissolveFree"/> (every member agreeing, nothing repaired, no panic)?</summary>
     private bool DissolvesAlike(EventEffect e, long pages) => !e.Repaired && !e.Panics(pages) && MembersAgree(e);
@@ -22,21 +24,24 @@ internal sealed partial class PolicyRun
     /// </summary>
     private void DissolveFree(EventEffect e, double t, int f, long lines, long pages, long regions)
     {
-        int holders = 0;
-        if (_holding.Length < _followerCount + 1) _holding = new int[_m.Policies.Length];
-        _holding[holders++] = _policy;
-        for (int i = 0; i < _followerCount; i++) if (Holds(_followers[i])) _holding[holders++] = _followers[i];
-        var holding = _holding.AsSpan(0, holders);
+        if (_holdingCount < 0)
+        {
+            // listed again only after the holders changed (most such events come one at a time, at a dead VM's read)
+            if (_holding.Length < _followerCount + 1) _holding = new int[_m.Policies.Length];
+            _holdingCount = 0;
+            _holding[_holdingCount++] = _policy;
+            for (int i = 0; i < _followerCount; i++) if (Holds(_followers[i])) _holding[_holdingCount++] = _followers[i];
+        }
+        var holding = _holding.AsSpan(0, _holdingCount);
         long extra = e.ExtraAt(pages, regions);
         Dissolve(e, holding, f, lines, pages, regions);
         int classId = _eventClass;
         int next;
         while ((next = _pending.SiteAt(t)) >= 0)
         {
-            ref readonly var s = ref _sites.Items[next];
-            int g = s.Frame;
+            int g = _sites.Frames[next];
             if (_host.StateOf(g) != FrameState.Free || _host.Owner[g] >= 0) break;
-            ref readonly var sp = ref _sites.Patterns[s.Pattern];
+            ref readonly var sp = ref _sites.PatternOf(next);
             if (EventClass.FreeId(sp.Kind, _host.FreeCount > 1) != classId) break;
             long n = Math.Min(sp.Pages, PagesPerGiB - _host.Raw[g]);
             if (n <= 0 || e.Panics(n)) break;
@@ -44,7 +49,7 @@ internal sealed partial class PolicyRun
             _pending.Take();
             _ueEvents++;
             if (_policy == 0 && Observer is { } observe)
-                observe(new FleetUeEvent(_out.Index, g, s.Offset, sp.Kind, FleetFrameUse.FreeHuge, false, n, sp.Lines) { Regions = r });
+                observe(new FleetUeEvent(_out.Index, g, _sites.Items[next].Offset, sp.Kind, FleetFrameUse.FreeHuge, false, n, sp.Lines) { Regions = r });
             extra = Math.Max(extra, e.ExtraAt(n, r));
             Dissolve(e, holding, g, sp.Lines, n, r);
         }

@@ -15,7 +15,7 @@ internal sealed class HostTally
     private readonly ServerOutcome _out;
     private readonly double _binLength;
     private readonly Member[] _members;
-    private readonly PolicyFrameCounts _strandedIn;
+    private readonly PolicyFrameCounts<int> _strandedIn;
 
     private struct Member
     {
@@ -31,7 +31,7 @@ internal sealed class HostTally
         int n = model.Policies.Length;
         _binLength = model.Hours / model.Bins;
         _members = new Member[n];
-        _strandedIn = new PolicyFrameCounts(n, model.Frames);
+        _strandedIn = new PolicyFrameCounts<int>(n, model.Frames);
         PtNow = new long[n];
         PtPeak = new long[n];
         ExtraPeak = new long[n];
@@ -78,7 +78,7 @@ internal sealed class HostTally
         long v = Math.Clamp(pages, 0, PagesPerGiB);
         long old = _strandedIn.Get(p, f);
         if (v == old) return;
-        _strandedIn.Set(p, f, v);
+        _strandedIn.Set(p, f, (int)v);
         ref var m = ref _members[p];
         // (again at the same time, as for the frames one patrol scrub finds, integrating adds nothing: BinEnd > LastT always)
         if (t != m.LastT) Integrate(p, ref m, t);
@@ -97,7 +97,7 @@ internal sealed class HostTally
         {
             long old = row[p], v = Math.Clamp(old + pages, 0, PagesPerGiB);
             if (v == old) continue;
-            row[p] = v;
+            row[p] = (int)v;
             ref var m = ref _members[p];
             if (t != m.LastT) Integrate(p, ref m, t);
             m.Level += v - old;

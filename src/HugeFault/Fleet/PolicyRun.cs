@@ -47,7 +47,7 @@ internal sealed partial class PolicyRun
         _followers = new int[model.Policies.Length];
         _fx = new EventEffect[model.Policies.Length];
         _members = new int[model.Policies.Length];
-        _framePt = new PolicyFrameCounts(model.Policies.Length, model.Frames);
+        _framePt = new PolicyFrameCounts<long>(model.Policies.Length, model.Frames);
         _release = ReleaseFrame;
     }
 
@@ -234,13 +234,14 @@ internal sealed partial class PolicyRun
     /// <summary>At the site's start: when will this policy's host first see it, and how (consumed by the owner, or found by the scrub)?</summary>
     private void Schedule(int si)
     {
-        ref var s = ref _sites.Items[si];
-        ref readonly var p = ref _sites.Patterns[s.Pattern];
+        ref readonly var p = ref _sites.PatternOf(si);
         double demand = double.PositiveInfinity;
-        int owner = _host.Owner[s.Frame];
+        int frame = _sites.Frames[si];
+        int owner = _host.Owner[frame];
         double touches = _touchesPerLineHour;
-        if (owner >= 0 && touches > 0 && !Unreachable(s.Frame))
+        if (owner >= 0 && touches > 0 && !Unreachable(frame))
         {
+            ref var s = ref _sites.Items[si];
             double rate = p.Lines * touches * _host.HotOf(owner);
             if (double.IsNaN(s.DemandExp)) s.DemandExp = -Math.Log(s.DemandU);
             demand = p.Start + s.DemandExp / rate;

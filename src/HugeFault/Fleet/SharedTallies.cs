@@ -18,6 +18,7 @@ internal sealed partial class PolicyRun
         _splitFrom.AsSpan().Fill(-1);
         for (int i = 0; i < _followerCount; i++) _holder[_followers[i]] = _policy;
         _holder[_policy] = _policy;
+        _holdingCount = -1;
     }
 
     /// <summary>Does policy <paramref name="p"/> keep its own tallies?</summary>
@@ -81,5 +82,6 @@ internal sealed partial class PolicyRun
         _goodDataLost[q] = _goodDataLost[from];
         _fallbacks[q] = _fallbacks[from];
         _holder[q] = q;
+        _holdingCount = -1;
     }
 }

@@ -12,7 +12,7 @@ internal sealed partial class PolicyRun
     /// <summary>The current event's effect under each follower (<see cref="Apply"/>).</summary>
     private readonly EventEffect[] _fx;
     /// <summary>Page-table bytes each policy has for a frame's mapping.</summary>
-    private readonly PolicyFrameCounts _framePt;
+    private readonly PolicyFrameCounts<long> _framePt;
     private long[][] _vmPt = [];
     private int[] _vmPtDirty = new int[16];
     private int _vmPtDirtyCount;
@@ -43,6 +43,7 @@ internal sealed partial class PolicyRun
         LeaveMembers(_followers[i]);
         _followers[i] = _followers[--_followerCount];
         _fx[i] = _fx[_followerCount];
+        _holdingCount = -1;
     }
 
     private bool Unreachable(int f) => _host.StateOf(f) == FrameState.Held && Table(_policy).First(_host.HeldBy[f]).Backing == FrameBacking.Unreachable;
@@ -51,9 +52,9 @@ internal sealed partial class PolicyRun
     private void Handle(Pending ev)
     {
         int pi = _policy;
-        ref readonly var s = ref _sites.Items[ev.Site];
-        ref readonly var sp = ref _sites.Patterns[s.Pattern];
-        int f = s.Frame;
+        // the site's frame and pattern from their dense arrays; its draws (a cache line of their own) only where needed
+        ref readonly var sp = ref _sites.PatternOf(ev.Site);
+        int f = _sites.Frames[ev.Site];
         int owner = _host.Owner[f];
         bool consumed = ev.Consumed && owner >= 0;
         _ueEvents++;
@@ -62,7 +63,7 @@ internal sealed partial class PolicyRun
         long regions = Math.Min(sp.Regions, pages);
         var st = _host.StateOf(f);
         if (pi == 0 && Observer is { } observe)
-            observe(new FleetUeEvent(_out.Index, f, s.Offset, sp.Kind, st switch
+            observe(new FleetUeEvent(_out.Index, f, _sites.Items[ev.Site].Offset, sp.Kind, st switch
             {
                 FrameState.Free => FleetFrameUse.FreeHuge,
                 FrameState.Guest => FleetFrameUse.MappedHuge,
@@ -87,14 +88,15 @@ internal sealed partial class PolicyRun
                 // nobody dies: a follower must agree exactly (Apply drops the others)
                 var e = Lookup(-1, EventClass.FreeId(sp.Kind, _host.FreeCount > 1));
                 if (owner < 0 && DissolvesAlike(e, pages)) DissolveFree(e, ev.Time, f, sp.Lines, pages, regions);
-                else Apply(e, sp.Lines, s.UKill, f, -1, pages, regions, ev.Time);
+                else Apply(e, sp.Lines, owner >= 0 ? _sites.Items[ev.Site].UKill : 0, f, -1, pages, regions, ev.Time);
                 return;
             }
         }
         bool enlightened = _host.VmAt(owner).UEnlightened < _enlightenedFraction;
         int id = EventClass.MappedId(sp.Kind, consumed, _host.FreeCount > 0, enlightened);
-        if (st == FrameState.Guest) Apply(Lookup(-1, id), sp.Lines, s.UKill, f, id, pages, regions, ev.Time);
-        else Apply(Lookup(_host.HeldBy[f], id), sp.Lines, s.UKill, f, -1, pages, regions, ev.Time);
+        double uKill = _sites.Items[ev.Site].UKill;
+        if (st == FrameState.Guest) Apply(Lookup(-1, id), sp.Lines, uKill, f, id, pages, regions, ev.Time);
+        else Apply(Lookup(_host.HeldBy[f], id), sp.Lines, uKill, f, -1, pages, regions, ev.Time);
     }
 
     /// <summary>

@@ -5,8 +5,10 @@ using HugeFault.Simulation;
 namespace HugeFault.Fleet;
 
 /// <summary>
-/// A (pattern, 1 GiB frame) pair: where one uncorrectable pattern's lines can be read, and its own random draws. What
-/// every frame of the pattern shares (when, how many lines, which kind) is its <see cref="SitePattern"/>, kept once.
+/// A (pattern, 1 GiB frame) pair's own random draws and line: where one uncorrectable pattern's lines can be read. Its
+/// frame and pattern are kept apart (<see cref="UeSites.Frames"/>, <see cref="UeSites.SitePattern"/>: what every event
+/// reads, packed densely); what every frame of the pattern shares (when, how many lines, which kind) is its
+/// <see cref="SitePattern"/>, kept once.
 /// </summary>
 internal struct Site
 {
@@ -16,9 +18,6 @@ internal struct Site
     public double DemandExp;
     /// <summary>Byte offset of the named line in the frame.</summary>
     public long Offset;
-    public int Frame;
-    /// <summary>Index of the site's pattern in <see cref="UeSites.Patterns"/>.</summary>
-    public int Pattern;
 }
 
 /// <summary>What the sites of one pattern share.</summary>
@@ -44,17 +43,22 @@ internal sealed class UeSites
     private readonly ulong[] _frameBasis = new ulong[64];
     private readonly ulong[] _inFrame = new ulong[64];
     private Site[] _sites = new Site[256];
+    private int[] _frames = new int[256], _sitePattern = new int[256];
     private SitePattern[] _patterns = new SitePattern[16];
 
     public UeSites(FleetModel model) => _m = model;
 
     public int Count { get; private set; }
     public Site[] Items => _sites;
-    /// <summary>The patterns the sites belong to (<see cref="Site.Pattern"/>).</summary>
+    /// <summary>The 1 GiB frame of each site.</summary>
+    public int[] Frames => _frames;
+    /// <summary>The index in <see cref="Patterns"/> of each site's pattern.</summary>
+    public int[] SitePattern => _sitePattern;
+    /// <summary>The patterns the sites belong to (<see cref="SitePattern"/>).</summary>
     public SitePattern[] Patterns => _patterns;
 
     /// <summary>The pattern of site <paramref name="si"/>.</summary>
-    public ref readonly SitePattern PatternOf(int si) => ref _patterns[_sites[si].Pattern];
+    public ref readonly SitePattern PatternOf(int si) => ref _patterns[_sitePattern[si]];
 
     public void Build(long index, ServerFaults faults, int patterns, DimmService dimms, ServerOutcome o)
     {
@@ -106,19 +110,28 @@ internal sealed class UeSites
             sp.Regions = ff.RegionsPerFrame;
             sp.Mode = (byte)modeIndex;
             sp.Kind = kind;
+            if (_sites.Length < Count + frames)
+            {
+                int size = (int)Math.Max(Count + frames, _sites.Length * 2L);
+                Array.Resize(ref _sites, size);
+                Array.Resize(ref _frames, size);
+                Array.Resize(ref _sitePattern, size);
+            }
+            // Frame fi's PA is the base XOR the basis vectors of fi's set bits: from frame fi − 1's, XOR those of the bits that changed.
+            ulong pa = ff.BasePhysical;
             for (long fi = 0; fi < frames; fi++)
             {
-                ulong pa = ff.BasePhysical;
-                for (int b = 0; b < ff.FrameRank; b++) if (((fi >> b) & 1) != 0) pa ^= _frameBasis[b];
-                if (_sites.Length < Count + 1) Array.Resize(ref _sites, Math.Max(Count + 1, _sites.Length * 2));
+                for (long changed = fi ^ (fi - 1); fi > 0 && changed != 0; changed &= changed - 1)
+                    pa ^= _frameBasis[System.Numerics.BitOperations.TrailingZeroCount(changed)];
+                int frame = (int)(pa >> 30);
+                _frames[Count] = frame;
+                _sitePattern[Count] = pattern;
                 ref var site = ref _sites[Count++];
-                site.Frame = (int)(pa >> 30);
                 site.Offset = (long)(pa & ((1UL << 30) - 1));
-                site.Pattern = pattern;
                 site.DemandU = srng.NextDoubleNonZero();
                 site.DemandExp = double.NaN;
                 site.UKill = srng.NextDouble();
-                if (site.Frame < _m.KernelFrames) o.Server[(int)ServerMetric.KernelUes]++;
+                if (frame < _m.KernelFrames) o.Server[(int)ServerMetric.KernelUes]++;
             }
         }
         if (dramPatterns > 0) o.Server[(int)ServerMetric.ServersWithUe] = 1;
@@ -126,6 +139,7 @@ internal sealed class UeSites
     }
 
     private Site[] _sorted = new Site[256];
+    private int[] _sortedFrames = new int[256], _sortedPattern = new int[256];
     private (double Start, int From, int Count)[] _runs = new (double, int, int)[16];
 
     /// <summary>
@@ -155,13 +169,22 @@ internal sealed class UeSites
             while (j >= 0 && r[j].Start > x.Start) { r[j + 1] = r[j]; j--; }
             r[j + 1] = x;
         }
-        if (_sorted.Length < _sites.Length) _sorted = new Site[_sites.Length];
+        if (_sorted.Length < _sites.Length)
+        {
+            _sorted = new Site[_sites.Length];
+            _sortedFrames = new int[_sites.Length];
+            _sortedPattern = new int[_sites.Length];
+        }
         int at = 0;
         foreach (var (_, from, n) in r)
         {
             Array.Copy(_sites, from, _sorted, at, n);
+            Array.Copy(_frames, from, _sortedFrames, at, n);
+            Array.Copy(_sitePattern, from, _sortedPattern, at, n);
             at += n;
         }
         (_sites, _sorted) = (_sorted, _sites);
+        (_frames, _sortedFrames) = (_sortedFrames, _frames);
+        (_sitePattern, _sortedPattern) = (_sortedPattern, _sitePattern);
     }
 }
