@@ -24,7 +24,8 @@ internal sealed class DimmService
     {
         Count = 0;
         var f = _m.Config.Faults;
-        if (f.Replacement == ReplacementPolicy.Never) return;
+        // (no pattern, no detection: most servers with faults have none)
+        if (f.Replacement == ReplacementPolicy.Never || patterns == 0) return;
         double after = 0;
         for (int guard = 0; guard < _swaps.Length; guard++)
         {

@@ -168,6 +168,9 @@ internal sealed partial class HostFrames
         long owned = 0;
         for (int i = 0; i < VmCount; i++) if (_vms[i].Alive) owned += _vms[i].Size;
         long room = Math.Min((long)Math.Floor(_m.Config.Workload.PoolOccupancy * _m.PoolFrames) - owned, FreeCount);
+        // An empty pool (after a reboot) fills from its first frame up, VM after VM: the frames first fit would give.
+        bool empty = VmCount == 0 && _freeSlotCount == 0 && FreeCount == _m.PoolFrames;
+        int next = _m.PoolStart;
         for (int guard = 0; guard < 100_000; guard++)
         {
             int size = _m.VmSizes[_m.VmSizeTable.Sample(ref rng)];
@@ -175,9 +178,40 @@ internal sealed partial class HostFrames
             var hot = DrawHot(ref rng);
             double uEnl = rng.NextDouble();
             if (size > room) break;
-            Place(t, size, life, hot, uEnl);
+            if (empty)
+            {
+                PlaceRun(t, size, life, hot, uEnl, next);
+                next += size;
+            }
+            else Place(t, size, life, hot, uEnl);
             room -= size;
         }
+        if (empty && next > _m.PoolStart)
+        {
+            int from = _m.PoolStart;
+            State.AsSpan(from, next - from).Fill((byte)FrameState.Guest);
+            for (int i = from >> 6; i <= (next - 1) >> 6; i++) _freeBits[i] &= ~RangeMask(i, from, next);
+            _firstFreeWord = (next - 1) >> 6;
+        }
+    }
+
+    /// <summary>
+    /// A VM of an empty pool's fill takes frames [<paramref name="f0"/>, <paramref name="f0"/> + <paramref name="size"/>),
+    /// the next ones up (<see cref="Fill"/> marks them guest frames and takes them from the bitmap once, for all VMs).
+    /// </summary>
+    private void PlaceRun(double t, int size, double life, (double U, double S) hot, double uEnl, int f0)
+    {
+        if (VmCount == _vms.Length) Array.Resize(ref _vms, _vms.Length * 2);
+        int slot = VmCount++;
+        ref var vm = ref NewVm(slot, t, size, life, hot, uEnl);
+        FreeCount -= size;
+        int end = f0 + size;
+        if (!_allDirty) for (int f = f0; f < end; f++) Touch(f);
+        Owner.AsSpan(f0, size).Fill(slot);
+        _next[f0] = -1;
+        for (int f = f0 + 1; f < end; f++) _next[f] = f - 1;
+        vm.FirstFrame = end - 1;
+        Departures.Push(vm.End, slot, vm.Gen);
     }
 
     /// <summary>The draws of a VM's hotness (lognormal, mean 1); the exp and log are taken by <see cref="HotOf"/>, for the few VMs an error reaches.</summary>
@@ -215,6 +249,15 @@ internal sealed partial class HostFrames
             if (VmCount == _vms.Length) Array.Resize(ref _vms, _vms.Length * 2);
             slot = VmCount++;
         }
+        ref var vm = ref NewVm(slot, t, size, life, hot, uEnl);
+        FreeCount -= size;
+        vm.FirstFrame = PlaceFrames(slot, size);
+        Departures.Push(vm.End, slot, vm.Gen);
+    }
+
+    /// <summary>Slot <paramref name="slot"/> holds a new live VM (its frames not placed yet).</summary>
+    private ref Vm NewVm(int slot, double t, int size, double life, (double U, double S) hot, double uEnl)
+    {
         ref var vm = ref _vms[slot];
         vm.End = t + life;
         (vm.HotU, vm.HotS) = hot;
@@ -224,9 +267,8 @@ internal sealed partial class HostFrames
         vm.Gen++;
         vm.Alive = true;
         vm.Held = 0;
-        FreeCount -= size;
-        vm.FirstFrame = PlaceFrames(slot, size);
-        Departures.Push(vm.End, slot, vm.Gen);
+        vm.FirstFrame = -1;
+        return ref vm;
     }
 
     /// <summary>

@@ -42,6 +42,7 @@ internal sealed class UeSites
     private readonly FleetModel _m;
     private readonly ulong[] _frameBasis = new ulong[64];
     private readonly ulong[] _inFrame = new ulong[64];
+    private readonly ulong[] _flip = new ulong[64];
     private Site[] _sites = new Site[256];
     private int[] _frames = new int[256], _sitePattern = new int[256];
     private SitePattern[] _patterns = new SitePattern[16];
@@ -117,12 +118,13 @@ internal sealed class UeSites
                 Array.Resize(ref _frames, size);
                 Array.Resize(ref _sitePattern, size);
             }
-            // Frame fi's PA is the base XOR the basis vectors of fi's set bits: from frame fi − 1's, XOR those of the bits that changed.
+            // Frame fi's PA is the base XOR the basis vectors of fi's set bits. From frame fi − 1 to fi the bits 0..k flip
+            // (k = fi's trailing zeros), so fi's PA is fi − 1's XOR the XOR of basis vectors 0..k.
+            for (int b = 0; b < ff.FrameRank; b++) _flip[b] = _frameBasis[b] ^ (b > 0 ? _flip[b - 1] : 0);
             ulong pa = ff.BasePhysical;
             for (long fi = 0; fi < frames; fi++)
             {
-                for (long changed = fi ^ (fi - 1); fi > 0 && changed != 0; changed &= changed - 1)
-                    pa ^= _frameBasis[System.Numerics.BitOperations.TrailingZeroCount(changed)];
+                if (fi > 0) pa ^= _flip[System.Numerics.BitOperations.TrailingZeroCount(fi)];
                 int frame = (int)(pa >> 30);
                 _frames[Count] = frame;
                 _sitePattern[Count] = pattern;

@@ -37,8 +37,26 @@ public class HostFramesProperties
     private static readonly FleetModel Model = new(new FleetConfig { Servers = 1, Policies = ["mainline"] });
     private static readonly bool[] NoPageTables = new bool[Model.Frames];
 
+    /// <summary>Free frames are free pool frames nobody owns, counted; every live VM's list holds exactly its own frames.</summary>
+    private static void Consistent(HostFrames h)
+    {
+        var free = Enumerable.Range(0, Model.Frames).Where(h.IsFree).ToList();
+        Assert.Equal(h.FreeCount, free.Count);
+        Assert.All(free, f => Assert.Equal((FrameState.Free, -1, true), (h.StateOf(f), h.Owner[f], f >= Model.PoolStart)));
+        for (int i = 0; i < h.VmCount; i++)
+        {
+            if (!h.VmAt(i).Alive) continue;
+            var frames = new List<int>();
+            for (int f = h.VmAt(i).FirstFrame; f >= 0; f = h.NextFrameOf(f)) frames.Add(f);
+            Assert.Equal(h.VmAt(i).Size, frames.Count);
+            Assert.All(frames, f => Assert.Equal((i, FrameState.Guest), (h.Owner[f], h.StateOf(f))));
+        }
+        int owned = Enumerable.Range(0, h.VmCount).Where(i => h.VmAt(i).Alive).Sum(i => h.VmAt(i).Size);
+        Assert.Equal(owned, Enumerable.Range(0, Model.Frames).Count(f => h.Owner[f] >= 0));
+    }
+
     [Fact]
-    public void A_VM_gets_the_lowest_free_frames_linked_from_the_highest_down_whether_they_are_one_run_or_scattered()
+    public void A_VM_gets_the_lowest_free_frames_linked_from_the_highest_down_whether_they_are_one_run_or_scattered_and_an_empty_pool_fills_from_the_bottom()
     {
         // Placement takes a span at a time when the lowest free frames are one run, a bitmap word at a time otherwise:
         // either way first fit. Steps: arrivals, exits, frames taken out of the pool (which scatter the free frames).
@@ -47,6 +65,9 @@ public class HostFramesProperties
             var h = new HostFrames(Model);
             h.Reset();
             h.Fill(0, seed: 5, index: 3, generation: 0);
+            Consistent(h);
+            // an empty pool fills from its first frame up, VM after VM
+            Assert.Equal(Enumerable.Range(Model.PoolStart, Model.PoolFrames - h.FreeCount), Enumerable.Range(0, Model.Frames).Where(f => h.Owner[f] >= 0));
             var rng = Xoshiro256StarStar.Create(17);
             double t = 1;
             int placed = 0;
@@ -78,6 +99,7 @@ public class HostFramesProperties
                         h.MarkNotFree(Model.PoolStart + framePick % Model.PoolFrames);
                         break;
                 }
+                Consistent(h);
             }
         }, iter: 300, stream: 1415, print: s => string.Join(" ", s.Select(x => $"{x.Op}/{x.Vm}/{x.Frame}")));
     }
