@@ -55,6 +55,8 @@ internal sealed partial class HostFrames
         /// <summary>Frames of the VM that are <see cref="FrameState.Held"/> (damaged, so its exit changes stranded capacity).</summary>
         public int Held;
         public bool Alive;
+        /// <summary>Its frames are the run FirstFrame − Size + 1 … FirstFrame (linked in that order, highest first).</summary>
+        public bool Run;
     }
 
     // Frames whose State/Owner/next/Raw may differ from the snapshot (restored one by one).
@@ -211,6 +213,7 @@ internal sealed partial class HostFrames
         _next[f0] = -1;
         for (int f = f0 + 1; f < end; f++) _next[f] = f - 1;
         vm.FirstFrame = end - 1;
+        vm.Run = true;
         Departures.Push(vm.End, slot, vm.Gen);
     }
 
@@ -251,7 +254,7 @@ internal sealed partial class HostFrames
         }
         ref var vm = ref NewVm(slot, t, size, life, hot, uEnl);
         FreeCount -= size;
-        vm.FirstFrame = PlaceFrames(slot, size);
+        vm.FirstFrame = PlaceFrames(slot, size, out vm.Run);
         Departures.Push(vm.End, slot, vm.Gen);
     }
 
@@ -268,6 +271,7 @@ internal sealed partial class HostFrames
         vm.Alive = true;
         vm.Held = 0;
         vm.FirstFrame = -1;
+        vm.Run = false;
         return ref vm;
     }
 
@@ -276,8 +280,9 @@ internal sealed partial class HostFrames
     /// one by one), linked from the highest down; returns the highest. When they are one run of frames (always on a
     /// host filled after a reboot) a span at a time, else a bitmap word at a time.
     /// </summary>
-    private int PlaceFrames(int slot, int size)
+    private int PlaceFrames(int slot, int size, out bool run)
     {
+        run = false;
         int w0 = _firstFreeWord;
         while (_freeBits[w0] == 0) w0++;
         int f0 = (w0 << 6) + BitOperations.TrailingZeroCount(_freeBits[w0]);
@@ -291,6 +296,7 @@ internal sealed partial class HostFrames
             for (int f = f0 + 1; f < end; f++) _next[f] = f - 1;
             for (int i = w0; i <= (end - 1) >> 6; i++) _freeBits[i] &= ~RangeMask(i, f0, end);
             _firstFreeWord = (end - 1) >> 6;
+            run = true;
             return end - 1;
         }
         int first = -1, left = size;
@@ -374,26 +380,40 @@ internal sealed partial class HostFrames
     }
 
     /// <summary>
-    /// The VM exits (lifetime over or killed) and the slot is reused: each healthy frame not flagged in
-    /// <paramref name="releaseAlso"/> goes back to the pool here, every other frame is released by <paramref name="release"/>.
+    /// The VM exits (lifetime over or killed) and the slot is reused: each healthy frame without counts in
+    /// <paramref name="releaseAlso"/> (its page tables) goes back to the pool here, every other frame is released by <paramref name="release"/>.
     /// </summary>
-    public void EndVm(int slot, Action<int> release, bool[] releaseAlso)
+    public void EndVm(int slot, Action<int> release, PolicyFrameCounts<long> releaseAlso)
     {
         ref var vm = ref _vms[slot];
         vm.Alive = false;
-        for (int f = vm.FirstFrame; f >= 0;)
+        if (vm.Run)
         {
-            int next = _next[f];
-            if (State[f] == (byte)FrameState.Guest && !releaseAlso[f]) ReturnToPool(f);
-            else release(f);
-            Touch(f);
-            Owner[f] = -1;
-            _next[f] = -1;
-            f = next;
+            // one run of frames, linked from the highest down: walked by index, not along the links
+            for (int f = vm.FirstFrame, low = vm.FirstFrame - vm.Size; f > low; f--) Release(f, release, releaseAlso);
+        }
+        else
+        {
+            for (int f = vm.FirstFrame; f >= 0;)
+            {
+                int next = _next[f];
+                Release(f, release, releaseAlso);
+                f = next;
+            }
         }
         vm.FirstFrame = -1;
         if (_freeSlotCount == _freeSlots.Length) Array.Resize(ref _freeSlots, _freeSlots.Length * 2);
         _freeSlots[_freeSlotCount++] = slot;
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private void Release(int f, Action<int> release, PolicyFrameCounts<long> releaseAlso)
+    {
+        if (State[f] == (byte)FrameState.Guest && !releaseAlso.Touched(f)) ReturnToPool(f);
+        else release(f);
+        Touch(f);
+        Owner[f] = -1;
+        _next[f] = -1;
     }
 
     /// <summary>A released healthy frame goes back to the pool.</summary>
@@ -417,6 +437,7 @@ internal sealed partial class HostFrames
         State[newFrame] = (byte)FrameState.Guest;
         _next[newFrame] = vm.FirstFrame;
         vm.FirstFrame = newFrame;
+        vm.Run = false;
         Owner[oldFrame] = -1;
     }
 

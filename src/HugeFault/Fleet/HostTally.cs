@@ -118,6 +118,7 @@ internal sealed class HostTally
     }
 
     /// <summary>Integrates policy <paramref name="p"/>'s stranded pages up to <paramref name="t"/>, overall and per monthly bin.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     private void Integrate(int p, ref Member m, double t)
     {
         if (t < m.BinEnd)
@@ -129,6 +130,11 @@ internal sealed class HostTally
             m.LastT = t;
             return;
         }
+        IntegrateAcrossBins(p, ref m, t);
+    }
+
+    private void IntegrateAcrossBins(int p, ref Member m, double t)
+    {
         double from = m.LastT;
         while (m.Bin < _m.Bins && from < t)
         {

@@ -251,7 +251,7 @@ internal sealed partial class PolicyRun
     /// <summary>The VM exits: its frames are released, and the page tables of its memory outside the pool go with it.</summary>
     private void EndVm(int slot)
     {
-        _host.EndVm(slot, _release, _framePt.TouchedFrames);
+        _host.EndVm(slot, _release, _framePt);
         ReleaseVmPageTables(slot);
     }
 

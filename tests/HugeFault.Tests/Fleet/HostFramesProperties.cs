@@ -35,7 +35,7 @@ public class HostFramesProperties
     }
 
     private static readonly FleetModel Model = new(new FleetConfig { Servers = 1, Policies = ["mainline"] });
-    private static readonly bool[] NoPageTables = new bool[Model.Frames];
+    private static readonly PolicyFrameCounts<long> NoPageTables = new(1, Model.Frames);
 
     /// <summary>Free frames are free pool frames nobody owns, counted; every live VM's list holds exactly its own frames.</summary>
     private static void Consistent(HostFrames h)
