@@ -35,18 +35,22 @@ internal sealed class ServerFaults
         // set (exact conditioning on "not fault-free", whose probability the caller's first draw already decided).
         ulong dimmZero = _m.DimmZeroThreshold, depZero = _m.DepositedZeroThreshold;
         bool depositedAny;
+        // (the generator in a local for the loop: its state stays in registers)
+        var r = rng;
+        var count = DimmCount.AsSpan(0, _m.Dimms);
         while (true)
         {
             int nonZero = 0;
-            for (int d = 0; d < _m.Dimms; d++)
+            for (int d = 0; d < count.Length; d++)
             {
-                bool any = rng.NextUInt64() >= dimmZero;
-                DimmCount[d] = any ? 1 : 0;
-                nonZero += DimmCount[d];
+                int any = r.NextUInt64() >= dimmZero ? 1 : 0;
+                count[d] = any;
+                nonZero += any;
             }
-            depositedAny = rng.NextUInt64() >= depZero;
+            depositedAny = r.NextUInt64() >= depZero;
             if (nonZero > 0 || depositedAny) break;
         }
+        rng = r;
         int total = 0;
         for (int d = 0; d < _m.Dimms; d++)
         {
