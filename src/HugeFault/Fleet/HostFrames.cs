@@ -218,6 +218,7 @@ internal sealed partial class HostFrames
     }
 
     /// <summary>The draws of a VM's hotness (lognormal, mean 1); the exp and log are taken by <see cref="HotOf"/>, for the few VMs an error reaches.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     private (double U, double S) DrawHot(ref Xoshiro256StarStar rng) =>
         _m.Config.Workload.HotnessSigma > 0 ? Distributions.PolarPair(ref rng) : (double.NaN, double.NaN);
 

@@ -30,6 +30,7 @@ public static class Distributions
     /// The pair (u, s) Marsaglia's polar method accepts, drawn as <see cref="StandardNormal"/> draws it; the variate is
     /// <see cref="NormalFromPolar"/>(u, s), bit for bit. Draw now, transform when (and if) the value is needed.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static (double U, double S) PolarPair(ref Xoshiro256StarStar rng)
     {
         while (true)
