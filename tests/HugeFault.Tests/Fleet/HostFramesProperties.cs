@@ -101,7 +101,7 @@ public class HostFramesProperties
                 }
                 Consistent(h);
             }
-        }, iter: 300, stream: 1415, print: s => string.Join(" ", s.Select(x => $"{x.Op}/{x.Vm}/{x.Frame}")));
+        }, iter: 300, stream: 1417, print: s => string.Join(" ", s.Select(x => $"{x.Op}/{x.Vm}/{x.Frame}")));
     }
 
     /// <summary>One thing a run does: (operation, VM choice, frame choice).</summary>
