@@ -44,8 +44,10 @@ public sealed class FleetServerSimulator
         var o = _out;
         if (o.Touched) o.Clear();
         o.Index = index;
+        // most servers see nothing: decided on the stream's first draw alone, before its state is built
+        if (Xoshiro256StarStar.FirstOfStream(_m.Config.Seed, (ulong)index * 4) < _m.ZeroThreshold) return false;
         var rng = Xoshiro256StarStar.ForStream(_m.Config.Seed, (ulong)index * 4);
-        if (rng.NextUInt64() < _m.ZeroThreshold) return false;
+        rng.NextUInt64();
         o.Touched = true;
 
         int total = _faults.Draw(ref rng, out int deposited);

@@ -72,6 +72,19 @@ public struct Xoshiro256StarStar
         return rng;
     }
 
+    /// <summary>
+    /// The first <see cref="NextUInt64"/> of <see cref="ForStream"/>(<paramref name="seed"/>, <paramref name="stream"/>)
+    /// without building the rest of the state (the first output depends on the second state word only): a Monte Carlo
+    /// that rejects most streams on their first draw needs no more.
+    /// </summary>
+    public static ulong FirstOfStream(ulong seed, ulong stream)
+    {
+        const ulong gamma = 0x9E3779B97F4A7C15UL;
+        ulong key = SplitMix64.Mix(stream ^ 0xD1B54A32D192ED03UL);
+        ulong s1 = SplitMix64.Mix(unchecked(seed + gamma + gamma)) ^ SplitMix64.Mix(key + 2);
+        return ulong.RotateLeft(s1 * 5, 7) * 9;
+    }
+
     private void EnsureNonZero()
     {
         // The all-zero state is the one fixed point of xoshiro; astronomically unlikely but cheap to rule out.

@@ -5,6 +5,22 @@ namespace HugeFault.Tests.Simulation;
 public class RandomAndDistributionTests
 {
     [Fact]
+    public void The_first_draw_of_a_stream_computed_alone_is_the_streams_first_draw()
+    {
+        // the fleet rejects most servers on it (FleetServerSimulator.Simulate); any seed and stream, edge values included
+        var rng = Xoshiro256StarStar.Create(2026);
+        ulong[] edges = [0, 1, 2, ulong.MaxValue, ulong.MaxValue - 1, 0x9E3779B97F4A7C15UL, 0xD1B54A32D192ED03UL];
+        foreach (ulong seed in edges)
+            foreach (ulong stream in edges)
+                Assert.Equal(Xoshiro256StarStar.ForStream(seed, stream).NextUInt64(), Xoshiro256StarStar.FirstOfStream(seed, stream));
+        for (int i = 0; i < 10_000; i++)
+        {
+            ulong seed = rng.NextUInt64(), stream = rng.NextUInt64() >> (int)(rng.NextUInt64() % 64);
+            Assert.Equal(Xoshiro256StarStar.ForStream(seed, stream).NextUInt64(), Xoshiro256StarStar.FirstOfStream(seed, stream));
+        }
+    }
+
+    [Fact]
     public void The_same_seed_and_stream_give_the_same_sequence_and_other_streams_differ()
     {
         var a = Xoshiro256StarStar.ForStream(7, 3);
