@@ -36,23 +36,6 @@ internal sealed class PendingQueue
         get => RescanFirst ? Rescan.Time : _items[_head].Time;
     }
 
-    /// <summary>The site of the next event if there is one at time <paramref name="t"/>, else −1; <see cref="Take"/> then takes it.</summary>
-    public int SiteAt(double t)
-    {
-        _peekRescan = RescanFirst;
-        if (_peekRescan) return Rescan.Time == t ? Rescan.Site : -1;
-        return _head < _count && _items[_head].Time == t ? _items[_head].Site : -1;
-    }
-
-    private bool _peekRescan;
-
-    /// <summary>Takes the event <see cref="SiteAt"/> returned.</summary>
-    public void Take()
-    {
-        if (_peekRescan) Rescan.Pop();
-        else _head++;
-    }
-
     private bool RescanFirst
     {
         [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]

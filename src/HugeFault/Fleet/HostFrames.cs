@@ -189,6 +189,17 @@ internal sealed partial class HostFrames
         if ((f >> 6) < _firstFreeWord) _firstFreeWord = f >> 6;
     }
 
+    /// <summary>
+    /// Free frame <paramref name="f"/> is dissolved around its bad pages: dissolve_free_hugetlb_folio() (mm/hugetlb.c),
+    /// which memory_failure() reaches through __page_handle_poison() for a free hugetlb folio. The frame leaves the pool
+    /// for good; its raw pages were counted by the caller (<see cref="AddRaw"/>).
+    /// </summary>
+    public void DissolveFree(int f)
+    {
+        MarkNotFree(f);
+        SetState(f, FrameState.Broken);
+    }
+
     /// <summary>A free frame leaves the pool (dissolved by an error).</summary>
     public void MarkNotFree(int f)
     {

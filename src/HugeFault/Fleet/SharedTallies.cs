@@ -21,6 +21,38 @@ internal sealed partial class PolicyRun
         _holdingCount = -1;
     }
 
+    /// <summary>The run's members that keep their own tallies now (the leader first), listed by <see cref="Holding"/>.</summary>
+    private int[] _holding = [];
+    /// <summary>How many of <see cref="_holding"/> are listed, or −1 when the holders changed since.</summary>
+    private int _holdingCount = -1;
+
+    /// <summary>The members that keep their own tallies, listed again only after the holders changed.</summary>
+    private ReadOnlySpan<int> Holding()
+    {
+        if (_holdingCount < 0)
+        {
+            if (_holding.Length < _followerCount + 1) _holding = new int[_m.Policies.Length];
+            _holdingCount = 0;
+            _holding[_holdingCount++] = _policy;
+            for (int i = 0; i < _followerCount; i++) if (Holds(_followers[i])) _holding[_holdingCount++] = _followers[i];
+        }
+        return _holding.AsSpan(0, _holdingCount);
+    }
+
+    /// <summary>
+    /// Counts effect <paramref name="e"/>, which every member has (<see cref="MembersAgree"/>), of an event on frame
+    /// <paramref name="f"/>: its guest memory, fallbacks and stranded pages once per holder, its extra memory for every member.
+    /// </summary>
+    private void CountAlike(EventEffect e, int f, long lines, long pages, long regions)
+    {
+        var holding = Holding();
+        if (e.Counts) foreach (int p in holding) Account(p, e, lines, pages, regions);
+        long extra = e.ExtraAt(pages, regions);
+        _tally.NoteExtra(_policy, extra);
+        for (int i = 0; i < _followerCount; i++) _tally.NoteExtra(_followers[i], extra);
+        if (!e.Repaired) _tally.AddStranded(holding, f, Math.Max(0, e.Stranded.At(pages, regions)) >> 12, _now);
+    }
+
     /// <summary>Does policy <paramref name="p"/> keep its own tallies?</summary>
     private bool Holds(int p) => _holder[p] == p;
 

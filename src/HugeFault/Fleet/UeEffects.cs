@@ -84,13 +84,9 @@ internal sealed partial class PolicyRun
                 for (int i = 0; i < _followerCount; i++) if (Holds(_followers[i])) AddStranded(_followers[i], f, pages);
                 return;
             case FrameState.Free:
-            {
                 // nobody dies: a follower must agree exactly (Apply drops the others)
-                var e = Lookup(-1, EventClass.FreeId(sp.Kind, _host.FreeCount > 1));
-                if (owner < 0 && DissolvesAlike(e, pages)) DissolveFree(e, ev.Time, f, sp.Lines, pages, regions);
-                else Apply(e, sp.Lines, owner >= 0 ? _sites.Items[ev.Site].UKill : 0, f, -1, pages, regions, ev.Time);
+                Apply(Lookup(-1, EventClass.FreeId(sp.Kind, _host.FreeCount > 1)), sp.Lines, owner >= 0 ? _sites.Items[ev.Site].UKill : 0, f, -1, pages, regions, ev.Time);
                 return;
-            }
         }
         bool enlightened = _host.VmAt(owner).UEnlightened < _enlightenedFraction;
         int id = EventClass.MappedId(sp.Kind, consumed, _host.FreeCount > 0, enlightened);
@@ -139,18 +135,22 @@ internal sealed partial class PolicyRun
         }
         bool repaired = e.Repaired;
         if (!repaired) _host.AddRaw(f, pages);
-        Account(pi, e, lines, pages, regions);
-        if (!repaired) AddStranded(pi, f, Math.Max(0, e.Stranded.At(pages, regions)) >> 12);
-        for (int i = 0; i < _followerCount; i++)
+        if (agree) CountAlike(e, f, lines, pages, regions);
+        else
         {
-            int q = _followers[i];
-            var eq = agree ? e : fx[i];
-            if (Holds(q))
+            Account(pi, e, lines, pages, regions);
+            if (!repaired) AddStranded(pi, f, Math.Max(0, e.Stranded.At(pages, regions)) >> 12);
+            for (int i = 0; i < _followerCount; i++)
             {
-                Account(q, eq, lines, pages, regions);
-                if (!repaired) AddStranded(q, f, Math.Max(0, eq.Stranded.At(pages, regions)) >> 12);
+                int q = _followers[i];
+                var eq = fx[i];
+                if (Holds(q))
+                {
+                    Account(q, eq, lines, pages, regions);
+                    if (!repaired) AddStranded(q, f, Math.Max(0, eq.Stranded.At(pages, regions)) >> 12);
+                }
+                _tally.NoteExtra(q, eq.ExtraAt(pages, regions));
             }
-            _tally.NoteExtra(q, eq.ExtraAt(pages, regions));
         }
         if (repaired)
         {
@@ -161,9 +161,7 @@ internal sealed partial class PolicyRun
         }
         if (owner < 0)
         {
-            // a free page: dissolved around its bad pages
-            _host.MarkNotFree(f);
-            _host.SetState(f, FrameState.Broken);
+            _host.DissolveFree(f);
             return;
         }
         int ptFrame = f;
