@@ -33,18 +33,20 @@ internal sealed partial class HostFrames
             else Place(t, size, life, hot, uEnl);
             room -= size;
         }
-        if (empty && next > _m.PoolStart)
-        {
-            int from = _m.PoolStart;
-            State.AsSpan(from, next - from).Fill((byte)FrameState.Guest);
-            for (int i = from >> 6; i <= (next - 1) >> 6; i++) _freeBits[i] &= ~RangeMask(i, from, next);
-            _firstFreeWord = (next - 1) >> 6;
-        }
+        if (empty && next > _m.PoolStart) TakeRun(_m.PoolStart, next);
+    }
+
+    /// <summary>Free frames [<paramref name="from"/>, <paramref name="to"/>) become guest frames, out of the free bitmap.</summary>
+    private void TakeRun(int from, int to)
+    {
+        State.AsSpan(from, to - from).Fill((byte)FrameState.Guest);
+        for (int i = from >> 6; i <= (to - 1) >> 6; i++) _freeBits[i] &= ~RangeMask(i, from, to);
+        _firstFreeWord = (to - 1) >> 6;
     }
 
     /// <summary>
     /// A VM of an empty pool's fill takes frames [<paramref name="f0"/>, <paramref name="f0"/> + <paramref name="size"/>),
-    /// the next ones up (<see cref="Fill"/> marks them guest frames and takes them from the bitmap once, for all VMs).
+    /// the next ones up (<see cref="Fill"/> takes them from the pool once for all VMs: <see cref="TakeRun"/>).
     /// </summary>
     private void PlaceRun(double t, int size, double life, (double U, double S) hot, double uEnl, int f0)
     {
@@ -52,14 +54,20 @@ internal sealed partial class HostFrames
         int slot = VmCount++;
         ref var vm = ref NewVm(slot, t, size, life, hot, uEnl);
         FreeCount -= size;
+        vm.FirstFrame = LinkRun(slot, f0, size);
+        vm.Run = true;
+        Departures.Push(vm.End, slot, vm.Gen);
+    }
+
+    /// <summary>Frames [<paramref name="f0"/>, <paramref name="f0"/> + <paramref name="size"/>) become VM <paramref name="slot"/>'s, linked from the highest down; returns the highest (their state and free bits are the caller's).</summary>
+    private int LinkRun(int slot, int f0, int size)
+    {
         int end = f0 + size;
         if (!_allDirty) for (int f = f0; f < end; f++) Touch(f);
         Owner.AsSpan(f0, size).Fill(slot);
         _next[f0] = -1;
         for (int f = f0 + 1; f < end; f++) _next[f] = f - 1;
-        vm.FirstFrame = end - 1;
-        vm.Run = true;
-        Departures.Push(vm.End, slot, vm.Gen);
+        return end - 1;
     }
 
     /// <summary>The draws of a VM's hotness (lognormal, mean 1); the exp and log are taken by <see cref="HotOf"/>, for the few VMs an error reaches.</summary>
@@ -134,16 +142,9 @@ internal sealed partial class HostFrames
         int f0 = (w0 << 6) + BitOperations.TrailingZeroCount(_freeBits[w0]);
         if (FreeRun(f0, size))
         {
-            int end = f0 + size;
-            if (!_allDirty) for (int f = f0; f < end; f++) Touch(f);
-            State.AsSpan(f0, size).Fill((byte)FrameState.Guest);
-            Owner.AsSpan(f0, size).Fill(slot);
-            _next[f0] = -1;
-            for (int f = f0 + 1; f < end; f++) _next[f] = f - 1;
-            for (int i = w0; i <= (end - 1) >> 6; i++) _freeBits[i] &= ~RangeMask(i, f0, end);
-            _firstFreeWord = (end - 1) >> 6;
+            TakeRun(f0, f0 + size);
             run = true;
-            return end - 1;
+            return LinkRun(slot, f0, size);
         }
         int first = -1, left = size;
         for (int i = _firstFreeWord; left > 0; i++)

@@ -79,10 +79,16 @@ internal sealed class HostTally
         long old = _strandedIn.Get(p, f);
         if (v == old) return;
         _strandedIn.Set(p, f, (int)v);
+        Move(p, v - old, t);
+    }
+
+    /// <summary>Policy <paramref name="p"/>'s stranded level changes by <paramref name="delta"/> pages at <paramref name="t"/> (integrated up to then first).</summary>
+    private void Move(int p, long delta, double t)
+    {
         ref var m = ref _members[p];
         // (again at the same time, as for the frames one patrol scrub finds, integrating adds nothing: BinEnd > LastT always)
         if (t != m.LastT) Integrate(p, ref m, t);
-        m.Level += v - old;
+        m.Level += delta;
     }
 
     /// <summary>
@@ -98,9 +104,7 @@ internal sealed class HostTally
             long old = row[p], v = Math.Clamp(old + pages, 0, PagesPerGiB);
             if (v == old) continue;
             row[p] = (int)v;
-            ref var m = ref _members[p];
-            if (t != m.LastT) Integrate(p, ref m, t);
-            m.Level += v - old;
+            Move(p, v - old, t);
         }
     }
 

@@ -8,7 +8,7 @@ namespace HugeFault.Simulation;
 /// </summary>
 public struct SplitMix64
 {
-    private const ulong GoldenGamma = 0x9E3779B97F4A7C15UL;
+    internal const ulong GoldenGamma = 0x9E3779B97F4A7C15UL;
     private ulong _state;
 
     /// <summary>Starts the sequence at <paramref name="seed"/>.</summary>
@@ -58,15 +58,13 @@ public struct Xoshiro256StarStar
     /// </summary>
     public static Xoshiro256StarStar ForStream(ulong seed, ulong stream)
     {
-        var sm = new SplitMix64(seed);
-        // A second mixer keyed by the stream index; adding the word index keeps the four words distinct.
-        ulong key = SplitMix64.Mix(stream ^ 0xD1B54A32D192ED03UL);
+        ulong key = StreamKey(stream);
         var rng = new Xoshiro256StarStar
         {
-            _s0 = sm.Next() ^ SplitMix64.Mix(key + 1),
-            _s1 = sm.Next() ^ SplitMix64.Mix(key + 2),
-            _s2 = sm.Next() ^ SplitMix64.Mix(key + 3),
-            _s3 = sm.Next() ^ SplitMix64.Mix(key + 4),
+            _s0 = StreamWord(seed, key, 1),
+            _s1 = StreamWord(seed, key, 2),
+            _s2 = StreamWord(seed, key, 3),
+            _s3 = StreamWord(seed, key, 4),
         };
         rng.EnsureNonZero();
         return rng;
@@ -74,16 +72,24 @@ public struct Xoshiro256StarStar
 
     /// <summary>
     /// The first <see cref="NextUInt64"/> of <see cref="ForStream"/>(<paramref name="seed"/>, <paramref name="stream"/>)
-    /// without building the rest of the state (the first output depends on the second state word only): a Monte Carlo
-    /// that rejects most streams on their first draw needs no more.
+    /// without building the rest of the state (the first output depends on the second state word only, which
+    /// EnsureNonZero never changes): a Monte Carlo that rejects most streams on their first draw needs no more.
     /// </summary>
-    public static ulong FirstOfStream(ulong seed, ulong stream)
-    {
-        const ulong gamma = 0x9E3779B97F4A7C15UL;
-        ulong key = SplitMix64.Mix(stream ^ 0xD1B54A32D192ED03UL);
-        ulong s1 = SplitMix64.Mix(unchecked(seed + gamma + gamma)) ^ SplitMix64.Mix(key + 2);
-        return ulong.RotateLeft(s1 * 5, 7) * 9;
-    }
+    public static ulong FirstOfStream(ulong seed, ulong stream) => Output(StreamWord(seed, StreamKey(stream), 2));
+
+    /// <summary>A second mixer keyed by the stream index (<see cref="ForStream"/>).</summary>
+    private static ulong StreamKey(ulong stream) => SplitMix64.Mix(stream ^ 0xD1B54A32D192ED03UL);
+
+    /// <summary>
+    /// State word <paramref name="i"/> (1…4) of a stream: the i-th SplitMix64 output of the seed XOR the stream's key
+    /// mixed with i (adding the word index keeps the four words distinct).
+    /// </summary>
+    private static ulong StreamWord(ulong seed, ulong key, uint i) =>
+        SplitMix64.Mix(unchecked(seed + i * SplitMix64.GoldenGamma)) ^ SplitMix64.Mix(key + i);
+
+    /// <summary>The ** scrambler: a draw from the second state word.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong Output(ulong s1) => ulong.RotateLeft(s1 * 5, 7) * 9;
 
     private void EnsureNonZero()
     {
@@ -95,7 +101,7 @@ public struct Xoshiro256StarStar
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ulong NextUInt64()
     {
-        ulong result = ulong.RotateLeft(_s1 * 5, 7) * 9;
+        ulong result = Output(_s1);
         ulong t = _s1 << 17;
         _s2 ^= _s0;
         _s3 ^= _s1;
